@@ -1,0 +1,93 @@
+package atomicfile
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// Options tune Write.
+type Options struct {
+	// Mode is the new file's permission bits; zero means 0o644.
+	Mode fs.FileMode
+	// Check, when set, is called with the path of the synced temporary file
+	// before it replaces the target; an error keeps the old file and is
+	// returned. The temporary file's name does not end in the target's
+	// extension, so include globs such as conf.d/*.conf never pick it up.
+	Check func(tmpPath string) error
+}
+
+// Write makes path hold data. When path already holds exactly data it
+// writes nothing and returns changed == false.
+func Write(path string, data []byte, opts Options) (changed bool, err error) {
+	old, err := os.ReadFile(path)
+	switch {
+	case err == nil && bytes.Equal(old, data):
+		return false, nil
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return false, fmt.Errorf("read current %s: %w", path, err)
+	}
+	if err := replace(path, data, opts); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func replace(path string, data []byte, opts Options) (err error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	mode := opts.Mode
+	if mode == 0 {
+		mode = 0o644
+	}
+	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("create temporary file for %s: %w", path, err)
+	}
+	tmpPath := tmp.Name()
+	defer func() {
+		if err != nil {
+			_ = tmp.Close()
+			_ = os.Remove(tmpPath)
+		}
+	}()
+	if _, err := tmp.Write(data); err != nil {
+		return fmt.Errorf("write %s: %w", tmpPath, err)
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		return fmt.Errorf("chmod %s: %w", tmpPath, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", tmpPath, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", tmpPath, err)
+	}
+	if opts.Check != nil {
+		if err := opts.Check(tmpPath); err != nil {
+			return err
+		}
+	}
+	if err := os.Rename(tmpPath, path); err != nil {
+		return fmt.Errorf("rename %s to %s: %w", tmpPath, path, err)
+	}
+	return syncDir(dir)
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("open folder %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync folder %s: %w", dir, err)
+	}
+	return nil
+}

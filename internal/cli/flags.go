@@ -1,0 +1,168 @@
+package cli
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/klog/v2"
+
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/kube"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
+)
+
+// DefaultSelector selects the Services that kube-nginx-sync routes when no
+// --selector is given.
+const DefaultSelector = "kube-nginx-sync.io/expose=true"
+
+func newFlagSet(name string, e env) *flag.FlagSet {
+	fs := flag.NewFlagSet("kube-nginx-sync "+name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	return fs
+}
+
+// parseFlags parses args and refuses positional arguments.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError("%v", err)
+	}
+	if fs.NArg() > 0 {
+		return usageError("unexpected argument %q", fs.Arg(0))
+	}
+	return nil
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+// logFlags configure the process's logger.
+type logFlags struct {
+	level  string
+	format string
+}
+
+func (f *logFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.level, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&f.format, "log-format", "text", "log format: text or json")
+}
+
+func (f *logFlags) logger(e env) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.level)); err != nil {
+		return nil, usageError("--log-level %q: want debug, info, warn or error", f.level)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler
+	switch f.format {
+	case "text":
+		h = slog.NewTextHandler(e.stderr, opts)
+	case "json":
+		h = slog.NewJSONHandler(e.stderr, opts)
+	default:
+		return nil, usageError("--log-format %q: want text or json", f.format)
+	}
+	log := slog.New(h)
+	// client-go logs through klog; send it to the same place.
+	klog.SetSlogLogger(log)
+	return log, nil
+}
+
+// selectionFlags choose the Services to route.
+type selectionFlags struct {
+	selector        string
+	namespaces      stringList
+	defaultUpstream string
+}
+
+func (f *selectionFlags) register(fs *flag.FlagSet) {
+	const selectorHelp = "label selector of the Services to route (Kubernetes syntax)"
+	fs.StringVar(&f.selector, "selector", DefaultSelector, selectorHelp)
+	fs.StringVar(&f.selector, "l", DefaultSelector, selectorHelp+" (short for --selector)")
+	fs.Var(&f.namespaces, "namespace", "namespace to watch; repeat for several (default: all namespaces)")
+	fs.StringVar(&f.defaultUpstream, "default-upstream", string(model.UpstreamEndpoints),
+		"upstream mode of Services without the "+model.AnnotationUpstream+" annotation: endpoints or service")
+}
+
+// options validates the flags into the selection and the model options.
+func (f *selectionFlags) options() (kube.Selection, model.Options, error) {
+	sel, err := labels.Parse(f.selector)
+	if err != nil {
+		return kube.Selection{}, model.Options{}, usageError("--selector %q: %v", f.selector, err)
+	}
+	for _, ns := range f.namespaces {
+		if err := model.CheckNamespace(ns); err != nil {
+			return kube.Selection{}, model.Options{}, usageError("--namespace %q: %v", ns, err)
+		}
+	}
+	mode, err := model.ParseUpstreamMode(f.defaultUpstream)
+	if err != nil {
+		return kube.Selection{}, model.Options{}, usageError("--default-upstream: %v", err)
+	}
+	return kube.Selection{Selector: sel, Namespaces: f.namespaces},
+		model.Options{Selector: sel, Namespaces: f.namespaces, DefaultMode: mode}, nil
+}
+
+// rendererFlags shape the rendered config.
+type rendererFlags struct {
+	template      string
+	httpPort      int
+	httpAddresses stringList
+}
+
+func (f *rendererFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.template, "template", "", "Go text/template file to render instead of the built-in one")
+	fs.IntVar(&f.httpPort, "http-port", 80, "port that nginx's servers listen on")
+	fs.Var(&f.httpAddresses, "http-address", "address that nginx's servers listen on (an IP address, or * for all IPv4); repeat for several (default *)")
+}
+
+func (f *rendererFlags) renderer() (*nginxconf.Renderer, error) {
+	opts := nginxconf.Options{HTTPPort: f.httpPort, HTTPAddresses: f.httpAddresses}
+	if f.template != "" {
+		text, err := os.ReadFile(f.template)
+		if err != nil {
+			return nil, usageError("--template: %v", err)
+		}
+		opts.Template, opts.TemplateName = string(text), f.template
+	}
+	r, err := nginxconf.NewRenderer(opts)
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	return r, nil
+}
+
+// clientFlags locate the API server.
+type clientFlags struct {
+	kubeconfig string
+	context    string
+	timeout    time.Duration
+}
+
+func (f *clientFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then in-cluster)")
+	fs.StringVar(&f.context, "context", "", "kubeconfig context (default: the current one)")
+	fs.DurationVar(&f.timeout, "timeout", time.Minute, "how long to keep retrying while the API server cannot be reached")
+}
+
+func (f *clientFlags) options() (kube.ClientOptions, error) {
+	if f.timeout <= 0 {
+		return kube.ClientOptions{}, usageError("--timeout must be positive")
+	}
+	return kube.ClientOptions{
+		Kubeconfig: f.kubeconfig,
+		Context:    f.context,
+		UserAgent:  fmt.Sprintf("kube-nginx-sync/%s", version()),
+	}, nil
+}

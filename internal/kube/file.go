@@ -1,0 +1,92 @@
+package kube
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/kubernetes/scheme"
+)
+
+// LoadFile reads Services and EndpointSlices from a YAML or JSON file: the
+// output of `kubectl get svc,endpointslices -A -o yaml` (a List), or
+// documents separated by "---", or both. Objects of other kinds are skipped.
+// Nothing is filtered: that is model.Build's job.
+func LoadFile(path string) (Objects, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Objects{}, fmt.Errorf("read objects: %w", err)
+	}
+	defer f.Close()
+	objs, err := decodeObjects(f)
+	if err != nil {
+		return Objects{}, fmt.Errorf("read objects from %s: %w", path, err)
+	}
+	return objs, nil
+}
+
+func decodeObjects(r io.Reader) (Objects, error) {
+	var objs Objects
+	dec := utilyaml.NewYAMLOrJSONDecoder(r, 64*1024)
+	for doc := 1; ; doc++ {
+		var raw runtime.RawExtension
+		if err := dec.Decode(&raw); err != nil {
+			if errors.Is(err, io.EOF) {
+				return objs, nil
+			}
+			return Objects{}, fmt.Errorf("document %d: %w", doc, err)
+		}
+		if len(raw.Raw) == 0 || string(raw.Raw) == "null" {
+			continue // an empty document
+		}
+		if err := objs.add(raw.Raw); err != nil {
+			return Objects{}, fmt.Errorf("document %d: %w", doc, err)
+		}
+	}
+}
+
+// add decodes one JSON object, or the items of a list, into objs.
+func (objs *Objects) add(data []byte) error {
+	var meta metav1.TypeMeta
+	if err := json.Unmarshal(data, &meta); err != nil {
+		return err
+	}
+	if strings.HasSuffix(meta.Kind, "List") {
+		var list struct {
+			Items []runtime.RawExtension `json:"items"`
+		}
+		if err := json.Unmarshal(data, &list); err != nil {
+			return fmt.Errorf("%s: %w", meta.Kind, err)
+		}
+		for i, item := range list.Items {
+			if err := objs.add(item.Raw); err != nil {
+				return fmt.Errorf("item %d: %w", i, err)
+			}
+		}
+		return nil
+	}
+	switch meta.GroupVersionKind() {
+	case corev1.SchemeGroupVersion.WithKind("Service"), discoveryv1.SchemeGroupVersion.WithKind("EndpointSlice"):
+	default:
+		return nil
+	}
+	obj, _, err := scheme.Codecs.UniversalDeserializer().Decode(data, nil, nil)
+	if err != nil {
+		return err
+	}
+	switch o := obj.(type) {
+	case *corev1.Service:
+		objs.Services = append(objs.Services, o)
+	case *discoveryv1.EndpointSlice:
+		objs.EndpointSlices = append(objs.EndpointSlices, o)
+	}
+	return nil
+}

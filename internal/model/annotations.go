@@ -1,0 +1,227 @@
+package model
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// AnnotationPrefix starts every annotation that kube-nginx-sync reads.
+const AnnotationPrefix = "kube-nginx-sync.io/"
+
+// Annotations understood on a Service. An annotation under AnnotationPrefix
+// that is not listed here rejects the Service, so that a typo does not pass
+// unnoticed.
+const (
+	// AnnotationHost routes the Service under this virtual host (an RFC 1123
+	// host name, optionally with a leading "*." wildcard). Without it the
+	// Service is routed on the default server.
+	AnnotationHost = AnnotationPrefix + "host"
+	// AnnotationPath is the URL path prefix the Service is routed under.
+	// Default: /<namespace>/<name>/.
+	AnnotationPath = AnnotationPrefix + "path"
+	// AnnotationPort picks the one Service port to route, by name or number.
+	AnnotationPort = AnnotationPrefix + "port"
+	// AnnotationUpstream is "endpoints" (ready endpoints of the Service's
+	// EndpointSlices) or "service" (the ClusterIP).
+	AnnotationUpstream = AnnotationPrefix + "upstream"
+	// AnnotationStripPrefix is "true" (default: the backend sees the path
+	// with the route's prefix replaced by "/") or "false" (the backend sees
+	// the request's path unchanged).
+	AnnotationStripPrefix = AnnotationPrefix + "strip-prefix"
+)
+
+var knownAnnotations = map[string]bool{
+	AnnotationHost:        true,
+	AnnotationPath:        true,
+	AnnotationPort:        true,
+	AnnotationUpstream:    true,
+	AnnotationStripPrefix: true,
+}
+
+// ReservedPathPrefix is kept for kube-nginx-sync's own endpoints; no route
+// may use it.
+const ReservedPathPrefix = "/.kube-nginx-sync/"
+
+const (
+	maxHostLength = 253
+	maxPathLength = 1024
+	maxShownValue = 64
+)
+
+// AnnotationError says which annotation of a Service has an invalid value.
+type AnnotationError struct {
+	Key   string
+	Value string
+	Err   error
+}
+
+func (e *AnnotationError) Error() string {
+	return fmt.Sprintf("annotation %s=%s: %v", e.Key, showValue(e.Value), e.Err)
+}
+
+func (e *AnnotationError) Unwrap() error { return e.Err }
+
+// showValue quotes an untrusted value for a message, shortened so a huge
+// value cannot flood logs or Events.
+func showValue(v string) string {
+	if len(v) > maxShownValue {
+		v = v[:maxShownValue] + "..."
+	}
+	return strconv.Quote(v)
+}
+
+// ParseHost validates a virtual host name: lower-cased RFC 1123 labels
+// separated by dots, at most 253 characters, optionally starting with "*."
+// for a wildcard. It returns the canonical (lower-case) form.
+func ParseHost(s string) (string, error) {
+	if s == "" {
+		return "", fmt.Errorf("empty host")
+	}
+	if len(s) > maxHostLength {
+		return "", fmt.Errorf("longer than %d characters", maxHostLength)
+	}
+	host := strings.ToLower(s)
+	rest := strings.TrimPrefix(host, "*.")
+	for _, label := range strings.Split(rest, ".") {
+		if err := checkDNSLabel(label); err != nil {
+			return "", fmt.Errorf("not a valid host name: %w", err)
+		}
+	}
+	return host, nil
+}
+
+// checkDNSLabel checks an RFC 1123 label: 1 to 63 of [a-z0-9-], starting and
+// ending with a letter or digit.
+func checkDNSLabel(label string) error {
+	if label == "" {
+		return fmt.Errorf("empty label")
+	}
+	if len(label) > 63 {
+		return fmt.Errorf("label longer than 63 characters")
+	}
+	for i := 0; i < len(label); i++ {
+		c := label[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case c == '-' && i != 0 && i != len(label)-1:
+		default:
+			return fmt.Errorf("label %s has character %q at %d", showValue(label), c, i)
+		}
+	}
+	return nil
+}
+
+// ParsePath validates a route's URL path prefix and returns its canonical
+// form, which always ends with "/" so that a route matches whole path
+// segments only (/api matches /api/x, never /apiv2). Allowed characters are
+// letters, digits and "-._~/"; empty segments ("//") and the dot segments
+// "." and ".." are refused, and so is ReservedPathPrefix.
+func ParsePath(s string) (string, error) {
+	if s == "" {
+		return "", fmt.Errorf("empty path")
+	}
+	if s[0] != '/' {
+		return "", fmt.Errorf("must start with /")
+	}
+	if len(s) > maxPathLength {
+		return "", fmt.Errorf("longer than %d characters", maxPathLength)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == '-' || c == '.' || c == '_' || c == '~' || c == '/':
+		default:
+			return "", fmt.Errorf("character %q at %d is not allowed (letters, digits and -._~/ are)", c, i)
+		}
+	}
+	path := s
+	if !strings.HasSuffix(path, "/") {
+		path += "/"
+	}
+	if path != "/" {
+		for _, seg := range strings.Split(path[1:len(path)-1], "/") {
+			switch seg {
+			case "":
+				return "", fmt.Errorf("empty path segment")
+			case ".", "..":
+				return "", fmt.Errorf("dot segment %q", seg)
+			}
+		}
+	}
+	if strings.HasPrefix(path, ReservedPathPrefix) {
+		return "", fmt.Errorf("%s is reserved", ReservedPathPrefix)
+	}
+	return path, nil
+}
+
+// ParseUpstreamMode validates an upstream mode name.
+func ParseUpstreamMode(s string) (UpstreamMode, error) {
+	switch m := UpstreamMode(s); m {
+	case UpstreamEndpoints, UpstreamService:
+		return m, nil
+	}
+	return "", fmt.Errorf("must be %q or %q", UpstreamEndpoints, UpstreamService)
+}
+
+// parseBool accepts exactly "true" or "false".
+func parseBool(s string) (bool, error) {
+	switch s {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, fmt.Errorf("must be \"true\" or \"false\"")
+}
+
+// checkPortName checks an IANA service name as Kubernetes uses for port
+// names: 1 to 15 of [a-z0-9-], at least one letter, no leading, trailing or
+// double hyphen.
+func checkPortName(s string) error {
+	if s == "" || len(s) > 15 {
+		return fmt.Errorf("port name must be 1 to 15 characters")
+	}
+	letter := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z':
+			letter = true
+		case c >= '0' && c <= '9':
+		case c == '-' && i != 0 && i != len(s)-1 && s[i-1] != '-':
+		default:
+			return fmt.Errorf("port name %s has character %q at %d", showValue(s), c, i)
+		}
+	}
+	if !letter {
+		return fmt.Errorf("port name %s has no letter", showValue(s))
+	}
+	return nil
+}
+
+// ParsePortSelector validates the port annotation: a port number (1-65535)
+// or a port name.
+func ParsePortSelector(s string) (name string, number int32, err error) {
+	if s != "" && s[0] >= '0' && s[0] <= '9' {
+		n, err := strconv.ParseUint(s, 10, 16)
+		if err != nil || n == 0 {
+			return "", 0, fmt.Errorf("port number must be 1 to 65535")
+		}
+		return "", int32(n), nil
+	}
+	if err := checkPortName(s); err != nil {
+		return "", 0, err
+	}
+	return s, 0, nil
+}
+
+// CheckNamespace checks that s is a valid namespace name (an RFC 1123
+// label).
+func CheckNamespace(s string) error {
+	if err := checkDNSLabel(s); err != nil {
+		return fmt.Errorf("not a namespace name: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,433 @@
+package model
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"maps"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/labels"
+)
+
+// Options selects the Services that Build routes and sets defaults.
+type Options struct {
+	// Selector picks Services by label; nil selects every Service.
+	Selector labels.Selector
+	// Namespaces restricts the Services to these namespaces; empty means
+	// all namespaces.
+	Namespaces []string
+	// DefaultMode is the upstream mode of Services without the upstream
+	// annotation; empty means UpstreamEndpoints.
+	DefaultMode UpstreamMode
+}
+
+// Build computes the routing Config for the Services that opts selects, with
+// their backends taken from the EndpointSlices labelled with
+// discoveryv1.LabelServiceName. The inputs are only read.
+//
+// Semantics, which the README documents for users:
+//   - A Service port becomes a route (a Location). A Service with one TCP
+//     port is routed at its path; with several, each TCP port is routed at
+//     <path><port name>/, unless AnnotationPort picks one port, which is then
+//     routed at <path>.
+//   - Default path /<namespace>/<name>/; no host means the default server.
+//   - Two routes with the same host and path: the one of the older Service
+//     wins (then the smaller namespace/name:port); the loser is rejected
+//     with ReasonRouteConflict, naming the winner.
+//   - ExternalName Services are not routed (nginx would resolve a name that
+//     any Service author chooses); a headless Service is routed to its
+//     endpoints only; UDP and SCTP ports are not routed.
+func Build(services []*corev1.Service, endpointSlices []*discoveryv1.EndpointSlice, opts Options) Result {
+	selector := opts.Selector
+	if selector == nil {
+		selector = labels.Everything()
+	}
+	defaultMode := opts.DefaultMode
+	if defaultMode == "" {
+		defaultMode = UpstreamEndpoints
+	}
+	var namespaces map[string]bool
+	if len(opts.Namespaces) > 0 {
+		namespaces = make(map[string]bool, len(opts.Namespaces))
+		for _, ns := range opts.Namespaces {
+			namespaces[ns] = true
+		}
+	}
+
+	slicesByService := make(map[ServiceRef][]*discoveryv1.EndpointSlice)
+	for _, s := range endpointSlices {
+		name := s.Labels[discoveryv1.LabelServiceName]
+		if name == "" {
+			continue
+		}
+		ref := ServiceRef{Namespace: s.Namespace, Name: name}
+		slicesByService[ref] = append(slicesByService[ref], s)
+	}
+
+	selected := make([]*corev1.Service, 0, len(services))
+	for _, svc := range services {
+		if namespaces != nil && !namespaces[svc.Namespace] {
+			continue
+		}
+		if !selector.Matches(labels.Set(svc.Labels)) {
+			continue
+		}
+		selected = append(selected, svc)
+	}
+	slices.SortFunc(selected, func(a, b *corev1.Service) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
+
+	var res Result
+	res.Services = len(selected)
+	var candidates []candidate
+	for _, svc := range selected {
+		ref := ServiceRef{Namespace: svc.Namespace, Name: svc.Name}
+		routes, rejections := serviceRoutes(svc, slicesByService[ref], defaultMode)
+		candidates = append(candidates, routes...)
+		res.Rejected = append(res.Rejected, rejections...)
+	}
+
+	winners, conflicts := resolveConflicts(candidates)
+	res.Rejected = append(res.Rejected, conflicts...)
+	slices.SortFunc(res.Rejected, func(a, b Rejection) int {
+		return cmp.Or(
+			cmp.Compare(a.Service.Namespace, b.Service.Namespace),
+			cmp.Compare(a.Service.Name, b.Service.Name),
+			cmp.Compare(a.Port, b.Port))
+	})
+	res.Config = assemble(winners)
+	return res
+}
+
+// candidate is a route before conflicts are resolved.
+type candidate struct {
+	host     string
+	location Location
+	backends []netip.AddrPort
+	created  time.Time
+}
+
+func (c candidate) key() string { return c.host + " " + c.location.Path }
+
+// serviceRoutes validates one Service and returns its routes, or the reasons
+// it cannot be routed.
+func serviceRoutes(svc *corev1.Service, slices []*discoveryv1.EndpointSlice, defaultMode UpstreamMode) ([]candidate, []Rejection) {
+	ref := ServiceRef{Namespace: svc.Namespace, Name: svc.Name}
+	reject := func(reason Reason, format string, args ...any) ([]candidate, []Rejection) {
+		return nil, []Rejection{{Service: ref, Reason: reason, Message: fmt.Sprintf(format, args...)}}
+	}
+	if err := checkDNSLabel(svc.Namespace); err != nil {
+		return reject(ReasonInvalidService, "namespace: %v", err)
+	}
+	if err := checkDNSLabel(svc.Name); err != nil || svc.Name[0] < 'a' || svc.Name[0] > 'z' {
+		return reject(ReasonInvalidService, "name %s is not a DNS-1035 label", showValue(svc.Name))
+	}
+	if svc.Spec.Type == corev1.ServiceTypeExternalName {
+		return reject(ReasonUnsupported, "ExternalName Services are not routed")
+	}
+
+	ann, err := parseAnnotations(svc.Annotations, ref, defaultMode)
+	if err != nil {
+		return reject(ReasonInvalidAnnotation, "%v", err)
+	}
+
+	ports, err := routedPorts(svc, ann)
+	if err != nil {
+		var ae *AnnotationError
+		if errors.As(err, &ae) {
+			return reject(ReasonInvalidAnnotation, "%v", err)
+		}
+		return reject(ReasonUnsupported, "%v", err)
+	}
+
+	var clusterIP netip.Addr
+	if ann.mode == UpstreamService {
+		ip, err := netip.ParseAddr(svc.Spec.ClusterIP)
+		if err != nil || !usableAddr(ip) {
+			if svc.Spec.ClusterIP == corev1.ClusterIPNone {
+				return reject(ReasonUnsupported, "upstream %q needs a ClusterIP, and this Service is headless", UpstreamService)
+			}
+			return reject(ReasonUnsupported, "upstream %q needs a ClusterIP, and this Service has %s", UpstreamService, showValue(svc.Spec.ClusterIP))
+		}
+		clusterIP = ip
+	}
+
+	routes := make([]candidate, 0, len(ports))
+	for _, p := range ports {
+		sp := ServicePort{Namespace: svc.Namespace, Name: svc.Name, Port: portKey(p.port)}
+		path := ann.path
+		if p.suffixed {
+			path += sp.Port + "/"
+		}
+		var backends []netip.AddrPort
+		switch ann.mode {
+		case UpstreamService:
+			backends = []netip.AddrPort{netip.AddrPortFrom(clusterIP, uint16(p.port.Port))}
+		default:
+			backends = readyBackends(slices, p.port.Name)
+		}
+		routes = append(routes, candidate{
+			host: ann.host,
+			location: Location{
+				Path:        path,
+				StripPrefix: ann.stripPrefix,
+				Service:     sp,
+				Mode:        ann.mode,
+			},
+			backends: backends,
+			created:  svc.CreationTimestamp.Time,
+		})
+	}
+	return routes, nil
+}
+
+// annotations holds a Service's validated annotations with defaults applied.
+type annotations struct {
+	host        string
+	path        string
+	portName    string
+	portNumber  int32
+	mode        UpstreamMode
+	stripPrefix bool
+}
+
+func parseAnnotations(raw map[string]string, ref ServiceRef, defaultMode UpstreamMode) (annotations, error) {
+	a := annotations{
+		path:        "/" + ref.Namespace + "/" + ref.Name + "/",
+		mode:        defaultMode,
+		stripPrefix: true,
+	}
+	// Sorted keys, so that a Service with several bad annotations always
+	// reports the same one.
+	keys := make([]string, 0, len(raw))
+	for k := range raw {
+		if strings.HasPrefix(k, AnnotationPrefix) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, key := range keys {
+		value := raw[key]
+		var err error
+		switch key {
+		case AnnotationHost:
+			a.host, err = ParseHost(value)
+		case AnnotationPath:
+			a.path, err = ParsePath(value)
+		case AnnotationPort:
+			a.portName, a.portNumber, err = ParsePortSelector(value)
+		case AnnotationUpstream:
+			a.mode, err = ParseUpstreamMode(value)
+		case AnnotationStripPrefix:
+			a.stripPrefix, err = parseBool(value)
+		default:
+			err = fmt.Errorf("unknown annotation (known: %s)", strings.Join(slices.Sorted(maps.Keys(knownAnnotations)), ", "))
+		}
+		if err != nil {
+			return annotations{}, &AnnotationError{Key: key, Value: value, Err: err}
+		}
+	}
+	return a, nil
+}
+
+// routedPort is a Service port to route, and whether its route path gets the
+// port's name as a suffix.
+type routedPort struct {
+	port     corev1.ServicePort
+	suffixed bool
+}
+
+func routedPorts(svc *corev1.Service, ann annotations) ([]routedPort, error) {
+	for _, p := range svc.Spec.Ports {
+		if p.Port < 1 || p.Port > 65535 {
+			return nil, fmt.Errorf("port %d is out of range", p.Port)
+		}
+		if p.Name != "" {
+			if err := checkPortName(p.Name); err != nil {
+				return nil, err
+			}
+		} else if len(svc.Spec.Ports) > 1 {
+			return nil, fmt.Errorf("a Service with several ports must name each")
+		}
+	}
+	if ann.portName != "" || ann.portNumber != 0 {
+		for _, p := range svc.Spec.Ports {
+			if (ann.portName != "" && p.Name == ann.portName) || (ann.portNumber != 0 && p.Port == ann.portNumber) {
+				if !isTCP(p.Protocol) {
+					return nil, fmt.Errorf("port %s is %s; only TCP ports are routed", portKey(p), p.Protocol)
+				}
+				return []routedPort{{port: p}}, nil
+			}
+		}
+		value := ann.portName
+		if value == "" {
+			value = strconv.Itoa(int(ann.portNumber))
+		}
+		return nil, &AnnotationError{Key: AnnotationPort, Value: value, Err: fmt.Errorf("the Service has no such port")}
+	}
+	var tcp []routedPort
+	for _, p := range svc.Spec.Ports {
+		if isTCP(p.Protocol) {
+			tcp = append(tcp, routedPort{port: p})
+		}
+	}
+	switch len(tcp) {
+	case 0:
+		return nil, fmt.Errorf("the Service has no TCP port")
+	case 1:
+		return tcp, nil
+	}
+	for i := range tcp {
+		tcp[i].suffixed = true
+	}
+	return tcp, nil
+}
+
+func isTCP(p corev1.Protocol) bool { return p == "" || p == corev1.ProtocolTCP }
+
+// portKey names a Service port: its name, or its number when it has none.
+func portKey(p corev1.ServicePort) string {
+	if p.Name != "" {
+		return p.Name
+	}
+	return strconv.Itoa(int(p.Port))
+}
+
+// readyBackends returns the sorted, distinct addresses of the ready,
+// non-terminating endpoints in slices, with the port that each slice gives
+// for the Service port named portName. Named target ports may resolve to a
+// different number in each slice, so the port is looked up per slice.
+// Endpoints with an unusable address are skipped.
+func readyBackends(slices []*discoveryv1.EndpointSlice, portName string) []netip.AddrPort {
+	seen := make(map[netip.AddrPort]bool)
+	var out []netip.AddrPort
+	for _, s := range slices {
+		var want4 bool
+		switch s.AddressType {
+		case discoveryv1.AddressTypeIPv4:
+			want4 = true
+		case discoveryv1.AddressTypeIPv6:
+		default:
+			continue // FQDN slices name hosts that nginx would have to resolve.
+		}
+		port, ok := slicePort(s, portName)
+		if !ok {
+			continue
+		}
+		for _, ep := range s.Endpoints {
+			if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
+				continue
+			}
+			if ep.Conditions.Terminating != nil && *ep.Conditions.Terminating {
+				continue
+			}
+			if len(ep.Addresses) == 0 {
+				continue
+			}
+			// All addresses of an endpoint are fungible; the first is
+			// the one to use.
+			addr, err := netip.ParseAddr(ep.Addresses[0])
+			if err != nil || !usableAddr(addr) || addr.Is4() != want4 {
+				continue
+			}
+			ap := netip.AddrPortFrom(addr, port)
+			if !seen[ap] {
+				seen[ap] = true
+				out = append(out, ap)
+			}
+		}
+	}
+	slicesSortAddrPorts(out)
+	return out
+}
+
+// slicePort finds the TCP port named portName in an EndpointSlice.
+func slicePort(s *discoveryv1.EndpointSlice, portName string) (uint16, bool) {
+	for _, p := range s.Ports {
+		name := ""
+		if p.Name != nil {
+			name = *p.Name
+		}
+		if name != portName || p.Port == nil || *p.Port < 1 || *p.Port > 65535 {
+			continue
+		}
+		if p.Protocol != nil && !isTCP(*p.Protocol) {
+			continue
+		}
+		return uint16(*p.Port), true
+	}
+	return 0, false
+}
+
+// usableAddr accepts a unicast address without a zone, in its plain form
+// (no IPv4-mapped IPv6), so it renders the same way everywhere.
+func usableAddr(a netip.Addr) bool {
+	return a.IsValid() && a.Zone() == "" && !a.Is4In6() && !a.IsUnspecified() && !a.IsMulticast()
+}
+
+func slicesSortAddrPorts(a []netip.AddrPort) {
+	slices.SortFunc(a, func(x, y netip.AddrPort) int { return x.Compare(y) })
+}
+
+// resolveConflicts keeps one route per host and path: the one whose Service
+// is oldest, then the smallest Service port name. The others are rejected.
+func resolveConflicts(cands []candidate) ([]candidate, []Rejection) {
+	slices.SortStableFunc(cands, func(a, b candidate) int {
+		return cmp.Or(
+			cmp.Compare(a.key(), b.key()),
+			a.created.Compare(b.created),
+			cmp.Compare(a.location.Service.Namespace, b.location.Service.Namespace),
+			cmp.Compare(a.location.Service.Name, b.location.Service.Name),
+			cmp.Compare(a.location.Service.Port, b.location.Service.Port))
+	})
+	var winners []candidate
+	var rejected []Rejection
+	for i, c := range cands {
+		if i > 0 && c.key() == winners[len(winners)-1].key() {
+			w := winners[len(winners)-1]
+			host := c.host
+			if host == "" {
+				host = "the default server"
+			}
+			rejected = append(rejected, Rejection{
+				Service: ServiceRef{Namespace: c.location.Service.Namespace, Name: c.location.Service.Name},
+				Port:    c.location.Service.Port,
+				Reason:  ReasonRouteConflict,
+				Message: fmt.Sprintf("path %s on %s is already routed to %s, which is older or sorts first", c.location.Path, host, w.location.Service),
+			})
+			continue
+		}
+		winners = append(winners, c)
+	}
+	return winners, rejected
+}
+
+// assemble groups the winning routes into servers and upstreams.
+func assemble(routes []candidate) Config {
+	byHost := map[string][]Location{"": nil}
+	var ups []Upstream
+	for _, r := range routes {
+		loc := r.location
+		if len(r.backends) > 0 {
+			loc.Upstream = loc.Service.UpstreamName()
+			ups = append(ups, Upstream{Name: loc.Upstream, Backends: r.backends})
+		}
+		byHost[r.host] = append(byHost[r.host], loc)
+	}
+	cfg := Config{Upstreams: ups}
+	for _, host := range slices.Sorted(maps.Keys(byHost)) {
+		locs := byHost[host]
+		slices.SortFunc(locs, func(a, b Location) int { return cmp.Compare(a.Path, b.Path) })
+		cfg.Servers = append(cfg.Servers, Server{Host: host, Locations: locs})
+	}
+	slices.SortFunc(cfg.Upstreams, func(a, b Upstream) int { return cmp.Compare(a.Name, b.Name) })
+	return cfg
+}

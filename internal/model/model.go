@@ -1,0 +1,144 @@
+package model
+
+import (
+	"fmt"
+	"net/netip"
+)
+
+// UpstreamMode says where a route sends its traffic.
+type UpstreamMode string
+
+const (
+	// UpstreamEndpoints sends traffic to the ready endpoints listed in the
+	// Service's EndpointSlices: nginx balances over the Pods itself.
+	UpstreamEndpoints UpstreamMode = "endpoints"
+	// UpstreamService sends traffic to the Service's ClusterIP, so Pod churn
+	// needs no nginx reload; kube-proxy balances.
+	UpstreamService UpstreamMode = "service"
+)
+
+// Config is the whole routing state that nginx serves.
+type Config struct {
+	// Servers holds one entry per virtual host; the default server (Host
+	// "") is always present and first, the others follow sorted by Host.
+	Servers []Server
+	// Upstreams holds the backend groups that locations refer to, sorted
+	// by Name. A location with no ready backend has no upstream.
+	Upstreams []Upstream
+}
+
+// Routes counts the locations of all servers.
+func (c Config) Routes() int {
+	n := 0
+	for _, s := range c.Servers {
+		n += len(s.Locations)
+	}
+	return n
+}
+
+// Server is one virtual host.
+type Server struct {
+	// Host is the server_name: a validated lower-case host name, possibly
+	// starting with "*.", or "" for the default server.
+	Host string
+	// Locations are sorted by Path.
+	Locations []Location
+}
+
+// Location routes one URL path prefix of a server to one Service port.
+type Location struct {
+	// Path is a validated prefix that starts and ends with "/".
+	Path string
+	// StripPrefix replaces Path by "/" before the request reaches the
+	// backend.
+	StripPrefix bool
+	// Service is the Service port this location belongs to.
+	Service ServicePort
+	// Mode is where the traffic goes.
+	Mode UpstreamMode
+	// Upstream names the entry of Config.Upstreams that serves this
+	// location, or is "" when the Service port has no ready backend: the
+	// location then answers 503.
+	Upstream string
+}
+
+// ServicePort names one port of one Service. All fields are validated
+// Kubernetes names (or a port number), so they contain only [a-z0-9-].
+type ServicePort struct {
+	Namespace string
+	Name      string
+	// Port is the port's name, or its number when the port has no name.
+	Port string
+}
+
+func (p ServicePort) String() string {
+	return fmt.Sprintf("%s/%s:%s", p.Namespace, p.Name, p.Port)
+}
+
+// UpstreamName is the name of the upstream that serves this Service port:
+// the three parts joined by "_", which none of them may contain, so two
+// Service ports never share a name.
+func (p ServicePort) UpstreamName() string {
+	return p.Namespace + "_" + p.Name + "_" + p.Port
+}
+
+// Upstream is a group of backends that nginx balances over.
+type Upstream struct {
+	Name string
+	// Backends are sorted and free of duplicates; never empty.
+	Backends []netip.AddrPort
+}
+
+// ServiceRef names a Service.
+type ServiceRef struct {
+	Namespace string
+	Name      string
+}
+
+func (r ServiceRef) String() string { return r.Namespace + "/" + r.Name }
+
+// Reason classifies why a Service, or one of its routes, was left out.
+type Reason string
+
+const (
+	// ReasonInvalidAnnotation: an annotation's value does not match its
+	// grammar, or the annotation is unknown.
+	ReasonInvalidAnnotation Reason = "InvalidAnnotation"
+	// ReasonInvalidService: a field of the Service itself cannot be used
+	// (only possible for input that did not come through the API server).
+	ReasonInvalidService Reason = "InvalidService"
+	// ReasonUnsupported: the Service's type or ports cannot be routed.
+	ReasonUnsupported Reason = "Unsupported"
+	// ReasonRouteConflict: another Service port claimed the same host and
+	// path first.
+	ReasonRouteConflict Reason = "RouteConflict"
+)
+
+// Rejection says why a Service, or one of its ports, is not routed.
+type Rejection struct {
+	Service ServiceRef
+	// Port is the Service port concerned, or "" when the whole Service is
+	// left out.
+	Port   string
+	Reason Reason
+	// Message is a sentence for people; it quotes offending values with
+	// strconv.Quote and shortened, so it is safe to log.
+	Message string
+}
+
+func (r Rejection) String() string {
+	if r.Port != "" {
+		return fmt.Sprintf("%s port %s: %s: %s", r.Service, r.Port, r.Reason, r.Message)
+	}
+	return fmt.Sprintf("%s: %s: %s", r.Service, r.Reason, r.Message)
+}
+
+// Result is what Build returns.
+type Result struct {
+	Config Config
+	// Rejected lists what was left out, sorted by Service, then Port.
+	Rejected []Rejection
+	// Services counts the Services that matched the selection, routed or
+	// not.
+	Services int
+}

@@ -1,0 +1,3 @@
+// Package nginx runs the nginx binary for kube-nginx-sync: it validates
+// configs with `nginx -t`.
+package nginx

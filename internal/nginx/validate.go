@@ -1,0 +1,55 @@
+package nginx
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// ValidateSnippet checks, with `nginx -t`, a file meant to be included in
+// nginx's http block (such as conf.d/default.conf). It wraps the file in a
+// minimal main config of its own, in a temporary folder, so it needs neither
+// root nor the machine's nginx.conf; the error carries nginx's own message.
+func ValidateSnippet(ctx context.Context, nginxBin, snippet string) error {
+	abs, err := filepath.Abs(snippet)
+	if err != nil {
+		return fmt.Errorf("validate %s: %w", snippet, err)
+	}
+	dir, err := os.MkdirTemp("", "kube-nginx-sync-validate-")
+	if err != nil {
+		return fmt.Errorf("validate %s: %w", snippet, err)
+	}
+	defer os.RemoveAll(dir)
+
+	var conf strings.Builder
+	fmt.Fprintf(&conf, "pid %s;\nevents {}\nhttp {\n", quotePath(filepath.Join(dir, "nginx.pid")))
+	for _, temp := range []string{"client_body", "proxy", "fastcgi", "uwsgi", "scgi"} {
+		fmt.Fprintf(&conf, "    %s_temp_path %s;\n", temp, quotePath(filepath.Join(dir, temp)))
+	}
+	fmt.Fprintf(&conf, "    access_log off;\n    include %s;\n}\n", quotePath(abs))
+	main := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(main, []byte(conf.String()), 0o600); err != nil {
+		return fmt.Errorf("validate %s: %w", snippet, err)
+	}
+
+	cmd := exec.CommandContext(ctx, nginxBin, "-t", "-q", "-e", "stderr", "-p", dir+"/", "-c", main)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(out.String())
+		if msg == "" {
+			msg = err.Error()
+		}
+		return fmt.Errorf("nginx -t refused %s: %s", snippet, msg)
+	}
+	return nil
+}
+
+// quotePath quotes a file path for an nginx config.
+func quotePath(p string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(p) + `"`
+}
