@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/labels"
@@ -47,6 +48,8 @@ type stringList []string
 func (l *stringList) String() string     { return strings.Join(*l, ",") }
 func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
+var redirectKlog sync.Once
+
 // logFlags configure the process's logger.
 type logFlags struct {
 	level  string
@@ -74,8 +77,9 @@ func (f *logFlags) logger(e env) (*slog.Logger, error) {
 		return nil, usageError("--log-format %q: want text or json", f.format)
 	}
 	log := slog.New(h)
-	// client-go logs through klog; send it to the same place.
-	klog.SetSlogLogger(log)
+	// client-go logs through klog, which is global to the process: send it
+	// to the first logger made, which in a real process is the only one.
+	redirectKlog.Do(func() { klog.SetSlogLogger(log) })
 	return log, nil
 }
 

@@ -71,6 +71,15 @@ func showValue(v string) string {
 	return strconv.Quote(v)
 }
 
+// describeByte names a byte of an untrusted value for a message: a quoted
+// ASCII character, or the byte's value (never half of a UTF-8 sequence).
+func describeByte(c byte) string {
+	if c < 0x80 {
+		return fmt.Sprintf("character %q", rune(c))
+	}
+	return fmt.Sprintf("byte 0x%02x", c)
+}
+
 // ParseHost validates a virtual host name: lower-cased RFC 1123 labels
 // separated by dots, at most 253 characters, optionally starting with "*."
 // for a wildcard. It returns the canonical (lower-case) form.
@@ -106,7 +115,7 @@ func checkDNSLabel(label string) error {
 		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
 		case c == '-' && i != 0 && i != len(label)-1:
 		default:
-			return fmt.Errorf("label %s has character %q at %d", showValue(label), c, i)
+			return fmt.Errorf("label %s has %s at %d", showValue(label), describeByte(c), i)
 		}
 	}
 	return nil
@@ -133,7 +142,7 @@ func ParsePath(s string) (string, error) {
 		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
 		case c == '-' || c == '.' || c == '_' || c == '~' || c == '/':
 		default:
-			return "", fmt.Errorf("character %q at %d is not allowed (letters, digits and -._~/ are)", c, i)
+			return "", fmt.Errorf("%s at %d is not allowed (letters, digits and -._~/ are)", describeByte(c), i)
 		}
 	}
 	path := s
@@ -192,7 +201,7 @@ func checkPortName(s string) error {
 		case c >= '0' && c <= '9':
 		case c == '-' && i != 0 && i != len(s)-1 && s[i-1] != '-':
 		default:
-			return fmt.Errorf("port name %s has character %q at %d", showValue(s), c, i)
+			return fmt.Errorf("port name %s has %s at %d", showValue(s), describeByte(c), i)
 		}
 	}
 	if !letter {

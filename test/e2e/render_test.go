@@ -32,7 +32,7 @@ func TestRenderServesEveryRoute(t *testing.T) {
 	createService(t, ns, service{name: "web", labels: exposed, ports: []corev1.ServicePort{httpPort("http", 80)}})
 	web1 := startBackend(t, "web-1", netip.AddrPortFrom(nextIP(), 8080))
 	web2 := startBackend(t, "web-2", netip.AddrPortFrom(nextIP(), 8080))
-	createSlice(t, ns, "web", []slicePort{{"http", 8080}}, endpoint{addr: web1.Addr()}, endpoint{addr: web2.Addr()})
+	createSlice(t, ns, "web", []slicePort{sp("http", 8080)}, endpoint{Addr: web1.Addr()}, endpoint{Addr: web2.Addr()})
 
 	// multi: two ports; the named target port resolves to a different
 	// number in each of its two slices.
@@ -42,13 +42,13 @@ func TestRenderServesEveryRoute(t *testing.T) {
 	startBackend(t, "multi-a-admin", netip.AddrPortFrom(multiA, 9001))
 	startBackend(t, "multi-b-http", netip.AddrPortFrom(multiB, 8002))
 	startBackend(t, "multi-b-admin", netip.AddrPortFrom(multiB, 9002))
-	createSlice(t, ns, "multi", []slicePort{{"http", 8001}, {"admin", 9001}}, endpoint{addr: multiA})
-	createSlice(t, ns, "multi", []slicePort{{"http", 8002}, {"admin", 9002}}, endpoint{addr: multiB})
+	createSlice(t, ns, "multi", []slicePort{sp("http", 8001), sp("admin", 9001)}, endpoint{Addr: multiA})
+	createSlice(t, ns, "multi", []slicePort{sp("http", 8002), sp("admin", 9002)}, endpoint{Addr: multiB})
 
 	// v6: an IPv6 endpoint, unnamed port.
 	createService(t, ns, service{name: "v6", labels: exposed, ports: []corev1.ServicePort{httpPort("", 80)}})
 	v6 := startBackend(t, "v6", netip.AddrPortFrom(nextIPv6(), 8080))
-	createSlice(t, ns, "v6", []slicePort{{"", 8080}}, endpoint{addr: v6.Addr()})
+	createSlice(t, ns, "v6", []slicePort{sp("", 8080)}, endpoint{Addr: v6.Addr()})
 
 	// api: its own host at "/", with one ready, one not-ready and one
 	// terminating endpoint; only the ready one may answer.
@@ -57,15 +57,15 @@ func TestRenderServesEveryRoute(t *testing.T) {
 	apiReady := startBackend(t, "api-ready", netip.AddrPortFrom(nextIP(), 8080))
 	apiNotReady := startBackend(t, "api-not-ready", netip.AddrPortFrom(nextIP(), 8080))
 	apiTerminating := startBackend(t, "api-terminating", netip.AddrPortFrom(nextIP(), 8080))
-	createSlice(t, ns, "api", []slicePort{{"http", 8080}},
-		endpoint{addr: apiReady.Addr()}, endpoint{addr: apiNotReady.Addr(), notReady: true},
-		endpoint{addr: apiTerminating.Addr(), terminating: true})
+	createSlice(t, ns, "api", []slicePort{sp("http", 8080)},
+		endpoint{Addr: apiReady.Addr()}, endpoint{Addr: apiNotReady.Addr(), NotReady: true},
+		endpoint{Addr: apiTerminating.Addr(), Terminating: true})
 
 	// keep: the prefix is passed on unchanged.
 	createService(t, ns, service{name: "keep", labels: exposed, ports: []corev1.ServicePort{httpPort("http", 80)},
 		annotations: map[string]string{"kube-nginx-sync.io/path": "/keep", "kube-nginx-sync.io/strip-prefix": "false"}})
 	keep := startBackend(t, "keep", netip.AddrPortFrom(nextIP(), 8080))
-	createSlice(t, ns, "keep", []slicePort{{"http", 8080}}, endpoint{addr: keep.Addr()})
+	createSlice(t, ns, "keep", []slicePort{sp("http", 8080)}, endpoint{Addr: keep.Addr()})
 
 	// cip: upstream "service": traffic goes to the ClusterIP, which is a
 	// local address in the test's network namespace.
@@ -75,19 +75,19 @@ func TestRenderServesEveryRoute(t *testing.T) {
 
 	// empty: endpoints exist but none is ready: 503 with a clear body.
 	createService(t, ns, service{name: "empty", labels: exposed, ports: []corev1.ServicePort{httpPort("http", 80)}})
-	createSlice(t, ns, "empty", []slicePort{{"http", 8080}}, endpoint{addr: nextIP(), notReady: true})
+	createSlice(t, ns, "empty", []slicePort{sp("http", 8080)}, endpoint{Addr: nextIP(), NotReady: true})
 
 	// hidden: outside the selector.
 	createService(t, ns, service{name: "hidden", ports: []corev1.ServicePort{httpPort("http", 80)}})
 	hidden := startBackend(t, "hidden", netip.AddrPortFrom(nextIP(), 8080))
-	createSlice(t, ns, "hidden", []slicePort{{"http", 8080}}, endpoint{addr: hidden.Addr()})
+	createSlice(t, ns, "hidden", []slicePort{sp("http", 8080)}, endpoint{Addr: hidden.Addr()})
 
 	// bad: an annotation that tries to inject a directive. It is left out;
 	// everything else still renders.
 	createService(t, ns, service{name: "bad", labels: exposed, ports: []corev1.ServicePort{httpPort("http", 80)},
 		annotations: map[string]string{"kube-nginx-sync.io/path": "/x { return 200 \"pwned\"; }\nlocation /y"}})
 	bad := startBackend(t, "bad", netip.AddrPortFrom(nextIP(), 8080))
-	createSlice(t, ns, "bad", []slicePort{{"http", 8080}}, endpoint{addr: bad.Addr()})
+	createSlice(t, ns, "bad", []slicePort{sp("http", 8080)}, endpoint{Addr: bad.Addr()})
 
 	// conflict-a and conflict-b claim the same host and path; created in
 	// the same second, the name decides: conflict-a wins.
@@ -95,7 +95,7 @@ func TestRenderServesEveryRoute(t *testing.T) {
 		createService(t, ns, service{name: name, labels: exposed, ports: []corev1.ServicePort{httpPort("http", 80)},
 			annotations: map[string]string{"kube-nginx-sync.io/host": "shared.example.test", "kube-nginx-sync.io/path": "/"}})
 		b := startBackend(t, name, netip.AddrPortFrom(nextIP(), 8080))
-		createSlice(t, ns, name, []slicePort{{"http", 8080}}, endpoint{addr: b.Addr()})
+		createSlice(t, ns, name, []slicePort{sp("http", 8080)}, endpoint{Addr: b.Addr()})
 	}
 
 	confDir := t.TempDir()

@@ -1,0 +1,212 @@
+package nginxconf
+
+import (
+	"context"
+	"flag"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginx"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+func aps(s ...string) []netip.AddrPort {
+	var out []netip.AddrPort
+	for _, a := range s {
+		out = append(out, netip.MustParseAddrPort(a))
+	}
+	return out
+}
+
+// typical has one of each kind of route.
+var typical = model.Config{
+	Servers: []model.Server{
+		{Locations: []model.Location{
+			{Path: "/ns/empty/", StripPrefix: true, Service: model.ServicePort{Namespace: "ns", Name: "empty", Port: "http"}, Mode: model.UpstreamEndpoints},
+			{Path: "/ns/v6/", StripPrefix: true, Service: model.ServicePort{Namespace: "ns", Name: "v6", Port: "80"}, Mode: model.UpstreamEndpoints, Upstream: "ns_v6_80"},
+			{Path: "/ns/web/", StripPrefix: true, Service: model.ServicePort{Namespace: "ns", Name: "web", Port: "http"}, Mode: model.UpstreamEndpoints, Upstream: "ns_web_http"},
+		}},
+		{Host: "*.apps.example.com", Locations: []model.Location{
+			{Path: "/", Service: model.ServicePort{Namespace: "apps", Name: "wild", Port: "http"}, Mode: model.UpstreamService, Upstream: "apps_wild_http"},
+		}},
+		{Host: "api.example.com", Locations: []model.Location{
+			{Path: "/v1/", Service: model.ServicePort{Namespace: "api", Name: "v1", Port: "grpc-web"}, Mode: model.UpstreamEndpoints, Upstream: "api_v1_grpc-web"},
+		}},
+	},
+	Upstreams: []model.Upstream{
+		{Name: "api_v1_grpc-web", Backends: aps("10.0.1.1:9000")},
+		{Name: "apps_wild_http", Backends: aps("10.96.0.20:80")},
+		{Name: "ns_v6_80", Backends: aps("[fd00::1]:8080", "[fd00::2]:8080")},
+		{Name: "ns_web_http", Backends: aps("10.0.0.1:8080", "10.0.0.2:8080")},
+	},
+}
+
+func TestRenderGolden(t *testing.T) {
+	t.Parallel()
+	nginxBin := findNginx(t)
+	tests := []struct {
+		name     string
+		opts     Options
+		cfg      model.Config
+		services int
+	}{
+		{name: "empty", opts: Options{HTTPPort: 80}, cfg: model.Config{Servers: []model.Server{{}}}},
+		{name: "typical", opts: Options{HTTPPort: 80}, cfg: typical, services: 5},
+		{name: "listen-addresses", opts: Options{HTTPPort: 8080, HTTPAddresses: []string{"127.0.0.1", "::1"}}, cfg: typical, services: 5},
+		{name: "custom-template", opts: Options{HTTPPort: 80, TemplateName: "custom.tmpl", Template: `# {{.Routes}} routes
+{{- range .Servers}}
+server {
+    listen {{index .Listen 0}};
+    server_name {{if .Host}}{{.Host}}{{else}}_{{end}};
+{{- range .Locations}}
+    location {{.Path}} { add_header X-Service {{quote .Service.String}}; return 204; }
+{{- end}}
+}
+{{- end}}
+`}, cfg: typical, services: 5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r, err := NewRenderer(tt.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := r.Render(tt.cfg, tt.services)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := Verify(got); err != nil {
+				t.Errorf("Verify: %v", err)
+			}
+			golden := filepath.Join("testdata", tt.name+".conf")
+			if *update {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test -update to create it)", err)
+			}
+			if string(got) != string(want) {
+				t.Errorf("Render differs from %s (go test -update rewrites it):\n%s", golden, got)
+			}
+			// Every golden file must be a config that nginx accepts.
+			if err := nginx.ValidateSnippet(context.Background(), nginxBin, golden); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+// findNginx returns the nginx binary, or skips the test where nginx is not
+// installed, except in CI, which must run it.
+func findNginx(t *testing.T) string {
+	t.Helper()
+	bin, err := exec.LookPath("nginx")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("nginx is required in CI: %v", err)
+		}
+		t.Skipf("nginx not installed: %v", err)
+	}
+	return bin
+}
+
+func TestRenderIsDeterministic(t *testing.T) {
+	t.Parallel()
+	r, err := NewRenderer(Options{HTTPPort: 80})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := r.Render(typical, 5)
+	b, _ := r.Render(typical, 5)
+	if string(a) != string(b) {
+		t.Error("two renders of one Config differ")
+	}
+}
+
+func TestNewRendererRejectsBadOptions(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		opts Options
+		err  string
+	}{
+		{"port zero", Options{HTTPPort: 0}, "out of range"},
+		{"port too big", Options{HTTPPort: 70000}, "out of range"},
+		{"hostname as address", Options{HTTPPort: 80, HTTPAddresses: []string{"localhost"}}, "neither an IP address nor *"},
+		{"injection as address", Options{HTTPPort: 80, HTTPAddresses: []string{"1.2.3.4; include /etc/passwd"}}, "neither"},
+		{"zone", Options{HTTPPort: 80, HTTPAddresses: []string{"fe80::1%lo"}}, "neither"},
+		{"bad template", Options{HTTPPort: 80, Template: "{{.Nope"}, "parse template"},
+	}
+	for _, tt := range tests {
+		if _, err := NewRenderer(tt.opts); err == nil || !strings.Contains(err.Error(), tt.err) {
+			t.Errorf("%s: err = %v, want it to contain %q", tt.name, err, tt.err)
+		}
+	}
+}
+
+func TestRenderTemplateErrors(t *testing.T) {
+	t.Parallel()
+	for _, text := range []string{
+		"{{.NoSuchField}}",
+		`{{quote "$host"}}`,
+		"{{quote \"a\\nb\"}}",
+	} {
+		r, err := NewRenderer(Options{HTTPPort: 80, Template: text})
+		if err != nil {
+			t.Fatalf("%q: %v", text, err)
+		}
+		if out, err := r.Render(typical, 1); err == nil {
+			t.Errorf("template %q rendered %q, want an error", text, out)
+		}
+	}
+}
+
+func TestQuote(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ in, want string }{
+		{"plain", `"plain"`},
+		{`a"b`, `"a\"b"`},
+		{`a\b`, `"a\\b"`},
+		{"a;b{c}#d", `"a;b{c}#d"`},
+		{"ü", `"ü"`},
+	}
+	for _, tt := range tests {
+		if got, err := Quote(tt.in); err != nil || got != tt.want {
+			t.Errorf("Quote(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+	for _, bad := range []string{"$x", "a\nb", "a\x00b", "a\rb", "\x7f"} {
+		if got, err := Quote(bad); err == nil {
+			t.Errorf("Quote(%q) = %q, want an error", bad, got)
+		}
+	}
+}
+
+func TestVerify(t *testing.T) {
+	t.Parallel()
+	r, _ := NewRenderer(Options{HTTPPort: 80})
+	good, _ := r.Render(typical, 5)
+	if _, err := Verify(good); err != nil {
+		t.Fatalf("Verify(rendered) = %v", err)
+	}
+	if _, err := Verify(good[:len(good)-10]); err == nil {
+		t.Error("Verify accepted a truncated file")
+	}
+	edited := strings.Replace(string(good), "10.0.0.1", "10.0.0.9", 1)
+	if _, err := Verify([]byte(edited)); err == nil {
+		t.Error("Verify accepted an edited file")
+	}
+	if _, err := Verify([]byte("server {}\n")); err != ErrNoHeader {
+		t.Errorf("Verify(hand-written) = %v, want ErrNoHeader", err)
+	}
+}

@@ -1,0 +1,101 @@
+package testbed
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// Nginx is an nginx of its own: own prefix folder, pid file and log, with a
+// main config that includes ConfDir/*.conf in its http block.
+type Nginx struct {
+	Prefix  string
+	ConfDir string
+	LogPath string
+	cmd     *exec.Cmd
+	done    chan struct{}
+}
+
+// StartNginx starts nginx (master and one worker) in the foreground under
+// prefix, and waits until it answers on 127.0.0.1:port, which the included
+// config must listen on.
+func StartNginx(nginxBin, prefix, confDir string, port int) (*Nginx, error) {
+	conf := fmt.Sprintf(`daemon off;
+master_process on;
+worker_processes 1;
+pid %[1]s/nginx.pid;
+error_log stderr notice;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path %[1]s/client_body;
+    proxy_temp_path %[1]s/proxy;
+    fastcgi_temp_path %[1]s/fastcgi;
+    uwsgi_temp_path %[1]s/uwsgi;
+    scgi_temp_path %[1]s/scgi;
+    include %[2]s/*.conf;
+}
+`, prefix, confDir)
+	mainConf := filepath.Join(prefix, "nginx.conf")
+	if err := os.WriteFile(mainConf, []byte(conf), 0o644); err != nil {
+		return nil, err
+	}
+	n := &Nginx{Prefix: prefix, ConfDir: confDir, LogPath: filepath.Join(prefix, "nginx.log"), done: make(chan struct{})}
+	logFile, err := os.Create(n.LogPath)
+	if err != nil {
+		return nil, err
+	}
+	n.cmd = exec.Command(nginxBin, "-p", prefix+"/", "-c", mainConf, "-e", "stderr")
+	n.cmd.Stdout, n.cmd.Stderr = logFile, logFile
+	// If our process dies, the kernel ends nginx's master too.
+	n.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := n.cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("start nginx: %w", err)
+	}
+	go func() { _ = n.cmd.Wait(); logFile.Close(); close(n.done) }()
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err == nil {
+			c.Close()
+			return n, nil
+		}
+		select {
+		case <-n.done:
+			return nil, fmt.Errorf("nginx exited at start:\n%s", n.Log())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			n.Stop()
+			return nil, fmt.Errorf("nginx does not answer on port %d: %v\n%s", port, err, n.Log())
+		}
+	}
+}
+
+// PID is the master's process ID.
+func (n *Nginx) PID() int { return n.cmd.Process.Pid }
+
+// Log returns what nginx has logged.
+func (n *Nginx) Log() string {
+	b, _ := os.ReadFile(n.LogPath)
+	return string(b)
+}
+
+// Stop asks nginx to finish gracefully (SIGQUIT to the master it started),
+// and kills it after 10 s.
+func (n *Nginx) Stop() {
+	_ = n.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-n.done:
+	case <-time.After(10 * time.Second):
+		_ = n.cmd.Process.Kill()
+		<-n.done
+	}
+}
