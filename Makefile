@@ -19,8 +19,8 @@ e2e: ## the end-to-end tests only (needs root)
 	hack/in-netns.sh env GOPROXY=off KNS_CONTROLPLANE_BIN=$$(hack/control-plane.sh) \
 		go test -tags e2e -count=1 -race -timeout 30m ./test/e2e/...
 
-demo: ## a local control plane, nginx and sample Services (needs root)
-	hack/demo.sh
+demo: ## a local control plane, nginx and sample Services (needs root); ARGS=-once to stop after showing
+	hack/demo.sh $(ARGS)
 
 controlplane: ## build etcd and kube-apiserver into .cache/ (once per machine)
 	hack/control-plane.sh

@@ -1,0 +1,221 @@
+// Command demo shows kube-nginx-sync's init-container job on this machine: it
+// starts a real kube-apiserver and etcd, creates sample Services with real
+// backends, runs `kube-nginx-sync render`, starts nginx on the result and
+// shows what each route answers. Run it through `make demo`, which builds
+// what it needs and runs it inside a private network namespace.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/controlplane"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/testbed"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	cpBin := flag.String("controlplane", "", "folder with the etcd and kube-apiserver binaries (hack/control-plane.sh prints it)")
+	binary := flag.String("binary", "bin/kube-nginx-sync", "the kube-nginx-sync binary")
+	port := flag.Int("port", 8080, "port nginx listens on, on 127.0.0.1")
+	once := flag.Bool("once", false, "stop after showing the routes instead of waiting for Ctrl-C")
+	flag.Parse()
+	nginxBin, err := exec.LookPath("nginx")
+	if err != nil {
+		return fmt.Errorf("nginx is not installed: %w", err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	work, err := os.MkdirTemp("", "kube-nginx-sync-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	for _, d := range []string{"controlplane", "conf.d", "nginx"} {
+		if err := os.Mkdir(filepath.Join(work, d), 0o755); err != nil {
+			return err
+		}
+	}
+
+	step("Starting a local control plane (etcd + kube-apiserver)")
+	cp, err := controlplane.Start(ctx, controlplane.Options{BinDir: *cpBin, WorkDir: filepath.Join(work, "controlplane")})
+	if err != nil {
+		return err
+	}
+	defer cp.Stop()
+	client, err := kubernetes.NewForConfig(cp.Config)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("   API server %s, kubeconfig %s\n", cp.Config.Host, cp.Kubeconfig)
+
+	step("Creating sample Services in namespace \"demo\", with real backends behind them")
+	backends, err := createSamples(ctx, client)
+	defer func() {
+		for _, b := range backends {
+			b.Close()
+		}
+	}()
+	if err != nil {
+		return err
+	}
+
+	output := filepath.Join(work, "conf.d", "default.conf")
+	step("kube-nginx-sync render (the init container's job)")
+	cmd := exec.CommandContext(ctx, *binary, "render", "--kubeconfig", cp.Kubeconfig,
+		"--output", output, "--validate", "--http-address", "127.0.0.1", "--http-port", strconv.Itoa(*port))
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stdout
+	fmt.Printf("   $ %s\n", cmd.String())
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("render: %w", err)
+	}
+
+	config, err := os.ReadFile(output)
+	if err != nil {
+		return err
+	}
+	step("The config it wrote: " + output)
+	os.Stdout.Write(config)
+
+	step("Starting nginx on it")
+	nginx, err := testbed.StartNginx(nginxBin, filepath.Join(work, "nginx"), filepath.Dir(output), *port)
+	if err != nil {
+		return err
+	}
+	defer nginx.Stop()
+
+	step("What each route answers")
+	base := "http://127.0.0.1:" + strconv.Itoa(*port)
+	for _, r := range []struct{ host, path, note string }{
+		{"", "/demo/hello/", "2 endpoints, balanced"},
+		{"", "/demo/hello/", ""},
+		{"shop.demo.test", "/cart", "own host, path /"},
+		{"", "/demo/api/items", "upstream: service (the ClusterIP)"},
+		{"", "/demo/sleepy/", "no ready endpoint"},
+		{"", "/demo/internal/", "not labelled for kube-nginx-sync"},
+		{"", "/demo/broken/", "invalid annotation: left out, the rest works"},
+	} {
+		status, body := get(base, r.host, r.path)
+		host := ""
+		if r.host != "" {
+			host = " (Host: " + r.host + ")"
+		}
+		fmt.Printf("   GET %s%s\n      -> %d %q   %s\n", r.path, host, status, body, r.note)
+	}
+
+	if *once {
+		return nil
+	}
+	step("Running until Ctrl-C. From another shell, in the demo's network namespace:")
+	fmt.Printf("   nsenter --net=/proc/%d/ns/net curl -s %s/demo/hello/\n", os.Getpid(), base)
+	fmt.Printf("   nsenter --net=/proc/%d/ns/net curl -s -H 'Host: shop.demo.test' %s/\n", os.Getpid(), base)
+	<-ctx.Done()
+	fmt.Println("\nStopping everything the demo started.")
+	return nil
+}
+
+func step(s string) { fmt.Printf("\n== %s\n", s) }
+
+// createSamples creates the demo's Services and EndpointSlices, and starts
+// their backends.
+func createSamples(ctx context.Context, client kubernetes.Interface) ([]*testbed.Backend, error) {
+	var backends []*testbed.Backend
+	var ips testbed.IPs
+	start := func(name string, addr netip.AddrPort) (*testbed.Backend, error) {
+		b, err := testbed.StartBackend(name, addr)
+		if err == nil {
+			backends = append(backends, b)
+		}
+		return b, err
+	}
+	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "demo"}}, metav1.CreateOptions{}); err != nil {
+		return backends, err
+	}
+	type sample struct {
+		name        string
+		labels      map[string]string
+		annotations map[string]string
+		pods        []string // backend names; one endpoint each
+		notReady    bool
+	}
+	samples := []sample{
+		{name: "hello", labels: testbed.ExposedLabels, pods: []string{"hello-pod-1", "hello-pod-2"}},
+		{name: "shop", labels: testbed.ExposedLabels, annotations: map[string]string{"kube-nginx-sync.io/host": "shop.demo.test", "kube-nginx-sync.io/path": "/"}, pods: []string{"shop-pod-1"}},
+		{name: "api", labels: testbed.ExposedLabels, annotations: map[string]string{"kube-nginx-sync.io/upstream": "service"}},
+		{name: "sleepy", labels: testbed.ExposedLabels, pods: []string{"sleepy-pod-1"}, notReady: true},
+		{name: "internal", pods: []string{"internal-pod-1"}},
+		{name: "broken", labels: testbed.ExposedLabels, annotations: map[string]string{"kube-nginx-sync.io/path": "/oops; return 200 pwned"}, pods: []string{"broken-pod-1"}},
+	}
+	for _, s := range samples {
+		svc, err := client.CoreV1().Services("demo").Create(ctx, &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: s.name, Labels: s.labels, Annotations: s.annotations},
+			Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{testbed.TCPPort("http", 80)}},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			return backends, err
+		}
+		fmt.Printf("   service/%-8s labels=%v annotations=%v\n", s.name, s.labels, s.annotations)
+		if s.name == "api" {
+			// Traffic goes to the ClusterIP, which is local in the
+			// demo's network namespace: serve it there.
+			if _, err := start("api-via-clusterip", netip.AddrPortFrom(netip.MustParseAddr(svc.Spec.ClusterIP), 80)); err != nil {
+				return backends, err
+			}
+			continue
+		}
+		var eps []testbed.Endpoint
+		for _, pod := range s.pods {
+			b, err := start(pod, netip.AddrPortFrom(ips.NextIPv4(), 8080))
+			if err != nil {
+				return backends, err
+			}
+			eps = append(eps, testbed.Endpoint{Addr: b.Addr.Addr(), NotReady: s.notReady})
+		}
+		slice := testbed.EndpointSlice(s.name, []testbed.SlicePort{{Name: "http", Port: 8080}}, eps...)
+		if _, err := client.DiscoveryV1().EndpointSlices("demo").Create(ctx, slice, metav1.CreateOptions{}); err != nil {
+			return backends, err
+		}
+	}
+	return backends, nil
+}
+
+func get(base, host, path string) (int, string) {
+	req, err := http.NewRequest(http.MethodGet, base+path, nil)
+	if err != nil {
+		return 0, err.Error()
+	}
+	req.Host = host
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return resp.StatusCode, err.Error()
+	}
+	return resp.StatusCode, string(body)
+}
