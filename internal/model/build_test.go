@@ -214,10 +214,13 @@ func TestBuild(t *testing.T) {
 			services: []*corev1.Service{
 				svc("ns", "cip", ann(AnnotationUpstream, "service"), ports(corev1.ServicePort{Port: 8080})),
 				svc("ns", "headless", ann(AnnotationUpstream, "service"), func(s *corev1.Service) { s.Spec.ClusterIP = "None" }),
-				svc("ns", "ext", func(s *corev1.Service) { s.Spec.Type = corev1.ServiceTypeExternalName; s.Spec.ExternalName = "example.com" }),
+				svc("ns", "ext", func(s *corev1.Service) {
+					s.Spec.Type = corev1.ServiceTypeExternalName
+					s.Spec.ExternalName = "example.com"
+				}),
 			},
 			want: Config{
-				Servers: []Server{defaultServer(Location{Path: "/ns/cip/", StripPrefix: true, Service: ServicePort{"ns", "cip", "8080"}, Mode: UpstreamService, Upstream: "ns_cip_8080"})},
+				Servers:   []Server{defaultServer(Location{Path: "/ns/cip/", StripPrefix: true, Service: ServicePort{"ns", "cip", "8080"}, Mode: UpstreamService, Upstream: "ns_cip_8080"})},
 				Upstreams: []Upstream{{Name: "ns_cip_8080", Backends: aps("10.96.0.10:8080")}},
 			},
 			rejected: []string{
