@@ -45,6 +45,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"render", "list the Services once, write the nginx config, and exit (the init container)", runRender},
+		{"watch", "watch Services and EndpointSlices, keep the nginx config current (the generator sidecar)", runWatch},
 		{"version", "print the version", runVersion},
 	}
 }

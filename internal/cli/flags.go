@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/kube"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginx"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
 )
 
@@ -151,22 +153,47 @@ func (f *rendererFlags) renderer() (*nginxconf.Renderer, error) {
 type clientFlags struct {
 	kubeconfig string
 	context    string
-	timeout    time.Duration
 }
 
 func (f *clientFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then in-cluster)")
 	fs.StringVar(&f.context, "context", "", "kubeconfig context (default: the current one)")
-	fs.DurationVar(&f.timeout, "timeout", time.Minute, "how long to keep retrying while the API server cannot be reached")
 }
 
-func (f *clientFlags) options() (kube.ClientOptions, error) {
-	if f.timeout <= 0 {
-		return kube.ClientOptions{}, usageError("--timeout must be positive")
-	}
+func (f *clientFlags) options() kube.ClientOptions {
 	return kube.ClientOptions{
 		Kubeconfig: f.kubeconfig,
 		Context:    f.context,
 		UserAgent:  fmt.Sprintf("kube-nginx-sync/%s", version()),
-	}, nil
+	}
+}
+
+// positive refuses a zero or negative duration flag.
+func positive(name string, d time.Duration) error {
+	if d <= 0 {
+		return usageError("--%s must be positive", name)
+	}
+	return nil
+}
+
+// outputFlags say where the rendered config goes.
+type outputFlags struct {
+	output   string
+	validate bool
+	nginx    string
+}
+
+func (f *outputFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.output, "output", DefaultOutput, "file to write the nginx config to (atomically), or - for stdout")
+	fs.BoolVar(&f.validate, "validate", false, "check the new config with nginx -t before it replaces the old one")
+	fs.StringVar(&f.nginx, "nginx", "nginx", "nginx binary used by --validate")
+}
+
+// validator returns the check for staged configs that --validate asks for,
+// or nil.
+func (f *outputFlags) validator() func(context.Context, string) error {
+	if !f.validate {
+		return nil
+	}
+	return func(ctx context.Context, path string) error { return nginx.ValidateSnippet(ctx, f.nginx, path) }
 }

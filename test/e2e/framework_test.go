@@ -9,8 +9,12 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -181,3 +185,100 @@ func freePort(t *testing.T) int {
 
 // sp is a slice port.
 func sp(name string, port int32) slicePort { return slicePort{Name: name, Port: port} }
+
+// daemon is a long-running kube-nginx-sync process started by a test.
+type daemon struct {
+	cmd     *exec.Cmd
+	logPath string
+	done    chan struct{}
+	err     error
+}
+
+// startDaemon starts kube-nginx-sync with args in the background. At the
+// end of the test it is stopped with SIGTERM, by its PID, and must exit 0.
+func startDaemon(t *testing.T, args ...string) *daemon {
+	t.Helper()
+	d := &daemon{logPath: filepath.Join(t.TempDir(), "kube-nginx-sync.log"), done: make(chan struct{})}
+	logFile, err := os.Create(d.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.cmd = exec.Command(binary, args...)
+	d.cmd.Stdout, d.cmd.Stderr = logFile, logFile
+	d.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { d.err = d.cmd.Wait(); logFile.Close(); close(d.done) }()
+	t.Cleanup(func() {
+		_ = d.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-d.done:
+			if d.err != nil {
+				t.Errorf("kube-nginx-sync %s exited after SIGTERM: %v", args[0], d.err)
+			}
+		case <-time.After(15 * time.Second):
+			_ = d.cmd.Process.Kill()
+			<-d.done
+			t.Errorf("kube-nginx-sync %s did not stop within 15 s of SIGTERM", args[0])
+		}
+		if t.Failed() {
+			t.Logf("kube-nginx-sync %s log:\n%s", args[0], d.log())
+		}
+	})
+	return d
+}
+
+func (d *daemon) log() string {
+	b, _ := os.ReadFile(d.logPath)
+	return string(b)
+}
+
+// eventually calls check until it returns nil, failing the test with its
+// last error after timeout.
+func eventually(t *testing.T, timeout time.Duration, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not so after %s: %v", timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// httpStatus returns the status of GET url, or 0 when it cannot connect.
+func httpStatus(url string) int {
+	resp, err := httpClient.Get(url)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// metric reads a metric without labels from a /metrics endpoint.
+func metric(t *testing.T, listen, name string) float64 {
+	t.Helper()
+	resp, err := httpClient.Get("http://" + listen + "/metrics")
+	if err != nil {
+		t.Fatalf("metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("metric %s: %v", name, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("metric %s not found", name)
+	return 0
+}

@@ -1,0 +1,161 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/tools/record"
+
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/controller"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/kube"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/server"
+)
+
+// watchFlags are the flags of the long-running generator.
+type watchFlags struct {
+	debounce   time.Duration
+	maxDelay   time.Duration
+	staleAfter time.Duration
+	listen     string
+}
+
+func (f *watchFlags) register(fs *flag.FlagSet) {
+	fs.DurationVar(&f.debounce, "debounce", 100*time.Millisecond, "quiet period after a change before the config is rebuilt")
+	fs.DurationVar(&f.maxDelay, "max-delay", time.Second, "longest a stream of changes may defer a rebuild")
+	fs.DurationVar(&f.staleAfter, "stale-after", 30*time.Second, "how long the watch of the API server may fail before /readyz reports not ready")
+	fs.StringVar(&f.listen, "listen", ":9090", "address of the HTTP listener for /metrics, /healthz and /readyz")
+}
+
+func (f *watchFlags) check() error {
+	for name, d := range map[string]time.Duration{"debounce": f.debounce, "max-delay": f.maxDelay, "stale-after": f.staleAfter} {
+		if err := positive(name, d); err != nil {
+			return err
+		}
+	}
+	if f.maxDelay < f.debounce {
+		return usageError("--max-delay (%s) must not be shorter than --debounce (%s)", f.maxDelay, f.debounce)
+	}
+	return nil
+}
+
+func runWatch(ctx context.Context, e env, args []string) error {
+	fs := newFlagSet("watch", e)
+	var (
+		logs     logFlags
+		selFlags selectionFlags
+		rend     rendererFlags
+		client   clientFlags
+		out      outputFlags
+		wf       watchFlags
+	)
+	logs.register(fs)
+	selFlags.register(fs)
+	rend.register(fs)
+	client.register(fs)
+	out.register(fs)
+	wf.register(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	log, err := logs.logger(e)
+	if err != nil {
+		return err
+	}
+	sel, modelOpts, err := selFlags.options()
+	if err != nil {
+		return err
+	}
+	renderer, err := rend.renderer()
+	if err != nil {
+		return err
+	}
+	if err := wf.check(); err != nil {
+		return err
+	}
+	if out.output == "-" {
+		return usageError("watch needs a file --output, not stdout")
+	}
+
+	restConfig, err := kube.RESTConfig(client.options())
+	if err != nil {
+		return err
+	}
+	clientset, err := kubernetes.NewForConfig(restConfig)
+	if err != nil {
+		return fmt.Errorf("create client: %w", err)
+	}
+
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := controller.NewMetrics(registry)
+
+	recorder, stopEvents := eventRecorder(ctx, clientset)
+	defer stopEvents()
+
+	var ctrl *controller.Controller
+	watcher, err := kube.NewWatcher(clientset, sel, kube.WatcherOptions{
+		OnChange: func() { ctrl.Notify() },
+		OnWatchError: func(resource string, err error) {
+			metrics.WatchErrors.WithLabelValues(resource).Inc()
+			log.Warn("watching the API server failed; the config on disk stays until it recovers", "resource", resource, "err", err)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	ctrl = controller.New(controller.Options{
+		Source:     watcher,
+		Pipeline:   &controller.Pipeline{Model: modelOpts, Renderer: renderer, Output: out.output, Validate: out.validator()},
+		Debounce:   wf.debounce,
+		MaxDelay:   wf.maxDelay,
+		StaleAfter: wf.staleAfter,
+		Recorder:   recorder,
+		Metrics:    metrics,
+		Log:        log,
+	})
+	srv, err := server.Listen(server.Options{
+		Addr:     wf.listen,
+		Gatherer: registry,
+		Healthy:  []server.Check{ctrl.Healthy},
+		Ready:    []server.Check{ctrl.Ready},
+	})
+	if err != nil {
+		return err
+	}
+	log.Info("watching", "selector", sel.Selector.String(), "namespaces", sel.Namespaces, "output", out.output,
+		"listen", srv.Addr().String(), "debounce", wf.debounce, "max_delay", wf.maxDelay, "version", version())
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { watcher.Run(gctx); return nil })
+	g.Go(func() error { return srv.Serve(gctx) })
+	g.Go(func() error {
+		err := ctrl.Run(gctx)
+		if err == nil && ctx.Err() == nil {
+			err = fmt.Errorf("controller stopped")
+		}
+		return err
+	})
+	err = g.Wait()
+	log.Info("stopped")
+	return err
+}
+
+// eventRecorder sends Events about Services through the API server. The
+// returned function flushes and stops it.
+func eventRecorder(ctx context.Context, client kubernetes.Interface) (record.EventRecorder, func()) {
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	host, _ := os.Hostname()
+	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kube-nginx-sync", Host: host})
+	return recorder, broadcaster.Shutdown
+}

@@ -1,0 +1,397 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/testbed"
+)
+
+// generator is a `kube-nginx-sync watch` process of a test, with what it
+// needs to compare its file with the cluster.
+type generator struct {
+	*daemon
+	ns     string
+	output string
+	listen string
+}
+
+// startGenerator runs `watch` for namespace ns with a short debounce, and
+// waits until it is ready.
+func startGenerator(t *testing.T, ns string, extra ...string) *generator {
+	t.Helper()
+	g := &generator{
+		ns:     ns,
+		output: filepath.Join(t.TempDir(), "default.conf"),
+		listen: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+	}
+	args := append([]string{"watch", "--kubeconfig", cluster.Kubeconfig, "--output", g.output,
+		"--listen", g.listen, "--debounce", "50ms", "--max-delay", "500ms", "--log-level", "debug"},
+		g.selectionFlags()...)
+	g.daemon = startDaemon(t, append(args, extra...)...)
+	eventually(t, 30*time.Second, func() error {
+		if code := httpStatus("http://" + g.listen + "/readyz"); code != 200 {
+			return fmt.Errorf("/readyz answers %d", code)
+		}
+		return nil
+	})
+	return g
+}
+
+func (g *generator) selectionFlags() []string {
+	return []string{"--namespace", g.ns, "--http-address", "127.0.0.1", "--http-port", "18080"}
+}
+
+// file returns the generator's config file, which must always be complete.
+func (g *generator) file(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(g.output)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nginxconf.Verify(b); err != nil {
+		t.Fatalf("the generator's file is not a complete rendered config: %v", err)
+	}
+	return string(b)
+}
+
+// inSync waits until the generator's file is what `render` makes of the
+// cluster now (render is checked against nginx in TestRenderServesEveryRoute).
+func (g *generator) inSync(t *testing.T) string {
+	t.Helper()
+	var got string
+	eventually(t, 15*time.Second, func() error {
+		res := runBinary(t, append([]string{"render", "--kubeconfig", cluster.Kubeconfig, "--output", "-"}, g.selectionFlags()...)...)
+		if res.code != 0 {
+			return fmt.Errorf("render exited %d: %s", res.code, res.stderr)
+		}
+		got = g.file(t)
+		if got != res.stdout {
+			return fmt.Errorf("the generator's file differs from render's output:\n%s\n--- render:\n%s", got, res.stdout)
+		}
+		return nil
+	})
+	return got
+}
+
+func (g *generator) metric(t *testing.T, name string) float64 {
+	t.Helper()
+	return metric(t, g.listen, "kube_nginx_sync_"+name)
+}
+
+func mustContain(t *testing.T, config string, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(config, w) {
+			t.Errorf("config lacks %q:\n%s", w, config)
+		}
+	}
+}
+
+func mustNotContain(t *testing.T, config string, unwanted ...string) {
+	t.Helper()
+	for _, u := range unwanted {
+		if strings.Contains(config, u) {
+			t.Errorf("config has %q:\n%s", u, config)
+		}
+	}
+}
+
+func patchService(t *testing.T, ns, name, patch string) {
+	t.Helper()
+	_, err := client.CoreV1().Services(ns).Patch(context.Background(), name, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
+	if err != nil {
+		t.Fatalf("patch service %s: %v", name, err)
+	}
+}
+
+// TestWatchFollowsChanges: every kind of change to a Service or its
+// endpoints reaches the file, which is always complete.
+func TestWatchFollowsChanges(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	g := startGenerator(t, ns)
+	mustContain(t, g.inSync(t), "from 0 Services")
+
+	createService(t, ns, service{name: "web", labels: exposed, ports: []corev1.ServicePort{httpPort("http", 80)}})
+	ip1, ip2 := nextIP(), nextIP()
+	createSlice(t, ns, "web", []slicePort{sp("http", 8080)}, endpoint{Addr: ip1})
+	mustContain(t, g.inSync(t), "location /"+ns+"/web/ {", "server "+ip1.String()+":8080;")
+
+	t.Run("annotation", func(t *testing.T) {
+		patchService(t, ns, "web", `{"metadata":{"annotations":{"kube-nginx-sync.io/path":"/shop"}}}`)
+		config := g.inSync(t)
+		mustContain(t, config, "location /shop/ {")
+		mustNotContain(t, config, "location /"+ns+"/web/ {")
+	})
+	t.Run("port", func(t *testing.T) {
+		patchService(t, ns, "web", `{"spec":{"ports":[{"name":"web","port":81,"protocol":"TCP"}]}}`)
+		config := g.inSync(t)
+		// The slice names port "http", the Service now "web": no endpoint.
+		mustContain(t, config, `no ready endpoints for `+ns+`/web:web`)
+		patchService(t, ns, "web", `{"spec":{"ports":[{"name":"http","port":80,"protocol":"TCP"}]}}`)
+		mustContain(t, g.inSync(t), "server "+ip1.String()+":8080;")
+	})
+	t.Run("endpoints", func(t *testing.T) {
+		slices, err := client.DiscoveryV1().EndpointSlices(ns).List(context.Background(), metav1.ListOptions{})
+		if err != nil || len(slices.Items) != 1 {
+			t.Fatalf("slices: %v %v", slices, err)
+		}
+		s := slices.Items[0]
+		s.Endpoints = append(s.Endpoints, testbed.EndpointSlice("web", nil, endpoint{Addr: ip2}).Endpoints...)
+		if _, err := client.DiscoveryV1().EndpointSlices(ns).Update(context.Background(), &s, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		mustContain(t, g.inSync(t), "server "+ip1.String()+":8080;", "server "+ip2.String()+":8080;")
+	})
+	t.Run("relabel out of the selector", func(t *testing.T) {
+		patchService(t, ns, "web", `{"metadata":{"labels":{"kube-nginx-sync.io/expose":"false"}}}`)
+		mustNotContain(t, g.inSync(t), "location /shop/")
+		patchService(t, ns, "web", `{"metadata":{"labels":{"kube-nginx-sync.io/expose":"true"}}}`)
+		mustContain(t, g.inSync(t), "location /shop/")
+	})
+	t.Run("delete", func(t *testing.T) {
+		if err := client.CoreV1().Services(ns).Delete(context.Background(), "web", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		mustContain(t, g.inSync(t), "from 0 Services")
+	})
+	if n := g.metric(t, "config_write_errors_total"); n != 0 {
+		t.Errorf("%v write errors", n)
+	}
+}
+
+// TestWatchWritesOnlyChanges: resyncs and changes that do not alter the
+// routing rebuild the model but write nothing.
+func TestWatchWritesOnlyChanges(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	createService(t, ns, service{name: "web", labels: exposed, ports: []corev1.ServicePort{httpPort("http", 80)}})
+	createSlice(t, ns, "web", []slicePort{sp("http", 8080)}, endpoint{Addr: nextIP()})
+	g := startGenerator(t, ns)
+	g.inSync(t)
+	info, err := os.Stat(g.output)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writes, rebuilds := g.metric(t, "config_writes_total"), g.metric(t, "rebuilds_total")
+
+	// Changes that do not alter the routing: another annotation, another
+	// label, a slice of a Service that is not selected, a Service that is
+	// not selected.
+	patchService(t, ns, "web", `{"metadata":{"annotations":{"example.com/owner":"team-a"},"labels":{"tier":"front"}}}`)
+	createService(t, ns, service{name: "other", ports: []corev1.ServicePort{httpPort("http", 80)}})
+	createSlice(t, ns, "other", []slicePort{sp("http", 8080)}, endpoint{Addr: nextIP()})
+	eventually(t, 10*time.Second, func() error {
+		if n := g.metric(t, "rebuilds_total"); n < rebuilds+1 {
+			return fmt.Errorf("%v rebuilds since, want at least 1", n-rebuilds)
+		}
+		return nil
+	})
+	// Let the coalescing window pass, so any further rebuild is done.
+	time.Sleep(600 * time.Millisecond)
+	if n := g.metric(t, "config_writes_total"); n != writes {
+		t.Errorf("%v writes for changes that do not alter the config", n-writes)
+	}
+	if n := g.metric(t, "config_writes_skipped_unchanged_total"); n < 1 {
+		t.Errorf("skipped-unchanged counter is %v", n)
+	}
+	after, err := os.Stat(g.output)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !os.SameFile(info, after) || !info.ModTime().Equal(after.ModTime()) {
+		t.Error("the config file was replaced")
+	}
+}
+
+// TestWatchEventsForInvalidServices: a Service with an invalid annotation
+// gets one Warning Event and is left out while the others stay routed;
+// once fixed it gets a Normal Event and is routed.
+func TestWatchEventsForInvalidServices(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	g := startGenerator(t, ns)
+	createService(t, ns, service{name: "good", labels: exposed, ports: []corev1.ServicePort{httpPort("http", 80)}})
+	createService(t, ns, service{name: "bad", labels: exposed, ports: []corev1.ServicePort{httpPort("http", 80)},
+		annotations: map[string]string{"kube-nginx-sync.io/host": "evil.example.com; include /etc/passwd"}})
+	config := g.inSync(t)
+	mustContain(t, config, "location /"+ns+"/good/ {")
+	mustNotContain(t, config, "/bad/", "evil", "passwd")
+
+	events := func(reason string) []corev1.Event {
+		list, err := client.CoreV1().Events(ns).List(context.Background(), metav1.ListOptions{
+			FieldSelector: "involvedObject.name=bad,reason=" + reason})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return list.Items
+	}
+	eventually(t, 15*time.Second, func() error {
+		if len(events("InvalidAnnotation")) == 0 {
+			return fmt.Errorf("no InvalidAnnotation event on service bad")
+		}
+		return nil
+	})
+	ev := events("InvalidAnnotation")[0]
+	if ev.Type != corev1.EventTypeWarning || ev.InvolvedObject.Kind != "Service" ||
+		!strings.Contains(ev.Message, `kube-nginx-sync.io/host="evil.example.com; include /etc/passwd"`) {
+		t.Errorf("event: type %s kind %s message %q", ev.Type, ev.InvolvedObject.Kind, ev.Message)
+	}
+
+	// More rebuilds do not repeat the event.
+	patchService(t, ns, "good", `{"metadata":{"annotations":{"kube-nginx-sync.io/path":"/good"}}}`)
+	g.inSync(t)
+	time.Sleep(300 * time.Millisecond) // let an event that should not exist arrive
+	if evs := events("InvalidAnnotation"); len(evs) != 1 || evs[0].Count > 1 {
+		t.Errorf("the warning was repeated: %d events, count %d", len(evs), evs[0].Count)
+	}
+
+	patchService(t, ns, "bad", `{"metadata":{"annotations":{"kube-nginx-sync.io/host":"fixed.example.com"}}}`)
+	mustContain(t, g.inSync(t), "server_name fixed.example.com;")
+	eventually(t, 15*time.Second, func() error {
+		evs := events("Routed")
+		if len(evs) == 0 || evs[0].Type != corev1.EventTypeNormal {
+			return fmt.Errorf("no Normal Routed event on service bad: %v", evs)
+		}
+		return nil
+	})
+}
+
+// TestWatchBurst: 1,000 Services created as fast as the API server takes
+// them end in one correct file after few writes.
+func TestWatchBurst(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	g := startGenerator(t, ns)
+	g.inSync(t)
+	writesBefore := g.metric(t, "config_writes_total")
+
+	const n = 1000
+	start := time.Now()
+	var wg sync.WaitGroup
+	work := make(chan int)
+	for range 8 {
+		wg.Go(func() {
+			ctx := context.Background()
+			for i := range work {
+				name := fmt.Sprintf("svc-%04d", i)
+				svc := &corev1.Service{
+					ObjectMeta: metav1.ObjectMeta{Name: name, Labels: exposed},
+					Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{httpPort("http", 80)}},
+				}
+				if _, err := client.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+					t.Errorf("create %s: %v", name, err)
+					continue
+				}
+				ip := netip.AddrFrom4([4]byte{198, 18, 200 + byte(i/250), byte(1 + i%250)})
+				slice := testbed.EndpointSlice(name, []slicePort{sp("http", 8080)}, endpoint{Addr: ip})
+				if _, err := client.DiscoveryV1().EndpointSlices(ns).Create(ctx, slice, metav1.CreateOptions{}); err != nil {
+					t.Errorf("create slice of %s: %v", name, err)
+				}
+			}
+		})
+	}
+	for i := range n {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	created := time.Since(start)
+	config := g.inSync(t)
+	converged := time.Since(start)
+	if got := strings.Count(config, "\n    location /"+ns+"/svc-"); got != n {
+		t.Errorf("%d routes in the file, want %d", got, n)
+	}
+	writes := g.metric(t, "config_writes_total") - writesBefore
+	t.Logf("burst of %d Services + %d EndpointSlices: created in %s, file in sync after %s, %v writes (debounce 50ms, max-delay 500ms)",
+		n, n, created.Round(time.Millisecond), converged.Round(time.Millisecond), writes)
+	// Each write needs a quiet debounce period or a full max-delay after the
+	// change that opened its batch, so the writes are bounded by time.
+	if limit := float64(converged/(50*time.Millisecond)) + 1; writes > limit {
+		t.Errorf("%v writes, more than the coalescing bound %v", writes, limit)
+	}
+}
+
+// TestWatchKeepsFileWhileAPIServerIsDown stops the API server (etcd keeps
+// the data): the file stays as it was, /readyz turns not ready once the
+// watch has been broken for --stale-after, and after the restart a new
+// Service is routed and /readyz is ready again.
+//
+// Not parallel: the API server is shared, and parallel tests only start
+// once the sequential ones are done.
+func TestWatchKeepsFileWhileAPIServerIsDown(t *testing.T) {
+	ns := newNamespace(t)
+	createService(t, ns, service{name: "web", labels: exposed, ports: []corev1.ServicePort{httpPort("http", 80)}})
+	createSlice(t, ns, "web", []slicePort{sp("http", 8080)}, endpoint{Addr: nextIP()})
+	g := startGenerator(t, ns, "--stale-after", "2s")
+	before := g.inSync(t)
+	info, err := os.Stat(g.output)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	down := time.Now()
+	if err := cluster.StopAPIServer(); err != nil {
+		t.Fatal(err)
+	}
+	stopTook := time.Since(down)
+	restarted := false
+	t.Cleanup(func() {
+		if !restarted { // leave a working API server to the other tests
+			if err := cluster.StartAPIServer(context.Background()); err != nil {
+				t.Errorf("restart API server: %v", err)
+			}
+		}
+	})
+	eventually(t, 30*time.Second, func() error {
+		if code := httpStatus("http://" + g.listen + "/readyz"); code != 503 {
+			return fmt.Errorf("/readyz answers %d while the API server is down", code)
+		}
+		return nil
+	})
+	notReadyAfter := time.Since(down)
+	// Stay down a while longer; the file must not move.
+	time.Sleep(3 * time.Second)
+	if code := httpStatus("http://" + g.listen + "/healthz"); code != 200 {
+		t.Errorf("/healthz answers %d while the API server is down; the process itself is fine", code)
+	}
+	if got := g.file(t); got != before {
+		t.Errorf("the file changed while the API server was down:\n%s", got)
+	}
+	if after, _ := os.Stat(g.output); !os.SameFile(info, after) {
+		t.Error("the file was replaced while the API server was down")
+	}
+
+	if err := cluster.StartAPIServer(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	restarted = true
+	up := time.Now()
+	createService(t, ns, service{name: "late", labels: exposed, ports: []corev1.ServicePort{httpPort("http", 80)}})
+	mustContain(t, g.inSync(t), "location /"+ns+"/late/ {", "location /"+ns+"/web/ {")
+	routedAfter := time.Since(up)
+	eventually(t, 30*time.Second, func() error {
+		if code := httpStatus("http://" + g.listen + "/readyz"); code != 200 {
+			return fmt.Errorf("/readyz answers %d after the API server is back", code)
+		}
+		return nil
+	})
+	t.Logf("API server down for %s (stopping it took %s): /readyz not ready after %s; after the restart a new Service was in the file within %s; %v watch errors counted",
+		up.Sub(down).Round(time.Millisecond), stopTook.Round(time.Millisecond), notReadyAfter.Round(time.Millisecond), routedAfter.Round(time.Millisecond),
+		metric(t, g.listen, `kube_nginx_sync_watch_errors_total{resource="services"}`))
+}
