@@ -1,0 +1,284 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/record"
+
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/kube"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
+)
+
+// fakeSource is a Source whose state the test sets.
+type fakeSource struct {
+	synced chan struct{}
+	mu     sync.Mutex
+	objs   kube.Objects
+	broken time.Time
+}
+
+func newFakeSource() *fakeSource { return &fakeSource{synced: make(chan struct{})} }
+
+func (f *fakeSource) WaitForSync(ctx context.Context) error {
+	select {
+	case <-f.synced:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (f *fakeSource) Objects() kube.Objects {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return kube.Objects{Services: append([]*corev1.Service(nil), f.objs.Services...)}
+}
+
+func (f *fakeSource) BrokenSince() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.broken
+}
+
+func (f *fakeSource) setServices(svcs ...*corev1.Service) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.objs.Services = svcs
+}
+
+func (f *fakeSource) setBroken(t time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.broken = t
+}
+
+func service(name string, annotations map[string]string) *corev1.Service {
+	return &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name, Annotations: annotations},
+		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 80}}},
+	}
+}
+
+type harness struct {
+	src      *fakeSource
+	ctrl     *Controller
+	metrics  *Metrics
+	recorder *record.FakeRecorder
+	output   string
+	cancel   context.CancelFunc
+	done     chan error
+}
+
+func start(t *testing.T, output string) *harness {
+	t.Helper()
+	r, err := nginxconf.NewRenderer(nginxconf.Options{HTTPPort: 80})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{
+		src:      newFakeSource(),
+		metrics:  NewMetrics(prometheus.NewRegistry()),
+		recorder: record.NewFakeRecorder(100),
+		output:   output,
+		done:     make(chan error, 1),
+	}
+	h.ctrl = New(Options{
+		Source:     h.src,
+		Pipeline:   &Pipeline{Renderer: r, Output: output},
+		Debounce:   20 * time.Millisecond,
+		MaxDelay:   200 * time.Millisecond,
+		StaleAfter: time.Hour,
+		Recorder:   h.recorder,
+		Metrics:    h.metrics,
+		Log:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	var ctx context.Context
+	ctx, h.cancel = context.WithCancel(context.Background())
+	go func() { h.done <- h.ctrl.Run(ctx) }()
+	t.Cleanup(func() {
+		h.cancel()
+		if err := <-h.done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return h
+}
+
+// waitFor polls cond for up to 5 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (h *harness) file(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(h.output)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func (h *harness) routes(t *testing.T) int {
+	t.Helper()
+	return strings.Count(h.file(t), "\n    location /ns/")
+}
+
+func TestControllerWritesOnlyAfterSync(t *testing.T) {
+	t.Parallel()
+	h := start(t, filepath.Join(t.TempDir(), "default.conf"))
+	h.src.setServices(service("a", nil))
+	h.ctrl.Notify()
+	time.Sleep(100 * time.Millisecond) // longer than the debounce
+	if _, err := os.Stat(h.output); !os.IsNotExist(err) {
+		t.Fatalf("a config was written before the caches synced (%v)", err)
+	}
+	if err := h.ctrl.Ready(); err == nil || !strings.Contains(err.Error(), "not synced") {
+		t.Errorf("Ready before sync = %v", err)
+	}
+	close(h.src.synced)
+	waitFor(t, "the first write", func() bool { _, err := os.Stat(h.output); return err == nil })
+	if n := h.routes(t); n != 1 {
+		t.Errorf("%d routes in the first config, want 1", n)
+	}
+	waitFor(t, "ready", func() bool { return h.ctrl.Ready() == nil })
+	if err := h.ctrl.Healthy(); err != nil {
+		t.Errorf("Healthy = %v", err)
+	}
+}
+
+func TestControllerCoalescesBursts(t *testing.T) {
+	t.Parallel()
+	h := start(t, filepath.Join(t.TempDir(), "default.conf"))
+	close(h.src.synced)
+	waitFor(t, "the first write", func() bool { return testutil.ToFloat64(h.metrics.Writes) == 1 })
+
+	var svcs []*corev1.Service
+	for i := range 200 {
+		svcs = append(svcs, service(fmt.Sprintf("s%03d", i), nil))
+		h.src.setServices(svcs...)
+		h.ctrl.Notify()
+	}
+	waitFor(t, "all 200 routes", func() bool { return h.routes(t) == 200 })
+	if n := testutil.ToFloat64(h.metrics.Writes); n > 4 {
+		t.Errorf("%v writes for one burst of 200 changes", n)
+	}
+	var latency dto.Metric
+	if err := h.metrics.EventToWrite.Write(&latency); err != nil {
+		t.Fatal(err)
+	}
+	if n := latency.GetHistogram().GetSampleCount(); n == 0 {
+		t.Error("no event-to-write latency observed")
+	}
+
+	// Nothing changed: a notification rebuilds and writes nothing.
+	writes := testutil.ToFloat64(h.metrics.Writes)
+	h.ctrl.Notify()
+	waitFor(t, "an unchanged rebuild", func() bool { return testutil.ToFloat64(h.metrics.WritesUnchanged) >= 1 })
+	if n := testutil.ToFloat64(h.metrics.Writes); n != writes {
+		t.Errorf("an unchanged rebuild wrote the file")
+	}
+}
+
+func TestControllerHoldsWhileWatchIsBroken(t *testing.T) {
+	t.Parallel()
+	h := start(t, filepath.Join(t.TempDir(), "default.conf"))
+	h.src.setServices(service("a", nil), service("b", nil))
+	close(h.src.synced)
+	waitFor(t, "the first write", func() bool { return testutil.ToFloat64(h.metrics.Writes) == 1 })
+
+	// A broken watch may leave a half-updated cache: nothing is written.
+	h.src.setBroken(time.Now())
+	h.src.setServices(service("a", nil))
+	h.ctrl.Notify()
+	time.Sleep(300 * time.Millisecond) // longer than debounce and max delay
+	if n := h.routes(t); n != 2 {
+		t.Fatalf("%d routes written while the watch was broken, want the last good 2", n)
+	}
+	h.src.setBroken(time.Time{})
+	h.ctrl.Notify()
+	waitFor(t, "the held change", func() bool { return h.routes(t) == 1 })
+}
+
+func TestControllerStaleReadiness(t *testing.T) {
+	t.Parallel()
+	h := start(t, filepath.Join(t.TempDir(), "default.conf"))
+	close(h.src.synced)
+	waitFor(t, "ready", func() bool { return h.ctrl.Ready() == nil })
+	h.src.setBroken(time.Now().Add(-2 * time.Hour))
+	if err := h.ctrl.Ready(); err == nil || !strings.Contains(err.Error(), "may be stale") {
+		t.Errorf("Ready with a watch broken for 2 h = %v", err)
+	}
+}
+
+func TestControllerRetriesFailedWrites(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "conf.d") // missing at first
+	h := start(t, filepath.Join(dir, "default.conf"))
+	close(h.src.synced)
+	waitFor(t, "a write error", func() bool { return testutil.ToFloat64(h.metrics.WriteErrors) >= 1 })
+	if err := h.ctrl.Ready(); err == nil {
+		t.Error("ready without a config on disk")
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the retried write", func() bool { return testutil.ToFloat64(h.metrics.Writes) == 1 })
+}
+
+func TestControllerEvents(t *testing.T) {
+	t.Parallel()
+	h := start(t, filepath.Join(t.TempDir(), "default.conf"))
+	bad := service("bad", map[string]string{model.AnnotationPath: "/a;b"})
+	h.src.setServices(service("good", nil), bad)
+	close(h.src.synced)
+	event := func() string {
+		select {
+		case e := <-h.recorder.Events:
+			return e
+		case <-time.After(5 * time.Second):
+			return "no event"
+		}
+	}
+	if e := event(); !strings.HasPrefix(e, "Warning InvalidAnnotation not routed: annotation kube-nginx-sync.io/path=\"/a;b\"") {
+		t.Errorf("event = %q", e)
+	}
+	// Rebuilds with the same problem do not repeat the event.
+	for range 3 {
+		h.ctrl.Notify()
+		time.Sleep(40 * time.Millisecond)
+	}
+	select {
+	case e := <-h.recorder.Events:
+		t.Errorf("repeated event %q", e)
+	default:
+	}
+	fixed := bad.DeepCopy()
+	fixed.Annotations[model.AnnotationPath] = "/fixed"
+	h.src.setServices(service("good", nil), fixed)
+	h.ctrl.Notify()
+	if e := event(); e != "Normal Routed routed: the problem reported before is resolved" {
+		t.Errorf("event = %q", e)
+	}
+}
