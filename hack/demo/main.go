@@ -40,6 +40,7 @@ func run() error {
 	cpBin := flag.String("controlplane", "", "folder with the etcd and kube-apiserver binaries (hack/control-plane.sh prints it)")
 	binary := flag.String("binary", "bin/kube-nginx-sync", "the kube-nginx-sync binary")
 	port := flag.Int("port", 8080, "port nginx listens on, on 127.0.0.1")
+	statusPort := flag.Int("status-port", 8099, "port of nginx's status server, on 127.0.0.1")
 	once := flag.Bool("once", false, "stop after showing the routes instead of waiting for Ctrl-C")
 	flag.Parse()
 	nginxBin, err := exec.LookPath("nginx")
@@ -86,7 +87,8 @@ func run() error {
 	output := filepath.Join(work, "conf.d", "default.conf")
 	step("kube-nginx-sync render (the init container's job)")
 	cmd := exec.CommandContext(ctx, *binary, "render", "--kubeconfig", cp.Kubeconfig,
-		"--output", output, "--validate", "--http-address", "127.0.0.1", "--http-port", strconv.Itoa(*port))
+		"--output", output, "--validate", "--http-address", "127.0.0.1", "--http-port", strconv.Itoa(*port),
+		"--status-port", strconv.Itoa(*statusPort))
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stdout
 	fmt.Printf("   $ %s\n", cmd.String())
 	if err := cmd.Run(); err != nil {

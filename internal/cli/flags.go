@@ -125,16 +125,18 @@ type rendererFlags struct {
 	template      string
 	httpPort      int
 	httpAddresses stringList
+	statusPort    int
 }
 
 func (f *rendererFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.template, "template", "", "Go text/template file to render instead of the built-in one")
 	fs.IntVar(&f.httpPort, "http-port", 80, "port that nginx's servers listen on")
 	fs.Var(&f.httpAddresses, "http-address", "address that nginx's servers listen on (an IP address, or * for all IPv4); repeat for several (default *)")
+	fs.IntVar(&f.statusPort, "status-port", 8099, "port of the status server on 127.0.0.1 that answers the config's version, so reloads can be confirmed; 0 for none")
 }
 
 func (f *rendererFlags) renderer() (*nginxconf.Renderer, error) {
-	opts := nginxconf.Options{HTTPPort: f.httpPort, HTTPAddresses: f.httpAddresses}
+	opts := nginxconf.Options{HTTPPort: f.httpPort, HTTPAddresses: f.httpAddresses, StatusPort: f.statusPort}
 	if f.template != "" {
 		text, err := os.ReadFile(f.template)
 		if err != nil {

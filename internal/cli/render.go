@@ -79,10 +79,10 @@ func runRender(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	hash, _ := nginxconf.Verify(data)
+	header, _ := nginxconf.Verify(data)
 	log.Info("rendered nginx config", "file", out.output, "changed", changed,
 		"services", res.Services, "routes", res.Config.Routes(), "upstreams", len(res.Config.Upstreams),
-		"rejected", len(res.Rejected), "validated", out.validate, "hash", hash)
+		"rejected", len(res.Rejected), "validated", out.validate, "version", header.Version)
 	return nil
 }
 

@@ -209,14 +209,14 @@ func (c *Controller) sync(ctx context.Context) error {
 		log.Debug("config unchanged", "routes", res.Config.Routes())
 	} else {
 		m.Writes.Inc()
-		hash, _ := nginxconf.Verify(data) // empty for a user's template without the header
+		header, _ := nginxconf.Verify(data)
 		if !changedAt.IsZero() {
 			m.EventToWrite.Observe(now.Sub(changedAt).Seconds())
 		}
 		diff := model.DiffRoutes(c.last, res.Config)
 		log.Info("wrote config", "file", c.opts.Pipeline.Output, "routes", res.Config.Routes(),
 			"added", len(diff.Added), "removed", len(diff.Removed), "updated", len(diff.Updated),
-			"changes", summarize(diff), "rejected", len(res.Rejected), "hash", hash,
+			"changes", summarize(diff), "rejected", len(res.Rejected), "version", header.Version,
 			"took", now.Sub(start).Round(time.Microsecond))
 	}
 	for _, r := range res.Rejected {

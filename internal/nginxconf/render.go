@@ -33,6 +33,13 @@ type View struct {
 	Services int
 	// Routes counts the locations of all servers.
 	Routes int
+	// StatusListen is the address of the local status server
+	// ("127.0.0.1:8099"), or "" when there is none.
+	StatusListen string
+	// Version identifies this config: the status server's
+	// VersionPath answers it, so a reloader can tell when nginx serves
+	// this config. It is the hash that the file's header names.
+	Version string
 }
 
 // ServerView is one server block.
@@ -57,12 +64,19 @@ type Options struct {
 	// HTTPAddresses are the addresses to listen on: IP addresses or "*";
 	// empty means "*" (all IPv4 addresses).
 	HTTPAddresses []string
+	// StatusPort is the port of the status server on 127.0.0.1 that
+	// answers the config's version at VersionPath; 0 means none.
+	StatusPort int
 }
+
+// VersionPath is where the status server answers the config's version.
+const VersionPath = "/.kube-nginx-sync/version"
 
 // Renderer renders Configs with one parsed template.
 type Renderer struct {
-	tmpl   *template.Template
-	listen []string
+	tmpl         *template.Template
+	listen       []string
+	statusListen string
 }
 
 // NewRenderer parses the template and checks the listen options.
@@ -86,6 +100,16 @@ func NewRenderer(opts Options) (*Renderer, error) {
 		}
 		listen = append(listen, netip.AddrPortFrom(ip, uint16(opts.HTTPPort)).String())
 	}
+	var statusListen string
+	switch {
+	case opts.StatusPort == 0:
+	case opts.StatusPort < 0 || opts.StatusPort > 65535:
+		return nil, fmt.Errorf("status port %d is out of range 1-65535", opts.StatusPort)
+	case opts.StatusPort == opts.HTTPPort:
+		return nil, fmt.Errorf("status port %d is also the http port", opts.StatusPort)
+	default:
+		statusListen = "127.0.0.1:" + strconv.Itoa(opts.StatusPort)
+	}
 	text, name := opts.Template, opts.TemplateName
 	if text == "" {
 		text, name = defaultTemplate, "default.conf.tmpl"
@@ -96,13 +120,19 @@ func NewRenderer(opts Options) (*Renderer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse template: %w", err)
 	}
-	return &Renderer{tmpl: tmpl, listen: listen}, nil
+	return &Renderer{tmpl: tmpl, listen: listen, statusListen: statusListen}, nil
 }
 
 // Render executes the template for cfg and returns the file's bytes: the
-// header line with the body's hash, then the body.
+// header line, then the body.
+//
+// The header names the config's version, which is also the value the
+// status server answers. The version is the SHA-256 of the body as it is
+// rendered with a fixed placeholder for the version itself, which is then
+// replaced; so the file stays checkable (Verify) although it contains its
+// own hash.
 func (r *Renderer) Render(cfg model.Config, services int) ([]byte, error) {
-	view := View{Config: cfg, Services: services, Routes: cfg.Routes()}
+	view := View{Config: cfg, Services: services, Routes: cfg.Routes(), StatusListen: r.statusListen, Version: versionPlaceholder}
 	for _, s := range cfg.Servers {
 		sv := ServerView{Server: s}
 		for _, l := range r.listen {
@@ -126,32 +156,66 @@ func (r *Renderer) Render(cfg model.Config, services int) ([]byte, error) {
 		body.WriteByte('\n')
 	}
 	sum := sha256.Sum256(body.Bytes())
-	out := make([]byte, 0, len(headerPrefix)+hex.EncodedLen(len(sum))+1+body.Len())
-	out = append(out, headerPrefix...)
-	out = hex.AppendEncode(out, sum[:])
-	out = append(out, '\n')
-	return append(out, body.Bytes()...), nil
+	version := hex.EncodeToString(sum[:])
+	header := Header{Version: version, Status: r.statusListen}
+	out := make([]byte, 0, body.Len()+200)
+	out = append(out, header.String()...)
+	out = append(out, bytes.ReplaceAll(body.Bytes(), []byte(versionPlaceholder), []byte(version))...)
+	return out, nil
 }
 
+// versionPlaceholder stands for the version while the body is hashed. It
+// is as long as a version, so replacing it keeps every offset.
+const versionPlaceholder = "kube-nginx-sync-config-version-placeholder-000000000000000000000"
+
 const headerPrefix = "# kube-nginx-sync sha256="
+
+// Header is what the first line of a rendered file says.
+type Header struct {
+	// Version is the config's version: the hash of its body with the
+	// version placeholder in place of the version.
+	Version string
+	// Status is the address of the status server that answers Version at
+	// VersionPath, or "" when the config has none.
+	Status string
+}
+
+// String is the header line, newline included.
+func (h Header) String() string {
+	s := headerPrefix + h.Version
+	if h.Status != "" {
+		s += " status=" + h.Status
+	}
+	return s + "\n"
+}
 
 // ErrNoHeader is returned by Verify for a file that kube-nginx-sync did not
 // render.
 var ErrNoHeader = errors.New("no kube-nginx-sync header")
 
-// Verify checks that data is a complete rendered file: its header names the
-// hash of its body. It returns that hash.
-func Verify(data []byte) (string, error) {
+// Verify checks that data is a complete rendered file, whose header names
+// the version its body hashes to, and returns the header.
+func Verify(data []byte) (Header, error) {
 	line, body, ok := bytes.Cut(data, []byte("\n"))
-	if !ok || !bytes.HasPrefix(line, []byte(headerPrefix)) {
-		return "", ErrNoHeader
+	rest, found := bytes.CutPrefix(line, []byte(headerPrefix))
+	if !ok || !found {
+		return Header{}, ErrNoHeader
 	}
-	want := string(line[len(headerPrefix):])
-	sum := sha256.Sum256(body)
-	if got := hex.EncodeToString(sum[:]); got != want {
-		return "", fmt.Errorf("header names sha256 %.12s but the body has %.12s: the file is incomplete or was edited", want, got)
+	fields := strings.Fields(string(rest))
+	if len(fields) == 0 || len(fields[0]) != len(versionPlaceholder) {
+		return Header{}, fmt.Errorf("malformed kube-nginx-sync header %q", line)
 	}
-	return want, nil
+	h := Header{Version: fields[0]}
+	for _, f := range fields[1:] {
+		if v, ok := strings.CutPrefix(f, "status="); ok {
+			h.Status = v
+		}
+	}
+	sum := sha256.Sum256(bytes.ReplaceAll(body, []byte(h.Version), []byte(versionPlaceholder)))
+	if got := hex.EncodeToString(sum[:]); got != h.Version {
+		return Header{}, fmt.Errorf("header names version %.12s but the body hashes to %.12s: the file is incomplete or was edited", h.Version, got)
+	}
+	return h, nil
 }
 
 // Quote returns s as an nginx double-quoted string. It refuses what nginx

@@ -58,6 +58,7 @@ func TestRenderGolden(t *testing.T) {
 	}{
 		{name: "empty", opts: Options{HTTPPort: 80}, cfg: model.Config{Servers: []model.Server{{}}}},
 		{name: "typical", opts: Options{HTTPPort: 80}, cfg: typical, services: 5},
+		{name: "status-server", opts: Options{HTTPPort: 80, StatusPort: 8099}, cfg: typical, services: 5},
 		{name: "listen-addresses", opts: Options{HTTPPort: 8080, HTTPAddresses: []string{"127.0.0.1", "::1"}}, cfg: typical, services: 5},
 		{name: "custom-template", opts: Options{HTTPPort: 80, TemplateName: "custom.tmpl", Template: `# {{.Routes}} routes
 {{- range .Servers}}
@@ -146,6 +147,8 @@ func TestNewRendererRejectsBadOptions(t *testing.T) {
 		{"injection as address", Options{HTTPPort: 80, HTTPAddresses: []string{"1.2.3.4; include /etc/passwd"}}, "neither"},
 		{"zone", Options{HTTPPort: 80, HTTPAddresses: []string{"fe80::1%lo"}}, "neither"},
 		{"bad template", Options{HTTPPort: 80, Template: "{{.Nope"}, "parse template"},
+		{"status port out of range", Options{HTTPPort: 80, StatusPort: 70000}, "status port"},
+		{"status port is the http port", Options{HTTPPort: 80, StatusPort: 80}, "also the http port"},
 	}
 	for _, tt := range tests {
 		if _, err := NewRenderer(tt.opts); err == nil || !strings.Contains(err.Error(), tt.err) {
@@ -208,5 +211,20 @@ func TestVerify(t *testing.T) {
 	}
 	if _, err := Verify([]byte("server {}\n")); err != ErrNoHeader {
 		t.Errorf("Verify(hand-written) = %v, want ErrNoHeader", err)
+	}
+
+	// With a status server the file names its own version in its body.
+	r, _ = NewRenderer(Options{HTTPPort: 80, StatusPort: 8099})
+	withStatus, _ := r.Render(typical, 5)
+	h, err := Verify(withStatus)
+	if err != nil {
+		t.Fatalf("Verify(with status) = %v", err)
+	}
+	if h.Status != "127.0.0.1:8099" || !strings.Contains(string(withStatus), `return 200 "`+h.Version+`\n";`) {
+		t.Errorf("header %+v; the status server does not answer the header's version:\n%s", h, withStatus)
+	}
+	tampered := strings.Replace(string(withStatus), `return 200 "`+h.Version, `return 200 "`+strings.Repeat("0", 64), 1)
+	if _, err := Verify([]byte(tampered)); err == nil {
+		t.Error("Verify accepted a file whose status server answers another version")
 	}
 }

@@ -20,7 +20,7 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("build demo: %v\n%s", err, out)
 	}
 	cmd := exec.Command(demo, "-once", "-controlplane", os.Getenv("KNS_CONTROLPLANE_BIN"),
-		"-binary", binary, "-port", strconv.Itoa(freePort(t)))
+		"-binary", binary, "-port", strconv.Itoa(freePort(t)), "-status-port", strconv.Itoa(freePort(t)))
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, out)

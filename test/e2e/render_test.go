@@ -100,9 +100,9 @@ func TestRenderServesEveryRoute(t *testing.T) {
 
 	confDir := t.TempDir()
 	output := filepath.Join(confDir, "default.conf")
-	port := freePort(t)
+	port, statusPort := freePort(t), strconv.Itoa(freePort(t))
 	res := runBinary(t, "render", "--kubeconfig", cluster.Kubeconfig, "--namespace", ns,
-		"--output", output, "--validate", "--http-address", "127.0.0.1", "--http-port", strconv.Itoa(port))
+		"--output", output, "--validate", "--http-address", "127.0.0.1", "--http-port", strconv.Itoa(port), "--status-port", statusPort)
 	if res.code != 0 {
 		t.Fatalf("render exited %d:\n%s", res.code, res.stderr)
 	}
@@ -119,11 +119,17 @@ func TestRenderServesEveryRoute(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := nginxconf.Verify(config); err != nil {
+	header, err := nginxconf.Verify(config)
+	if err != nil {
 		t.Errorf("written config: %v", err)
 	}
 
 	startNginx(t, confDir, port)
+	// The status server, on loopback only, answers the config's version.
+	sp, _ := strconv.Atoi(statusPort)
+	if status, body := get(t, sp, "", nginxconf.VersionPath); status != 200 || body != header.Version+"\n" {
+		t.Errorf("status server answers %d %q, want the version %s", status, body, header.Version)
+	}
 
 	type check struct {
 		host, path string
@@ -177,7 +183,7 @@ func TestRenderServesEveryRoute(t *testing.T) {
 		saveObjects(t, ns, saved)
 		again := filepath.Join(t.TempDir(), "default.conf")
 		res := runBinary(t, "render", "--from-file", saved, "--namespace", ns,
-			"--output", again, "--http-address", "127.0.0.1", "--http-port", strconv.Itoa(port))
+			"--output", again, "--http-address", "127.0.0.1", "--http-port", strconv.Itoa(port), "--status-port", statusPort)
 		if res.code != 0 {
 			t.Fatalf("render --from-file exited %d:\n%s", res.code, res.stderr)
 		}
@@ -196,7 +202,7 @@ func TestRenderServesEveryRoute(t *testing.T) {
 			t.Fatal(err)
 		}
 		res := runBinary(t, "render", "--kubeconfig", cluster.Kubeconfig, "--namespace", ns,
-			"--output", output, "--http-address", "127.0.0.1", "--http-port", strconv.Itoa(port))
+			"--output", output, "--http-address", "127.0.0.1", "--http-port", strconv.Itoa(port), "--status-port", statusPort)
 		if res.code != 0 || !strings.Contains(res.stderr, "changed=false") {
 			t.Fatalf("second render exited %d, want changed=false:\n%s", res.code, res.stderr)
 		}
