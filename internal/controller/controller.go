@@ -11,6 +11,7 @@ import (
 
 	"k8s.io/client-go/tools/record"
 
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/coalesce"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/kube"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
@@ -122,15 +123,13 @@ func (c *Controller) Run(ctx context.Context) error {
 	log.Info("caches synced")
 
 	var (
-		pending coalescer
+		pending = coalesce.Window{Quiet: c.opts.Debounce, MaxDelay: c.opts.MaxDelay}
 		retry   = minRetry
 		// retryAt is when a failed or held-back rebuild is tried again.
 		retryAt time.Time
 	)
-	pending.quiet, pending.maxDelay = c.opts.Debounce, c.opts.MaxDelay
 	// The first rebuild is due at once: the caches hold a complete list.
-	pending.notify(time.Now())
-	pending.last = pending.first.Add(-c.opts.Debounce)
+	pending.NotifyNow(time.Now())
 
 	ticker := time.NewTicker(heartbeatEvery)
 	defer ticker.Stop()
@@ -139,20 +138,20 @@ func (c *Controller) Run(ctx context.Context) error {
 	for {
 		now := time.Now()
 		c.heartbeat.Store(now.UnixNano())
-		if pending.due(now) && !now.Before(retryAt) {
+		if pending.Due(now) && !now.Before(retryAt) {
 			switch {
 			case !c.opts.Source.BrokenSince().IsZero():
 				// The cache may be stale or half-updated: keep the
 				// last good file until the watches recover.
 				retryAt = now.Add(brokenRecheck)
 			default:
-				pending.reset()
+				pending.Reset()
 				if err := c.sync(ctx); err != nil {
 					if ctx.Err() != nil {
 						return nil
 					}
 					log.Error("config not updated; the previous file stays", "err", err, "retry_in", retry)
-					pending.notify(now)
+					pending.Notify(now)
 					retryAt = now.Add(retry)
 					retry = min(2*retry, maxRetry)
 				} else {
@@ -160,7 +159,7 @@ func (c *Controller) Run(ctx context.Context) error {
 				}
 			}
 		}
-		if at, ok := pending.dueAt(); ok {
+		if at, ok := pending.DueAt(); ok {
 			if at.Before(retryAt) {
 				at = retryAt
 			}
@@ -170,7 +169,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-c.trigger:
-			pending.notify(time.Now())
+			pending.Notify(time.Now())
 		case <-timer.C:
 		case <-ticker.C:
 		}

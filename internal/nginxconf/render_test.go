@@ -1,4 +1,4 @@
-package nginxconf
+package nginxconf_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginx"
 )
 
@@ -52,15 +53,15 @@ func TestRenderGolden(t *testing.T) {
 	nginxBin := findNginx(t)
 	tests := []struct {
 		name     string
-		opts     Options
+		opts     nginxconf.Options
 		cfg      model.Config
 		services int
 	}{
-		{name: "empty", opts: Options{HTTPPort: 80}, cfg: model.Config{Servers: []model.Server{{}}}},
-		{name: "typical", opts: Options{HTTPPort: 80}, cfg: typical, services: 5},
-		{name: "status-server", opts: Options{HTTPPort: 80, StatusPort: 8099}, cfg: typical, services: 5},
-		{name: "listen-addresses", opts: Options{HTTPPort: 8080, HTTPAddresses: []string{"127.0.0.1", "::1"}}, cfg: typical, services: 5},
-		{name: "custom-template", opts: Options{HTTPPort: 80, TemplateName: "custom.tmpl", Template: `# {{.Routes}} routes
+		{name: "empty", opts: nginxconf.Options{HTTPPort: 80}, cfg: model.Config{Servers: []model.Server{{}}}},
+		{name: "typical", opts: nginxconf.Options{HTTPPort: 80}, cfg: typical, services: 5},
+		{name: "status-server", opts: nginxconf.Options{HTTPPort: 80, StatusPort: 8099}, cfg: typical, services: 5},
+		{name: "listen-addresses", opts: nginxconf.Options{HTTPPort: 8080, HTTPAddresses: []string{"127.0.0.1", "::1"}}, cfg: typical, services: 5},
+		{name: "custom-template", opts: nginxconf.Options{HTTPPort: 80, TemplateName: "custom.tmpl", Template: `# {{.Routes}} routes
 {{- range .Servers}}
 server {
     listen {{index .Listen 0}};
@@ -75,7 +76,7 @@ server {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			r, err := NewRenderer(tt.opts)
+			r, err := nginxconf.NewRenderer(tt.opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -83,7 +84,7 @@ server {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := Verify(got); err != nil {
+			if _, err := nginxconf.Verify(got); err != nil {
 				t.Errorf("Verify: %v", err)
 			}
 			golden := filepath.Join("testdata", tt.name+".conf")
@@ -123,7 +124,7 @@ func findNginx(t *testing.T) string {
 
 func TestRenderIsDeterministic(t *testing.T) {
 	t.Parallel()
-	r, err := NewRenderer(Options{HTTPPort: 80})
+	r, err := nginxconf.NewRenderer(nginxconf.Options{HTTPPort: 80})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,20 +139,20 @@ func TestNewRendererRejectsBadOptions(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name string
-		opts Options
+		opts nginxconf.Options
 		err  string
 	}{
-		{"port zero", Options{HTTPPort: 0}, "out of range"},
-		{"port too big", Options{HTTPPort: 70000}, "out of range"},
-		{"hostname as address", Options{HTTPPort: 80, HTTPAddresses: []string{"localhost"}}, "neither an IP address nor *"},
-		{"injection as address", Options{HTTPPort: 80, HTTPAddresses: []string{"1.2.3.4; include /etc/passwd"}}, "neither"},
-		{"zone", Options{HTTPPort: 80, HTTPAddresses: []string{"fe80::1%lo"}}, "neither"},
-		{"bad template", Options{HTTPPort: 80, Template: "{{.Nope"}, "parse template"},
-		{"status port out of range", Options{HTTPPort: 80, StatusPort: 70000}, "status port"},
-		{"status port is the http port", Options{HTTPPort: 80, StatusPort: 80}, "also the http port"},
+		{"port zero", nginxconf.Options{HTTPPort: 0}, "out of range"},
+		{"port too big", nginxconf.Options{HTTPPort: 70000}, "out of range"},
+		{"hostname as address", nginxconf.Options{HTTPPort: 80, HTTPAddresses: []string{"localhost"}}, "neither an IP address nor *"},
+		{"injection as address", nginxconf.Options{HTTPPort: 80, HTTPAddresses: []string{"1.2.3.4; include /etc/passwd"}}, "neither"},
+		{"zone", nginxconf.Options{HTTPPort: 80, HTTPAddresses: []string{"fe80::1%lo"}}, "neither"},
+		{"bad template", nginxconf.Options{HTTPPort: 80, Template: "{{.Nope"}, "parse template"},
+		{"status port out of range", nginxconf.Options{HTTPPort: 80, StatusPort: 70000}, "status port"},
+		{"status port is the http port", nginxconf.Options{HTTPPort: 80, StatusPort: 80}, "also the http port"},
 	}
 	for _, tt := range tests {
-		if _, err := NewRenderer(tt.opts); err == nil || !strings.Contains(err.Error(), tt.err) {
+		if _, err := nginxconf.NewRenderer(tt.opts); err == nil || !strings.Contains(err.Error(), tt.err) {
 			t.Errorf("%s: err = %v, want it to contain %q", tt.name, err, tt.err)
 		}
 	}
@@ -164,7 +165,7 @@ func TestRenderTemplateErrors(t *testing.T) {
 		`{{quote "$host"}}`,
 		"{{quote \"a\\nb\"}}",
 	} {
-		r, err := NewRenderer(Options{HTTPPort: 80, Template: text})
+		r, err := nginxconf.NewRenderer(nginxconf.Options{HTTPPort: 80, Template: text})
 		if err != nil {
 			t.Fatalf("%q: %v", text, err)
 		}
@@ -184,12 +185,12 @@ func TestQuote(t *testing.T) {
 		{"ü", `"ü"`},
 	}
 	for _, tt := range tests {
-		if got, err := Quote(tt.in); err != nil || got != tt.want {
+		if got, err := nginxconf.Quote(tt.in); err != nil || got != tt.want {
 			t.Errorf("Quote(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
 		}
 	}
 	for _, bad := range []string{"$x", "a\nb", "a\x00b", "a\rb", "\x7f"} {
-		if got, err := Quote(bad); err == nil {
+		if got, err := nginxconf.Quote(bad); err == nil {
 			t.Errorf("Quote(%q) = %q, want an error", bad, got)
 		}
 	}
@@ -197,26 +198,26 @@ func TestQuote(t *testing.T) {
 
 func TestVerify(t *testing.T) {
 	t.Parallel()
-	r, _ := NewRenderer(Options{HTTPPort: 80})
+	r, _ := nginxconf.NewRenderer(nginxconf.Options{HTTPPort: 80})
 	good, _ := r.Render(typical, 5)
-	if _, err := Verify(good); err != nil {
+	if _, err := nginxconf.Verify(good); err != nil {
 		t.Fatalf("Verify(rendered) = %v", err)
 	}
-	if _, err := Verify(good[:len(good)-10]); err == nil {
+	if _, err := nginxconf.Verify(good[:len(good)-10]); err == nil {
 		t.Error("Verify accepted a truncated file")
 	}
 	edited := strings.Replace(string(good), "10.0.0.1", "10.0.0.9", 1)
-	if _, err := Verify([]byte(edited)); err == nil {
+	if _, err := nginxconf.Verify([]byte(edited)); err == nil {
 		t.Error("Verify accepted an edited file")
 	}
-	if _, err := Verify([]byte("server {}\n")); err != ErrNoHeader {
-		t.Errorf("Verify(hand-written) = %v, want ErrNoHeader", err)
+	if _, err := nginxconf.Verify([]byte("server {}\n")); err != nginxconf.ErrNoHeader {
+		t.Errorf("Verify(hand-written) = %v, want nginxconf.ErrNoHeader", err)
 	}
 
 	// With a status server the file names its own version in its body.
-	r, _ = NewRenderer(Options{HTTPPort: 80, StatusPort: 8099})
+	r, _ = nginxconf.NewRenderer(nginxconf.Options{HTTPPort: 80, StatusPort: 8099})
 	withStatus, _ := r.Render(typical, 5)
-	h, err := Verify(withStatus)
+	h, err := nginxconf.Verify(withStatus)
 	if err != nil {
 		t.Fatalf("Verify(with status) = %v", err)
 	}
@@ -224,7 +225,7 @@ func TestVerify(t *testing.T) {
 		t.Errorf("header %+v; the status server does not answer the header's version:\n%s", h, withStatus)
 	}
 	tampered := strings.Replace(string(withStatus), `return 200 "`+h.Version, `return 200 "`+strings.Repeat("0", 64), 1)
-	if _, err := Verify([]byte(tampered)); err == nil {
+	if _, err := nginxconf.Verify([]byte(tampered)); err == nil {
 		t.Error("Verify accepted a file whose status server answers another version")
 	}
 }

@@ -1,0 +1,66 @@
+package nginx
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
+)
+
+// fingerprint hashes what the config folder holds: the name and content of
+// every file in it whose name does not start with "." (temporary files,
+// the kubelet's ..data folders, our status file), following symlinks, so
+// a ConfigMap's ..data swap changes it exactly once.
+func fingerprint(dir string) (string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return "", fmt.Errorf("read config folder: %w", err)
+	}
+	h := sha256.New()
+	for _, e := range entries { // sorted by name
+		name := e.Name()
+		if strings.HasPrefix(name, ".") {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.EISDIR) {
+				continue // removed meanwhile, a folder, or a dangling link
+			}
+			return "", fmt.Errorf("read %s: %w", name, err)
+		}
+		h.Write([]byte(name + "\x00" + strconv.Itoa(len(data)) + "\x00"))
+		h.Write(data)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// expectedVersion finds the kube-nginx-sync config in dir and returns its
+// header, or ok == false for a folder of hand-written configs.
+func expectedVersion(dir string) (nginxconf.Header, bool) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nginxconf.Header{}, false
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") || !strings.HasSuffix(e.Name(), ".conf") {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue
+		}
+		if h, err := nginxconf.Verify(data); err == nil {
+			return h, true
+		}
+	}
+	return nginxconf.Header{}, false
+}
