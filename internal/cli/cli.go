@@ -22,6 +22,15 @@ const (
 	ExitUsage = 2
 )
 
+// exitCodeError makes Run exit with a given code, such as nginx's own
+// status when nginx exited.
+type exitCodeError struct {
+	code int
+	err  error
+}
+
+func (e exitCodeError) Error() string { return e.err.Error() }
+
 // errUsage marks errors in the command line; Run prints the usage and
 // exits with ExitUsage.
 var errUsage = errors.New("usage")
@@ -46,6 +55,8 @@ func commands() []command {
 	return []command{
 		{"render", "list the Services once, write the nginx config, and exit (the init container)", runRender},
 		{"watch", "watch Services and EndpointSlices, keep the nginx config current (the generator sidecar)", runWatch},
+		{"reload", "run nginx and hot-reload it, confirmed, when its config folder changes (the nginx container)", runReload},
+		{"run", "watch and reload in one process: generate the config and serve it with nginx", runRun},
 		{"version", "print the version", runVersion},
 	}
 }
@@ -68,9 +79,13 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return ExitUsage
 	}
 	err := commands()[i].run(ctx, e, args[1:])
+	var code exitCodeError
 	switch {
 	case err == nil:
 		return ExitOK
+	case errors.As(err, &code):
+		fmt.Fprintf(stderr, "kube-nginx-sync %s: %v\n", args[0], code.err)
+		return code.code
 	case errors.Is(err, flag.ErrHelp):
 		return ExitOK
 	case errors.Is(err, errUsage):

@@ -4,7 +4,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,6 +20,8 @@ import (
 
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/controller"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/kube"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/server"
 )
 
@@ -86,48 +90,19 @@ func runWatch(ctx context.Context, e env, args []string) error {
 		return usageError("watch needs a file --output, not stdout")
 	}
 
-	restConfig, err := kube.RESTConfig(client.options())
+	registry := newRegistry()
+	gen, stopEvents, err := newGenerator(ctx, log, registry, generatorConfig{
+		client: client, sel: sel, modelOpts: modelOpts, renderer: renderer, out: out, watch: wf,
+	})
 	if err != nil {
 		return err
 	}
-	clientset, err := kubernetes.NewForConfig(restConfig)
-	if err != nil {
-		return fmt.Errorf("create client: %w", err)
-	}
-
-	registry := prometheus.NewRegistry()
-	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics := controller.NewMetrics(registry)
-
-	recorder, stopEvents := eventRecorder(ctx, clientset)
 	defer stopEvents()
-
-	var ctrl *controller.Controller
-	watcher, err := kube.NewWatcher(clientset, sel, kube.WatcherOptions{
-		OnChange: func() { ctrl.Notify() },
-		OnWatchError: func(resource string, err error) {
-			metrics.WatchErrors.WithLabelValues(resource).Inc()
-			log.Warn("watching the API server failed; the config on disk stays until it recovers", "resource", resource, "err", err)
-		},
-	})
-	if err != nil {
-		return err
-	}
-	ctrl = controller.New(controller.Options{
-		Source:     watcher,
-		Pipeline:   &controller.Pipeline{Model: modelOpts, Renderer: renderer, Output: out.output, Validate: out.validator()},
-		Debounce:   wf.debounce,
-		MaxDelay:   wf.maxDelay,
-		StaleAfter: wf.staleAfter,
-		Recorder:   recorder,
-		Metrics:    metrics,
-		Log:        log,
-	})
 	srv, err := server.Listen(server.Options{
 		Addr:     wf.listen,
 		Gatherer: registry,
-		Healthy:  []server.Check{ctrl.Healthy},
-		Ready:    []server.Check{ctrl.Ready},
+		Healthy:  []server.Check{gen.ctrl.Healthy},
+		Ready:    []server.Check{gen.ctrl.Ready},
 	})
 	if err != nil {
 		return err
@@ -136,17 +111,90 @@ func runWatch(ctx context.Context, e env, args []string) error {
 		"listen", srv.Addr().String(), "debounce", wf.debounce, "max_delay", wf.maxDelay, "version", version())
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { watcher.Run(gctx); return nil })
 	g.Go(func() error { return srv.Serve(gctx) })
-	g.Go(func() error {
-		err := ctrl.Run(gctx)
-		if err == nil && ctx.Err() == nil {
-			err = fmt.Errorf("controller stopped")
-		}
-		return err
-	})
+	g.Go(func() error { return gen.run(gctx, ctx) })
 	err = g.Wait()
 	log.Info("stopped")
+	return err
+}
+
+func newRegistry() *prometheus.Registry {
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return registry
+}
+
+// generatorConfig is what the generator half of watch and run needs.
+type generatorConfig struct {
+	client    clientFlags
+	sel       kube.Selection
+	modelOpts model.Options
+	renderer  *nginxconf.Renderer
+	out       outputFlags
+	watch     watchFlags
+	// onWrite is called after each write of a changed config.
+	onWrite func()
+}
+
+// generator is the informers and the controller loop that keep the config
+// file current.
+type generator struct {
+	watcher *kube.Watcher
+	ctrl    *controller.Controller
+}
+
+// newGenerator builds the generator; the returned function flushes and
+// stops its Event recorder.
+func newGenerator(ctx context.Context, log *slog.Logger, registry prometheus.Registerer, cfg generatorConfig) (*generator, func(), error) {
+	restConfig, err := kube.RESTConfig(cfg.client.options())
+	if err != nil {
+		return nil, nil, err
+	}
+	clientset, err := kubernetes.NewForConfig(restConfig)
+	if err != nil {
+		return nil, nil, fmt.Errorf("create client: %w", err)
+	}
+	metrics := controller.NewMetrics(registry)
+	recorder, stopEvents := eventRecorder(ctx, clientset)
+
+	g := &generator{}
+	g.watcher, err = kube.NewWatcher(clientset, cfg.sel, kube.WatcherOptions{
+		OnChange: func() { g.ctrl.Notify() },
+		OnWatchError: func(resource string, err error) {
+			metrics.WatchErrors.WithLabelValues(resource).Inc()
+			log.Warn("watching the API server failed; the config on disk stays until it recovers", "resource", resource, "err", err)
+		},
+	})
+	if err != nil {
+		stopEvents()
+		return nil, nil, err
+	}
+	g.ctrl = controller.New(controller.Options{
+		Source:     g.watcher,
+		Pipeline:   &controller.Pipeline{Model: cfg.modelOpts, Renderer: cfg.renderer, Output: cfg.out.output, Validate: cfg.out.validator()},
+		Debounce:   cfg.watch.debounce,
+		MaxDelay:   cfg.watch.maxDelay,
+		StaleAfter: cfg.watch.staleAfter,
+		Recorder:   recorder,
+		Metrics:    metrics,
+		Log:        log,
+		OnWrite:    cfg.onWrite,
+	})
+	return g, stopEvents, nil
+}
+
+// run runs the informers and the loop until ctx ends. A loop that ends
+// while parent goes on is an error.
+func (g *generator) run(ctx, parent context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { g.watcher.Run(ctx) })
+	defer wg.Wait()
+	defer cancel()
+	err := g.ctrl.Run(ctx)
+	if err == nil && parent.Err() == nil && ctx.Err() == nil {
+		err = fmt.Errorf("controller stopped")
+	}
 	return err
 }
 

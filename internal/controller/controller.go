@@ -43,6 +43,9 @@ type Options struct {
 	Recorder record.EventRecorder
 	Metrics  *Metrics
 	Log      *slog.Logger
+	// OnWrite, when set, is called after each write of a changed file
+	// (the all-in-one mode hands the change to the reloader at once).
+	OnWrite func()
 }
 
 // Controller keeps the config file in step with the Source.
@@ -217,6 +220,9 @@ func (c *Controller) sync(ctx context.Context) error {
 			"added", len(diff.Added), "removed", len(diff.Removed), "updated", len(diff.Updated),
 			"changes", summarize(diff), "rejected", len(res.Rejected), "version", header.Version,
 			"took", now.Sub(start).Round(time.Microsecond))
+		if c.opts.OnWrite != nil {
+			c.opts.OnWrite()
+		}
 	}
 	for _, r := range res.Rejected {
 		log.Debug("service not routed", "service", r.Service.String(), "port", r.Port, "reason", string(r.Reason), "detail", r.Message)

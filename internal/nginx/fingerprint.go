@@ -15,11 +15,11 @@ import (
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
 )
 
-// fingerprint hashes what the config folder holds: the name and content of
+// Fingerprint hashes what the config folder holds: the name and content of
 // every file in it whose name does not start with "." (temporary files,
 // the kubelet's ..data folders, our status file), following symlinks, so
 // a ConfigMap's ..data swap changes it exactly once.
-func fingerprint(dir string) (string, error) {
+func Fingerprint(dir string) (string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return "", fmt.Errorf("read config folder: %w", err)

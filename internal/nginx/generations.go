@@ -57,3 +57,13 @@ func (g *generations) prune() (gens, procs int, rss int64) {
 	g.draining = kept
 	return len(kept), procs, rss
 }
+
+// has reports whether pid belongs to a draining generation.
+func (g *generations) has(pid int) bool {
+	for _, gen := range g.draining {
+		if slices.Contains(gen, pid) {
+			return true
+		}
+	}
+	return false
+}

@@ -80,6 +80,9 @@ func StartNginx(ctx context.Context, opts StartOptions) (*Supervisor, error) {
 	go func() {
 		err := s.cmd.Wait()
 		untrack(s.cmd.Process.Pid)
+		// A master that was killed leaves its workers behind; they are in
+		// its process group, which holds nothing else.
+		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
 		pw.Close()
 		<-copied
 		s.err = err
@@ -143,6 +146,26 @@ func (s *Supervisor) recentProblems(since time.Time) string {
 		}
 	}
 	return strings.Join(lines, "\n")
+}
+
+// waitQuiet waits until nginx has logged no [emerg] or [alert] line for
+// quiet, or for at most limit: a master that failed to load a config may
+// go on logging for a while (it tries a busy port five times, 500 ms
+// apart), and those lines must not be taken for the next reload's.
+func (s *Supervisor) waitQuiet(quiet, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		s.mu.Lock()
+		var last time.Time
+		if n := len(s.problems); n > 0 {
+			last = s.problems[n-1].at
+		}
+		s.mu.Unlock()
+		if time.Since(last) >= quiet {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // PID is the master's process ID.
@@ -222,3 +245,5 @@ func (s *Supervisor) Stop(timeout time.Duration) {
 	}
 	<-s.done
 }
+
+const sighup = syscall.SIGHUP

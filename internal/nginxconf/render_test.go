@@ -11,8 +11,8 @@ import (
 	"testing"
 
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
-	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginx"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,10 +28,12 @@ type Options struct {
 
 // Server serves the endpoints until its context ends.
 type Server struct {
-	opts     Options
 	listener net.Listener
 	srv      *http.Server
+	checks   atomic.Pointer[checks]
 }
+
+type checks struct{ healthy, ready []Check }
 
 // Listen binds the address, so a port conflict shows at start.
 func Listen(opts Options) (*Server, error) {
@@ -38,15 +41,26 @@ func Listen(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", opts.Addr, err)
 	}
+	s := &Server{listener: l}
+	s.checks.Store(&checks{healthy: opts.Healthy, ready: opts.Ready})
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{}))
-	mux.Handle("GET /healthz", checkHandler(opts.Healthy))
-	mux.Handle("GET /readyz", checkHandler(opts.Ready))
-	return &Server{
-		opts:     opts,
-		listener: l,
-		srv:      &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second},
-	}, nil
+	mux.Handle("GET /healthz", s.checkHandler(func(c *checks) []Check { return c.healthy }))
+	mux.Handle("GET /readyz", s.checkHandler(func(c *checks) []Check {
+		if c.ready == nil {
+			return []Check{func() error { return errors.New("starting") }}
+		}
+		return c.ready
+	}))
+	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	return s, nil
+}
+
+// SetChecks replaces the checks behind /healthz and /readyz, for a
+// process that listens before its parts exist. Until /readyz has checks,
+// it answers 503 "starting".
+func (s *Server) SetChecks(healthy, ready []Check) {
+	s.checks.Store(&checks{healthy: healthy, ready: ready})
 }
 
 // Addr is the bound address.
@@ -72,11 +86,11 @@ func (s *Server) Serve(ctx context.Context) error {
 	return nil
 }
 
-func checkHandler(checks []Check) http.Handler {
+func (s *Server) checkHandler(pick func(*checks) []Check) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
-		for _, check := range checks {
+		for _, check := range pick(s.checks.Load()) {
 			if err := check(); err != nil {
 				w.WriteHeader(http.StatusServiceUnavailable)
 				fmt.Fprintln(w, err)

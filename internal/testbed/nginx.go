@@ -25,24 +25,8 @@ type Nginx struct {
 // prefix, and waits until it answers on 127.0.0.1:port, which the included
 // config must listen on.
 func StartNginx(nginxBin, prefix, confDir string, port int) (*Nginx, error) {
-	conf := fmt.Sprintf(`daemon off;
-master_process on;
-worker_processes 1;
-pid %[1]s/nginx.pid;
-error_log stderr notice;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    client_body_temp_path %[1]s/client_body;
-    proxy_temp_path %[1]s/proxy;
-    fastcgi_temp_path %[1]s/fastcgi;
-    uwsgi_temp_path %[1]s/uwsgi;
-    scgi_temp_path %[1]s/scgi;
-    include %[2]s/*.conf;
-}
-`, prefix, confDir)
-	mainConf := filepath.Join(prefix, "nginx.conf")
-	if err := os.WriteFile(mainConf, []byte(conf), 0o644); err != nil {
+	mainConf, err := WriteMainConfig(prefix, confDir, true)
+	if err != nil {
 		return nil, err
 	}
 	n := &Nginx{Prefix: prefix, ConfDir: confDir, LogPath: filepath.Join(prefix, "nginx.log"), done: make(chan struct{})}
@@ -77,6 +61,37 @@ http {
 			return nil, fmt.Errorf("nginx does not answer on port %d: %v\n%s", port, err, n.Log())
 		}
 	}
+}
+
+// WriteMainConfig writes prefix/nginx.conf: one worker, everything under
+// prefix, logs to stderr, and an http block that includes confDir/*.conf.
+// With foreground, it also says "daemon off;" (leave it out when
+// kube-nginx-sync reload runs nginx: it adds that itself).
+func WriteMainConfig(prefix, confDir string, foreground bool) (string, error) {
+	daemon := ""
+	if foreground {
+		daemon = "daemon off;\n"
+	}
+	conf := fmt.Sprintf(`%[3]smaster_process on;
+worker_processes 1;
+pid %[1]s/nginx.pid;
+error_log stderr notice;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path %[1]s/client_body;
+    proxy_temp_path %[1]s/proxy;
+    fastcgi_temp_path %[1]s/fastcgi;
+    uwsgi_temp_path %[1]s/uwsgi;
+    scgi_temp_path %[1]s/scgi;
+    include %[2]s/*.conf;
+}
+`, prefix, confDir, daemon)
+	mainConf := filepath.Join(prefix, "nginx.conf")
+	if err := os.WriteFile(mainConf, []byte(conf), 0o644); err != nil {
+		return "", err
+	}
+	return mainConf, nil
 }
 
 // PID is the master's process ID.
