@@ -145,7 +145,9 @@ func step(s string) { fmt.Printf("\n== %s\n", s) }
 // their backends.
 func createSamples(ctx context.Context, client kubernetes.Interface) ([]*testbed.Backend, error) {
 	var backends []*testbed.Backend
-	var ips testbed.IPs
+	// Backends on 198.18.64.x, apart from the end-to-end tests' (which
+	// run this demo in their network namespace too).
+	ips := testbed.IPs{Base: 64}
 	start := func(name string, addr netip.AddrPort) (*testbed.Backend, error) {
 		b, err := testbed.StartBackend(name, addr)
 		if err == nil {

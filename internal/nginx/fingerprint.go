@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -63,4 +64,32 @@ func expectedVersion(dir string) (nginxconf.Header, bool) {
 		}
 	}
 	return nginxconf.Header{}, false
+}
+
+// currentVersion reads only the header lines of the .conf files in dir and
+// returns the first kube-nginx-sync version it finds; unlike
+// expectedVersion it does not check the bodies, so it is cheap enough to
+// poll.
+func currentVersion(dir string) (string, bool) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return "", false
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") || !strings.HasSuffix(e.Name(), ".conf") {
+			continue
+		}
+		f, err := os.Open(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue
+		}
+		buf := make([]byte, 256)
+		n, _ := io.ReadFull(f, buf)
+		f.Close()
+		line, _, _ := strings.Cut(string(buf[:n]), "\n")
+		if h, err := nginxconf.ParseHeader(line); err == nil {
+			return h.Version, true
+		}
+	}
+	return "", false
 }

@@ -295,7 +295,17 @@ func (r *Reloader) attempt(ctx context.Context) time.Duration {
 	deadline := start.Add(r.opts.Timeout)
 	cur, err := waitForGeneration(ctx, r.opts.Nginx, before, deadline, start)
 	if err == nil && hasHeader && header.Status != "" {
-		err = waitForVersion(ctx, header, deadline, r.opts.Nginx, start)
+		var served string
+		served, err = waitForVersion(ctx, header, r.opts.ConfigDir, deadline, r.opts.Nginx, start)
+		if err == nil && served != header.Version {
+			// The file was replaced again while nginx reloaded, and nginx
+			// read the newer one: that is what it serves now.
+			log.Debug("nginx took a newer config than the one that triggered the reload", "version", served)
+			header.Version = served
+			if fp, err = Fingerprint(r.opts.ConfigDir); err != nil {
+				fp = ""
+			}
+		}
 	}
 	if err != nil {
 		if ctx.Err() != nil {
@@ -395,8 +405,10 @@ func waitForGeneration(ctx context.Context, s *Supervisor, before []int, deadlin
 }
 
 // waitForVersion waits until the status server answers the config's
-// version: new workers serve it.
-func waitForVersion(ctx context.Context, h nginxconf.Header, deadline time.Time, s *Supervisor, since time.Time) error {
+// version (new workers serve it), or the version of the file now in dir,
+// which nginx may have read instead if the file was replaced again during
+// the reload. It returns the version served.
+func waitForVersion(ctx context.Context, h nginxconf.Header, dir string, deadline time.Time, s *Supervisor, since time.Time) (string, error) {
 	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	url := "http://" + h.Status + nginxconf.VersionPath
 	var last string
@@ -407,13 +419,16 @@ func waitForVersion(ctx context.Context, h nginxconf.Header, deadline time.Time,
 			resp.Body.Close()
 			last = strings.TrimSpace(string(body))
 			if last == h.Version {
-				return nil
+				return last, nil
+			}
+			if now, ok := currentVersion(dir); ok && last == now {
+				return last, nil
 			}
 		} else {
 			last = err.Error()
 		}
 		if err := waitStep(ctx, s, deadline, since); err != nil {
-			return fmt.Errorf("%w (the status server answered %q)", err, last)
+			return "", fmt.Errorf("%w (the status server answered %q)", err, last)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -65,17 +66,24 @@ func StartNginx(ctx context.Context, opts StartOptions) (*Supervisor, error) {
 		// workers): never an orphaned nginx.
 		Pdeathsig: syscall.SIGTERM,
 	}
-	pr, pw := io.Pipe()
+	// An os.Pipe, not an io.Writer: exec would copy from its own pipe and
+	// Wait for the copy, which ends only when every worker holding the
+	// pipe has exited, so a killed master would not be noticed.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("start nginx: %w", err)
+	}
 	s.cmd.Stdout, s.cmd.Stderr = pw, pw
-	if err := s.cmd.Start(); err != nil {
-		pw.Close()
+	err = s.cmd.Start()
+	pw.Close()
+	if err != nil {
+		pr.Close()
 		return nil, fmt.Errorf("start nginx: %w", err)
 	}
 	track(s.cmd.Process.Pid)
-	copied := make(chan struct{})
 	go func() {
 		s.copyOutput(pr, opts.Output)
-		close(copied)
+		pr.Close()
 	}()
 	go func() {
 		err := s.cmd.Wait()
@@ -83,8 +91,6 @@ func StartNginx(ctx context.Context, opts StartOptions) (*Supervisor, error) {
 		// A master that was killed leaves its workers behind; they are in
 		// its process group, which holds nothing else.
 		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		pw.Close()
-		<-copied
 		s.err = err
 		close(s.done)
 	}()

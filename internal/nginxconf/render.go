@@ -189,19 +189,14 @@ func (h Header) String() string {
 	return s + "\n"
 }
 
-// ErrNoHeader is returned by Verify for a file that kube-nginx-sync did not
-// render.
-var ErrNoHeader = errors.New("no kube-nginx-sync header")
-
-// Verify checks that data is a complete rendered file, whose header names
-// the version its body hashes to, and returns the header.
-func Verify(data []byte) (Header, error) {
-	line, body, ok := bytes.Cut(data, []byte("\n"))
-	rest, found := bytes.CutPrefix(line, []byte(headerPrefix))
-	if !ok || !found {
+// ParseHeader parses a header line (without its newline). It does not
+// check the body: use Verify for that.
+func ParseHeader(line string) (Header, error) {
+	rest, found := strings.CutPrefix(line, headerPrefix)
+	if !found {
 		return Header{}, ErrNoHeader
 	}
-	fields := strings.Fields(string(rest))
+	fields := strings.Fields(rest)
 	if len(fields) == 0 || len(fields[0]) != len(versionPlaceholder) {
 		return Header{}, fmt.Errorf("malformed kube-nginx-sync header %q", line)
 	}
@@ -210,6 +205,24 @@ func Verify(data []byte) (Header, error) {
 		if v, ok := strings.CutPrefix(f, "status="); ok {
 			h.Status = v
 		}
+	}
+	return h, nil
+}
+
+// ErrNoHeader is returned by Verify for a file that kube-nginx-sync did not
+// render.
+var ErrNoHeader = errors.New("no kube-nginx-sync header")
+
+// Verify checks that data is a complete rendered file, whose header names
+// the version its body hashes to, and returns the header.
+func Verify(data []byte) (Header, error) {
+	line, body, ok := bytes.Cut(data, []byte("\n"))
+	if !ok {
+		return Header{}, ErrNoHeader
+	}
+	h, err := ParseHeader(string(line))
+	if err != nil {
+		return Header{}, err
 	}
 	sum := sha256.Sum256(bytes.ReplaceAll(body, []byte(h.Version), []byte(versionPlaceholder)))
 	if got := hex.EncodeToString(sum[:]); got != h.Version {

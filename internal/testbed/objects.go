@@ -68,13 +68,17 @@ func EndpointSlice(svcName string, ports []SlicePort, eps ...Endpoint) *discover
 // namespace of hack/in-netns.sh and that the API server accepts in
 // EndpointSlices.
 type IPs struct {
+	// Base is the third byte of the first IPv4 address, 198.18.Base.1;
+	// zero means 1. Users that share a network namespace take ranges
+	// apart.
+	Base   byte
 	v4, v6 atomic.Uint32
 }
 
-// NextIPv4 returns the next address of 198.18.0.0/16, from 198.18.1.1.
+// NextIPv4 returns the next address of 198.18.0.0/16, from 198.18.Base.1.
 func (a *IPs) NextIPv4() netip.Addr {
 	n := a.v4.Add(1) - 1
-	return netip.AddrFrom4([4]byte{198, 18, byte(1 + n/250), byte(1 + n%250)})
+	return netip.AddrFrom4([4]byte{198, 18, max(a.Base, 1) + byte(n/250), byte(1 + n%250)})
 }
 
 // NextIPv6 returns the next address of 2001:db8::/64, from 2001:db8::1.

@@ -155,23 +155,29 @@ var httpClient = &http.Client{
 // get sends GET http://127.0.0.1:port<path> with the given Host header.
 func get(t *testing.T, port int, host, path string) (int, string) {
 	t.Helper()
+	status, body, err := tryGet(port, host, path)
+	if err != nil {
+		t.Fatalf("GET %s%s: %v", host, path, err)
+	}
+	return status, body
+}
+
+// tryGet is get that returns its error.
+func tryGet(port int, host, path string) (int, string, error) {
 	req, err := http.NewRequest(http.MethodGet, "http://127.0.0.1:"+strconv.Itoa(port)+path, nil)
 	if err != nil {
-		t.Fatal(err)
+		return 0, "", err
 	}
 	if host != "" {
 		req.Host = host
 	}
 	resp, err := httpClient.Do(req)
 	if err != nil {
-		t.Fatalf("GET %s%s: %v", host, path, err)
+		return 0, "", err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("GET %s%s: read body: %v", host, path, err)
-	}
-	return resp.StatusCode, string(body)
+	return resp.StatusCode, string(body), err
 }
 
 func freePort(t *testing.T) int {

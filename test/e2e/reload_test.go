@@ -79,8 +79,8 @@ func handWritten(port int, body string) []byte {
 func waitServed(t *testing.T, port int, body string) {
 	t.Helper()
 	eventually(t, 15*time.Second, func() error {
-		if status, got := get(t, port, "", "/"); status != 200 || got != body {
-			return fmt.Errorf("answers %d %q, want %q", status, got, body)
+		if status, got, err := tryGet(port, "", "/"); err != nil || status != 200 || got != body {
+			return fmt.Errorf("answers %d %q (%v), want %q", status, got, err, body)
 		}
 		return nil
 	})

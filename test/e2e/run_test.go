@@ -1,0 +1,294 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"net/http"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginx"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/testbed"
+)
+
+// allInOne is a `kube-nginx-sync run` process of a test.
+type allInOne struct {
+	*daemon
+	ns, confDir, listen string
+	port, statusPort    int
+}
+
+func startRun(t *testing.T, ns string, extra ...string) *allInOne {
+	t.Helper()
+	a := &allInOne{ns: ns, confDir: t.TempDir(), listen: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		port: freePort(t), statusPort: freePort(t)}
+	prefix := t.TempDir()
+	mainConf, err := testbed.WriteMainConfig(prefix, a.confDir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"run", "--kubeconfig", cluster.Kubeconfig, "--namespace", ns,
+		"--output", filepath.Join(a.confDir, "default.conf"), "--listen", a.listen,
+		"--http-address", "127.0.0.1", "--http-port", strconv.Itoa(a.port), "--status-port", strconv.Itoa(a.statusPort),
+		"--debounce", "50ms", "--max-delay", "500ms", "--log-level", "debug"}, extra...)
+	a.daemon = startDaemon(t, append(args, "--", "-p", prefix+"/", "-c", mainConf)...)
+	eventually(t, 30*time.Second, func() error {
+		if code := httpStatus("http://" + a.listen + "/readyz"); code != 200 {
+			return fmt.Errorf("/readyz answers %d", code)
+		}
+		return nil
+	})
+	return a
+}
+
+// TestRunRoutesNewService: the all-in-one mode against the real control
+// plane routes a Service created while it runs, and confirms each reload by
+// the version nginx serves.
+func TestRunRoutesNewService(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	a := startRun(t, ns)
+	path := "/" + ns + "/fresh/hello"
+	if status, _ := get(t, a.port, "", path); status != 404 {
+		t.Errorf("before the Service exists: %d, want 404", status)
+	}
+
+	created := time.Now()
+	createService(t, ns, service{name: "fresh", labels: exposed, ports: []corev1.ServicePort{httpPort("http", 80)}})
+	b := startBackend(t, "fresh", netip.AddrPortFrom(nextIP(), 8080))
+	createSlice(t, ns, "fresh", []slicePort{sp("http", 8080)}, endpoint{Addr: b.Addr()})
+	eventually(t, 15*time.Second, func() error {
+		if status, body := get(t, a.port, "", path); status != 200 || body != "fresh /hello" {
+			return fmt.Errorf("answers %d %q", status, body)
+		}
+		return nil
+	})
+	t.Logf("a new Service answered through nginx %s after its creation", time.Since(created).Round(time.Millisecond))
+
+	// The served version is the file's, and the status file says so.
+	data, err := os.ReadFile(filepath.Join(a.confDir, "default.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	header, err := nginxconf.Verify(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, body := get(t, a.statusPort, "", nginxconf.VersionPath); status != 200 || body != header.Version+"\n" {
+		t.Errorf("status server answers %d %q, want %s", status, body, header.Version)
+	}
+	eventually(t, 5*time.Second, func() error {
+		b, err := os.ReadFile(filepath.Join(a.confDir, nginx.StatusFile))
+		if err != nil || !strings.Contains(string(b), header.Version) {
+			return fmt.Errorf("status file %s (%v) does not name version %s", b, err, header.Version)
+		}
+		return nil
+	})
+	if n := metric(t, a.listen, `kube_nginx_sync_reloads_total{result="ok"}`); n < 1 {
+		t.Errorf("%v confirmed reloads", n)
+	}
+}
+
+// TestReloadExitsWhenNginxDies: when nginx's master is killed, reload
+// exits at once with a non-zero status (so the container restarts) and
+// leaves no nginx process behind.
+func TestReloadExitsWhenNginxDies(t *testing.T) {
+	t.Parallel()
+	port := freePort(t)
+	confDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(confDir, "default.conf"), handWritten(port, "up"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	prefix := t.TempDir()
+	mainConf, err := testbed.WriteMainConfig(prefix, confDir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary, "reload", "--config-dir", confDir, "--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		"--", "-p", prefix+"/", "-c", mainConf)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	waitServed(t, port, "up")
+	master, err := os.ReadFile(filepath.Join(prefix, "nginx.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(master)))
+	killed := time.Now()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		exit, ok := err.(*exec.ExitError)
+		if !ok || exit.ExitCode() == 0 {
+			t.Errorf("reload exited with %v, want a non-zero status", err)
+		}
+		t.Logf("reload exited %s after nginx's master was killed: %v; its last words: %s", time.Since(killed).Round(time.Millisecond), err, lastLine(out.String()))
+	case <-time.After(10 * time.Second):
+		t.Fatalf("reload still runs 10 s after nginx died:\n%s", out.String())
+	}
+	eventually(t, 5*time.Second, func() error {
+		if status, _, err := tryGet(port, "", "/"); err == nil {
+			return fmt.Errorf("something still answers on nginx's port (%d): an orphaned worker", status)
+		}
+		return nil
+	})
+}
+
+// TestReloadUnderLoad: 50 keep-alive clients (Go's http.Transport, which
+// retries an idempotent request on a connection the server closed) load a
+// route that never changes while the config changes every 100 ms for 20 s.
+// No request may fail, and the last config must be the one served.
+func TestReloadUnderLoad(t *testing.T) {
+	t.Parallel()
+	const (
+		clients  = 50
+		duration = 20 * time.Second
+		every    = 100 * time.Millisecond
+	)
+	port, statusPort := freePort(t), freePort(t)
+	backend := startBackend(t, "stable", netip.AddrPortFrom(nextIP(), 8080))
+	confDir := t.TempDir()
+	file := filepath.Join(confDir, "default.conf")
+	r, err := nginxconf.NewRenderer(nginxconf.Options{HTTPPort: port, HTTPAddresses: []string{"127.0.0.1"}, StatusPort: statusPort})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each generation changes the routes of a "churn" Service; the route
+	// of "stable" never changes.
+	render := func(gen int) []byte {
+		cfg := loadConfig(backend, gen)
+		data, err := r.Render(cfg, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data
+	}
+	if err := os.WriteFile(file, render(0), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rl := startReloader(t, confDir, "--min-reload-interval", "500ms")
+	settle()
+	before := nginxFigures(t, rl)
+
+	var requests, failures atomic.Int64
+	var firstErr atomic.Value
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Go(func() {
+			client := &http.Client{Timeout: 10 * time.Second} // a default Transport: keep-alive, retries
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/stable/x", port))
+				requests.Add(1)
+				if err == nil {
+					body := make([]byte, 64)
+					n, _ := resp.Body.Read(body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 || string(body[:n]) != "stable /x" {
+						err = fmt.Errorf("status %d body %q", resp.StatusCode, body[:n])
+					}
+				}
+				if err != nil {
+					failures.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+				}
+			}
+		})
+	}
+	reloadsBefore := rl.reloads(t, nginx.ResultOK)
+	gen := 0
+	for start := time.Now(); time.Since(start) < duration; time.Sleep(every) {
+		gen++
+		if _, err := writeAtomically(file, render(gen)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The last config must end up served: its version on the status server.
+	last, _ := nginxconf.Verify(render(gen))
+	eventually(t, 15*time.Second, func() error {
+		if status, body := get(t, statusPort, "", nginxconf.VersionPath); status != 200 || body != last.Version+"\n" {
+			return fmt.Errorf("status server answers %d %q, want the last version %s", status, body, last.Version)
+		}
+		return nil
+	})
+	close(stop)
+	wg.Wait()
+	reloads := rl.reloads(t, nginx.ResultOK) - reloadsBefore
+	settle()
+	after := nginxFigures(t, rl)
+	t.Logf("%d config changes in %s (every %s): %v confirmed reloads; %d requests by %d keep-alive clients, %d failed; "+
+		"nginx before: %s; after: %s", gen, duration, every, reloads, requests.Load(), clients, failures.Load(), before, after)
+	if failures.Load() > 0 {
+		t.Errorf("%d of %d requests failed; first: %v", failures.Load(), requests.Load(), firstErr.Load())
+	}
+	if maxReloads := float64(duration/(500*time.Millisecond)) + 2; reloads > maxReloads {
+		t.Errorf("%v reloads, more than the rate cap allows (%v)", reloads, maxReloads)
+	}
+}
+
+// nginxFigures describes nginx's processes from the reloader's metrics.
+func nginxFigures(t *testing.T, rl *reloader) string {
+	t.Helper()
+	m := func(name string) float64 { return metric(t, rl.listen, "kube_nginx_sync_"+name) }
+	return fmt.Sprintf("%v workers (%.1f MiB), %v draining generations (%v workers, %.1f MiB)",
+		m("nginx_workers"), m("nginx_workers_resident_bytes")/(1<<20), m("nginx_draining_generations"),
+		m("nginx_draining_workers"), m("nginx_draining_resident_bytes")/(1<<20))
+}
+
+func writeAtomically(path string, data []byte) (bool, error) {
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return false, err
+	}
+	return true, os.Rename(tmp, path)
+}
+
+// loadConfig is the model of TestReloadUnderLoad's generation gen: a
+// stable route to backend, and a churning one whose endpoints change.
+func loadConfig(backend netip.AddrPort, gen int) model.Config {
+	stable := model.ServicePort{Namespace: "load", Name: "stable", Port: "http"}
+	churn := model.ServicePort{Namespace: "load", Name: "churn", Port: "http"}
+	return model.Config{
+		Servers: []model.Server{{Locations: []model.Location{
+			{Path: "/churn/", StripPrefix: true, Service: churn, Mode: model.UpstreamEndpoints, Upstream: churn.UpstreamName()},
+			{Path: "/stable/", StripPrefix: true, Service: stable, Mode: model.UpstreamEndpoints, Upstream: stable.UpstreamName()},
+		}}},
+		Upstreams: []model.Upstream{
+			{Name: churn.UpstreamName(), Backends: []netip.AddrPort{netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 18, 250, byte(1 + gen%250)}), 9000)}},
+			{Name: stable.UpstreamName(), Backends: []netip.AddrPort{backend}},
+		},
+	}
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
