@@ -199,3 +199,40 @@ func (f *outputFlags) validator() func(context.Context, string) error {
 	}
 	return func(ctx context.Context, path string) error { return nginx.ValidateSnippet(ctx, f.nginx, path) }
 }
+
+// generatorFlags are the flags that render, watch and run share: logging,
+// which Services, how to render, where the API server is, where the
+// config goes.
+type generatorFlags struct {
+	logs   logFlags
+	sel    selectionFlags
+	rend   rendererFlags
+	client clientFlags
+	out    outputFlags
+}
+
+func (f *generatorFlags) register(fs *flag.FlagSet) {
+	f.logs.register(fs)
+	f.sel.register(fs)
+	f.rend.register(fs)
+	f.client.register(fs)
+	f.out.register(fs)
+}
+
+// resolve checks the parsed flags and returns the logger and the
+// generator's configuration.
+func (f *generatorFlags) resolve(e env) (*slog.Logger, generatorConfig, error) {
+	log, err := f.logs.logger(e)
+	if err != nil {
+		return nil, generatorConfig{}, err
+	}
+	sel, modelOpts, err := f.sel.options()
+	if err != nil {
+		return nil, generatorConfig{}, err
+	}
+	renderer, err := f.rend.renderer()
+	if err != nil {
+		return nil, generatorConfig{}, err
+	}
+	return log, generatorConfig{client: f.client, sel: sel, modelOpts: modelOpts, renderer: renderer, out: f.out}, nil
+}

@@ -18,39 +18,24 @@ const DefaultOutput = "/etc/nginx/conf.d/default.conf"
 func runRender(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet("render", e)
 	var (
-		logs     logFlags
-		selFlags selectionFlags
-		rend     rendererFlags
-		client   clientFlags
-		out      outputFlags
+		gf       generatorFlags
 		fromFile string
 		timeout  time.Duration
 	)
-	logs.register(fs)
-	selFlags.register(fs)
-	rend.register(fs)
-	client.register(fs)
-	out.register(fs)
+	gf.register(fs)
 	fs.DurationVar(&timeout, "timeout", time.Minute, "how long to keep retrying while the API server cannot be reached")
 	fs.StringVar(&fromFile, "from-file", "", "render from a file saved with 'kubectl get svc,endpointslices -A -o yaml' instead of a cluster")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	log, err := logs.logger(e)
-	if err != nil {
-		return err
-	}
-	sel, modelOpts, err := selFlags.options()
-	if err != nil {
-		return err
-	}
-	renderer, err := rend.renderer()
+	log, cfg, err := gf.resolve(e)
 	if err != nil {
 		return err
 	}
 	if err := positive("timeout", timeout); err != nil {
 		return err
 	}
+	out := cfg.out
 	if out.output == "-" && out.validate {
 		return usageError("--validate needs a file --output, not stdout")
 	}
@@ -59,13 +44,13 @@ func runRender(ctx context.Context, e env, args []string) error {
 	if fromFile != "" {
 		objs, err = kube.LoadFile(fromFile)
 	} else {
-		objs, err = listFromCluster(ctx, client.options(), sel, timeout, log)
+		objs, err = listFromCluster(ctx, cfg.client.options(), cfg.sel, timeout, log)
 	}
 	if err != nil {
 		return err
 	}
 
-	pipeline := &controller.Pipeline{Model: modelOpts, Renderer: renderer, Output: out.output, Validate: out.validator()}
+	pipeline := &controller.Pipeline{Model: cfg.modelOpts, Renderer: cfg.renderer, Output: out.output, Validate: out.validator()}
 	res, data, err := pipeline.Generate(objs)
 	if err != nil {
 		return err

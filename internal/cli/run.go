@@ -21,34 +21,18 @@ func runRun(ctx context.Context, e env, args []string) error {
 		fs.PrintDefaults()
 	}
 	var (
-		logs     logFlags
-		selFlags selectionFlags
-		rend     rendererFlags
-		client   clientFlags
-		out      outputFlags
-		wf       watchFlags
-		rf       reloadFlags
+		gf generatorFlags
+		wf watchFlags
+		rf reloadFlags
 	)
-	logs.register(fs)
-	selFlags.register(fs)
-	rend.register(fs)
-	client.register(fs)
-	out.register(fs)
+	gf.register(fs)
 	wf.register(fs)
 	rf.register(fs, "")
 	nginxArgs, err := splitNginxArgs(fs, args)
 	if err != nil {
 		return err
 	}
-	log, err := logs.logger(e)
-	if err != nil {
-		return err
-	}
-	sel, modelOpts, err := selFlags.options()
-	if err != nil {
-		return err
-	}
-	renderer, err := rend.renderer()
+	log, cfg, err := gf.resolve(e)
 	if err != nil {
 		return err
 	}
@@ -59,12 +43,13 @@ func runRun(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if out.output == "-" {
+	if cfg.out.output == "-" {
 		return usageError("run needs a file --output, not stdout")
 	}
 	if rf.configDir == "" {
-		rf.configDir = filepath.Dir(out.output)
+		rf.configDir = filepath.Dir(cfg.out.output)
 	}
+	cfg.watch = wf
 
 	registry := newRegistry()
 	srv, err := server.Listen(server.Options{Addr: wf.listen, Gatherer: registry})
@@ -75,19 +60,17 @@ func runRun(ctx context.Context, e env, args []string) error {
 	// The generator hands each write to the reloader at once; the reloader
 	// still watches the folder for changes made by others.
 	var reloader atomic.Pointer[nginx.Reloader]
-	gen, stopEvents, err := newGenerator(ctx, log, registry, generatorConfig{
-		client: client, sel: sel, modelOpts: modelOpts, renderer: renderer, out: out, watch: wf,
-		onWrite: func() {
-			if r := reloader.Load(); r != nil {
-				r.Notify()
-			}
-		},
-	})
+	cfg.onWrite = func() {
+		if r := reloader.Load(); r != nil {
+			r.Notify()
+		}
+	}
+	gen, stopEvents, err := newGenerator(ctx, log, registry, cfg)
 	if err != nil {
 		return err
 	}
 	defer stopEvents()
-	log.Info("running", "selector", sel.Selector.String(), "namespaces", sel.Namespaces, "output", out.output,
+	log.Info("running", "selector", cfg.sel.Selector.String(), "namespaces", cfg.sel.Namespaces, "output", cfg.out.output,
 		"config_dir", rf.configDir, "listen", srv.Addr().String(), "version", version())
 
 	runCtx, cancel := context.WithCancel(ctx)
@@ -101,7 +84,7 @@ func runRun(ctx context.Context, e env, args []string) error {
 	if err := waitUntil(gctx, gen.ctrl.Ready); err != nil {
 		return stopAll(g, cancel, err)
 	}
-	side, err := startNginxSide(gctx, e.stderr, log, registry, rf, mode, out.nginx, nginxArgs)
+	side, err := startNginxSide(gctx, e.stderr, log, registry, rf, mode, cfg.out.nginx, nginxArgs)
 	if err != nil {
 		return stopAll(g, cancel, err)
 	}

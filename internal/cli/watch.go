@@ -55,45 +55,28 @@ func (f *watchFlags) check() error {
 func runWatch(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet("watch", e)
 	var (
-		logs     logFlags
-		selFlags selectionFlags
-		rend     rendererFlags
-		client   clientFlags
-		out      outputFlags
-		wf       watchFlags
+		gf generatorFlags
+		wf watchFlags
 	)
-	logs.register(fs)
-	selFlags.register(fs)
-	rend.register(fs)
-	client.register(fs)
-	out.register(fs)
+	gf.register(fs)
 	wf.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	log, err := logs.logger(e)
-	if err != nil {
-		return err
-	}
-	sel, modelOpts, err := selFlags.options()
-	if err != nil {
-		return err
-	}
-	renderer, err := rend.renderer()
+	log, cfg, err := gf.resolve(e)
 	if err != nil {
 		return err
 	}
 	if err := wf.check(); err != nil {
 		return err
 	}
-	if out.output == "-" {
+	if cfg.out.output == "-" {
 		return usageError("watch needs a file --output, not stdout")
 	}
+	cfg.watch = wf
 
 	registry := newRegistry()
-	gen, stopEvents, err := newGenerator(ctx, log, registry, generatorConfig{
-		client: client, sel: sel, modelOpts: modelOpts, renderer: renderer, out: out, watch: wf,
-	})
+	gen, stopEvents, err := newGenerator(ctx, log, registry, cfg)
 	if err != nil {
 		return err
 	}
@@ -107,7 +90,7 @@ func runWatch(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	log.Info("watching", "selector", sel.Selector.String(), "namespaces", sel.Namespaces, "output", out.output,
+	log.Info("watching", "selector", cfg.sel.Selector.String(), "namespaces", cfg.sel.Namespaces, "output", cfg.out.output,
 		"listen", srv.Addr().String(), "debounce", wf.debounce, "max_delay", wf.maxDelay, "version", version())
 
 	g, gctx := errgroup.WithContext(ctx)

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/netip"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -287,4 +289,42 @@ func metric(t *testing.T, listen, name string) float64 {
 	}
 	t.Fatalf("metric %s not found", name)
 	return 0
+}
+
+// createMany creates n exposed Services named svc-00000 and up, each with
+// one EndpointSlice of endpointsEach ready endpoints, with workers
+// concurrent clients, as fast as the API server takes them.
+func createMany(t *testing.T, ns string, n, endpointsEach, workers int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	work := make(chan int)
+	for range workers {
+		wg.Go(func() {
+			ctx := context.Background()
+			for i := range work {
+				name := fmt.Sprintf("svc-%05d", i)
+				svc := &corev1.Service{
+					ObjectMeta: metav1.ObjectMeta{Name: name, Labels: exposed},
+					Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{httpPort("http", 80)}},
+				}
+				if _, err := client.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+					t.Errorf("create %s: %v", name, err)
+					continue
+				}
+				var eps []endpoint
+				for j := range endpointsEach {
+					eps = append(eps, endpoint{Addr: netip.AddrFrom4([4]byte{198, 18, byte(200 + j), byte(1 + i%250)})})
+				}
+				slice := testbed.EndpointSlice(name, []slicePort{sp("http", 8080)}, eps...)
+				if _, err := client.DiscoveryV1().EndpointSlices(ns).Create(ctx, slice, metav1.CreateOptions{}); err != nil {
+					t.Errorf("create slice of %s: %v", name, err)
+				}
+			}
+		})
+	}
+	for i := range n {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
 }

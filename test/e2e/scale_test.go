@@ -3,20 +3,12 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
-	"net/netip"
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	"github.com/kube-nginx-sync/kube-nginx-sync/internal/testbed"
 )
 
 // TestWatchScale10000 measures the generator with its informers holding
@@ -32,37 +24,7 @@ func TestWatchScale10000(t *testing.T) {
 	empty := startGenerator(t, newNamespace(t))
 
 	start := time.Now()
-	var wg sync.WaitGroup
-	work := make(chan int)
-	for range 16 {
-		wg.Go(func() {
-			ctx := context.Background()
-			for i := range work {
-				name := fmt.Sprintf("svc-%05d", i)
-				svc := &corev1.Service{
-					ObjectMeta: metav1.ObjectMeta{Name: name, Labels: exposed},
-					Spec:       corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone, Ports: []corev1.ServicePort{httpPort("http", 80)}},
-				}
-				if _, err := client.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
-					t.Errorf("create %s: %v", name, err)
-					continue
-				}
-				var eps []endpoint
-				for j := range 3 {
-					eps = append(eps, endpoint{Addr: netip.AddrFrom4([4]byte{198, 18, byte(100 + j), byte(1 + i%250)})})
-				}
-				slice := testbed.EndpointSlice(name, []slicePort{sp("http", 8080)}, eps...)
-				if _, err := client.DiscoveryV1().EndpointSlices(ns).Create(ctx, slice, metav1.CreateOptions{}); err != nil {
-					t.Errorf("create slice of %s: %v", name, err)
-				}
-			}
-		})
-	}
-	for i := range n {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
+	createMany(t, ns, n, 3, 16)
 	if t.Failed() {
 		return
 	}

@@ -5,11 +5,9 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -283,34 +281,7 @@ func TestWatchBurst(t *testing.T) {
 
 	const n = 1000
 	start := time.Now()
-	var wg sync.WaitGroup
-	work := make(chan int)
-	for range 8 {
-		wg.Go(func() {
-			ctx := context.Background()
-			for i := range work {
-				name := fmt.Sprintf("svc-%04d", i)
-				svc := &corev1.Service{
-					ObjectMeta: metav1.ObjectMeta{Name: name, Labels: exposed},
-					Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{httpPort("http", 80)}},
-				}
-				if _, err := client.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
-					t.Errorf("create %s: %v", name, err)
-					continue
-				}
-				ip := netip.AddrFrom4([4]byte{198, 18, 200 + byte(i/250), byte(1 + i%250)})
-				slice := testbed.EndpointSlice(name, []slicePort{sp("http", 8080)}, endpoint{Addr: ip})
-				if _, err := client.DiscoveryV1().EndpointSlices(ns).Create(ctx, slice, metav1.CreateOptions{}); err != nil {
-					t.Errorf("create slice of %s: %v", name, err)
-				}
-			}
-		})
-	}
-	for i := range n {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
+	createMany(t, ns, n, 1, 8)
 	created := time.Since(start)
 	config := g.inSync(t)
 	converged := time.Since(start)
