@@ -24,8 +24,9 @@ echo "== unit tests (race detector)"
 go test -race -count=1 ./...
 
 echo "== fuzzing the parsers of untrusted input (${FUZZTIME:-10s} each)"
-for target in FuzzParsePath FuzzParseHost FuzzParsePortSelector; do
-	go test -run='^$' -fuzz="^${target}\$" -fuzztime="${FUZZTIME:-10s}" ./internal/model/
+for target in model:FuzzParsePath model:FuzzParseHost model:FuzzParsePortSelector \
+	nginxconf:FuzzServiceToConfig nginxsyntax:FuzzParse; do
+	go test -run='^$' -fuzz="^${target#*:}\$" -fuzztime="${FUZZTIME:-10s}" "./internal/${target%%:*}/"
 done
 
 echo "== end-to-end tests (real kube-apiserver, etcd and nginx)"

@@ -1,0 +1,194 @@
+package nginxconf_test
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginx"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxsyntax"
+)
+
+// serviceInput is everything of one Service and its EndpointSlice that the
+// fuzzer controls.
+type serviceInput struct {
+	namespace, name                   string
+	host, path, port, upstream, strip string // annotations; "" leaves one out
+	portName, endpoint, clusterIP     string
+	extraKey, extraValue              string // any other annotation
+}
+
+func (in serviceInput) objects() ([]*corev1.Service, []*discoveryv1.EndpointSlice) {
+	ann := map[string]string{}
+	for k, v := range map[string]string{
+		model.AnnotationHost: in.host, model.AnnotationPath: in.path, model.AnnotationPort: in.port,
+		model.AnnotationUpstream: in.upstream, model.AnnotationStripPrefix: in.strip, in.extraKey: in.extraValue,
+	} {
+		if k != "" && v != "" {
+			ann[k] = v
+		}
+	}
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: in.namespace, Name: in.name, Annotations: ann},
+		Spec:       corev1.ServiceSpec{ClusterIP: in.clusterIP, Ports: []corev1.ServicePort{{Name: in.portName, Port: 80}}},
+	}
+	family := discoveryv1.AddressTypeIPv4
+	if strings.Contains(in.endpoint, ":") {
+		family = discoveryv1.AddressTypeIPv6
+	}
+	slice := &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Namespace: in.namespace, Name: "s", Labels: map[string]string{discoveryv1.LabelServiceName: in.name}},
+		AddressType: family,
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To(in.portName), Port: ptr.To[int32](8080)}},
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{in.endpoint}}},
+	}
+	return []*corev1.Service{svc}, []*discoveryv1.EndpointSlice{slice}
+}
+
+// valid is a Service that is routed; each seed changes one field of it.
+var valid = serviceInput{
+	namespace: "shop", name: "web", host: "shop.example.com", path: "/api", port: "http", upstream: "endpoints",
+	strip: "true", portName: "http", endpoint: "10.0.0.1", clusterIP: "10.96.0.10",
+}
+
+// injections are the known shapes of values that try to escape their
+// place in an nginx config.
+var injections = []string{
+	"\n", "a\nreturn 200 x;", ";", "a;b", "{", "}", "a { return 200; }", `"`, `a"b`, "'", "$host", "${host}",
+	"#", "a#b", `\`, `a\"b`, "\x00", "a\x00b", "\r\n", "\t", " ", "a b",
+	"ｅxample.com", "exаmple.com", "/ａpi", // full-width and Cyrillic look-alikes
+	strings.Repeat("a", 100000), strings.Repeat("a.", 200) + "com",
+	"/../etc/passwd", "/a/../b", "/./", "//", "/a//b", "/%2e%2e/", "/.kube-nginx-sync/version",
+	"~", "~*", "^~ /", "= /", "/(.*)$", "/[a-z]+", "/a|b", "/a?b", "*", "*.", "**.a", "_", "@",
+	"10.0.0.1:80", "10.0.0.1; include /etc/passwd", "::ffff:10.0.0.1", "fe80::1%eth0", "0.0.0.0", "224.0.0.1",
+	"2001:db8::1", "None", "", "-1", "0", "65536", "http;", "true;", "service\n",
+}
+
+func FuzzServiceToConfig(f *testing.F) {
+	f.Add(valid.namespace, valid.name, valid.host, valid.path, valid.port, valid.upstream, valid.strip,
+		valid.portName, valid.endpoint, valid.clusterIP, "example.com/owner", "team-a")
+	// Each shape alone, inside a value that is valid around it, and after
+	// a leading "/" (so a path gets past its first check).
+	for _, inj := range injections {
+		for _, v := range []string{inj, "x" + inj + "y", "/x" + inj} {
+			for field := 0; field < 12; field++ {
+				in := []string{valid.namespace, valid.name, valid.host, valid.path, valid.port, valid.upstream, valid.strip,
+					valid.portName, valid.endpoint, valid.clusterIP, "example.com/owner", "team-a"}
+				in[field] = v
+				f.Add(in[0], in[1], in[2], in[3], in[4], in[5], in[6], in[7], in[8], in[9], in[10], in[11])
+			}
+		}
+	}
+	nginxBin, _ := exec.LookPath("nginx")
+	dir := f.TempDir()
+	r, err := nginxconf.NewRenderer(nginxconf.Options{HTTPPort: 80, StatusPort: 8099})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, namespace, name, host, path, port, upstream, strip, portName, endpoint, clusterIP, extraKey, extraValue string) {
+		in := serviceInput{namespace, name, host, path, port, upstream, strip, portName, endpoint, clusterIP, extraKey, extraValue}
+		svcs, slices := in.objects()
+		res := model.Build(svcs, slices, model.Options{})
+
+		data, err := r.Render(res.Config, res.Services)
+		if err != nil {
+			t.Fatalf("render: %v", err)
+		}
+		header, err := nginxconf.Verify(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := nginxsyntax.Parse(string(data))
+		if err != nil {
+			t.Fatalf("the rendered config does not parse: %v\n%s", err, data)
+		}
+		want := expectedDirectives(res.Config, header.Version)
+		if g, w := lines(got), lines(want); g != w {
+			t.Fatalf("directives differ from what the template allows for the model\n got: %s\nwant: %s\ninput: %+q", g, w, in)
+		}
+		if res.Config.Routes() == 0 || nginxBin == "" {
+			return
+		}
+		file := filepath.Join(dir, fmt.Sprintf("%s.conf", t.Name()[strings.LastIndexByte(t.Name(), '/')+1:]))
+		if err := os.WriteFile(file, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		defer os.Remove(file)
+		if err := nginx.ValidateSnippet(context.Background(), nginxBin, file); err != nil {
+			t.Fatalf("an accepted input renders a config nginx refuses: %v\ninput: %+q", err, in)
+		}
+	})
+}
+
+func lines(ds []nginxsyntax.Directive) string {
+	var out []string
+	for _, d := range ds {
+		out = append(out, d.String())
+	}
+	return strings.Join(out, "\n")
+}
+
+// expectedDirectives is what the default template may produce for cfg,
+// written independently of the template's text: the directives, their
+// order, and their arguments, which all come from the model.
+func expectedDirectives(cfg model.Config, version string) []nginxsyntax.Directive {
+	d := func(name string, args ...string) nginxsyntax.Directive { return nginxsyntax.Directive{Name: name, Args: args} }
+	block := func(name string, args []string, body ...nginxsyntax.Directive) nginxsyntax.Directive {
+		return nginxsyntax.Directive{Name: name, Args: args, Block: append([]nginxsyntax.Directive{}, body...)}
+	}
+	var out []nginxsyntax.Directive
+	for _, u := range cfg.Upstreams {
+		var body []nginxsyntax.Directive
+		for _, b := range u.Backends {
+			body = append(body, d("server", netip.AddrPort.String(b)))
+		}
+		out = append(out, block("upstream", []string{u.Name}, append(body, d("keepalive", "16"))...))
+	}
+	for _, s := range cfg.Servers {
+		name, listen := s.Host, []string{"80"}
+		if name == "" {
+			name, listen = "_", []string{"80", "default_server"}
+		}
+		body := []nginxsyntax.Directive{
+			d("listen", listen...), d("server_name", name),
+			d("proxy_http_version", "1.1"), d("proxy_set_header", "Connection", ""), d("proxy_set_header", "Host", "$host"),
+			d("proxy_set_header", "X-Real-IP", "$remote_addr"), d("proxy_set_header", "X-Forwarded-For", "$proxy_add_x_forwarded_for"),
+			d("proxy_set_header", "X-Forwarded-Proto", "$scheme"),
+		}
+		root := false
+		for _, l := range s.Locations {
+			root = root || l.Path == "/"
+			if l.Upstream == "" {
+				body = append(body, block("location", []string{l.Path}, d("default_type", "text/plain"),
+					d("return", "503", "kube-nginx-sync: no ready endpoints for "+l.Service.String()+"\n")))
+				continue
+			}
+			target := "http://" + l.Upstream
+			if l.StripPrefix {
+				target += "/"
+			}
+			body = append(body, block("location", []string{l.Path}, d("proxy_pass", target)))
+		}
+		if !root {
+			body = append(body, block("location", []string{"/"}, d("default_type", "text/plain"),
+				d("return", "404", "kube-nginx-sync: no route for this host and path\n")))
+		}
+		out = append(out, block("server", nil, body...))
+	}
+	out = append(out, block("server", nil, d("listen", "127.0.0.1:8099"), d("access_log", "off"),
+		block("location", []string{"=", nginxconf.VersionPath}, d("default_type", "text/plain"), d("return", "200", version+"\n")),
+		block("location", []string{"/"}, d("return", "404"))))
+	return out
+}
