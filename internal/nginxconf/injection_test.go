@@ -144,7 +144,9 @@ func lines(ds []nginxsyntax.Directive) string {
 // written independently of the template's text: the directives, their
 // order, and their arguments, which all come from the model.
 func expectedDirectives(cfg model.Config, version string) []nginxsyntax.Directive {
-	d := func(name string, args ...string) nginxsyntax.Directive { return nginxsyntax.Directive{Name: name, Args: args} }
+	d := func(name string, args ...string) nginxsyntax.Directive {
+		return nginxsyntax.Directive{Name: name, Args: args}
+	}
 	block := func(name string, args []string, body ...nginxsyntax.Directive) nginxsyntax.Directive {
 		return nginxsyntax.Directive{Name: name, Args: args, Block: append([]nginxsyntax.Directive{}, body...)}
 	}
