@@ -51,16 +51,18 @@ func runRender(ctx context.Context, e env, args []string) error {
 	}
 
 	pipeline := &controller.Pipeline{Model: cfg.modelOpts, Renderer: cfg.renderer, Output: out.output, Validate: out.validator()}
-	res, data, err := pipeline.Generate(objs)
-	if err != nil {
-		return err
-	}
-	logRejections(log, res.Rejected)
 	if out.output == "-" {
-		_, err := e.stdout.Write(data)
+		res, data, err := pipeline.Generate(objs)
+		logRejections(log, res.Rejected)
+		if err != nil {
+			return err
+		}
+		_, err = e.stdout.Write(data)
 		return err
 	}
-	changed, err := pipeline.Write(ctx, data)
+	outcome, err := pipeline.Apply(ctx, objs)
+	res, data, changed := outcome.Result, outcome.Data, outcome.Changed
+	logRejections(log, res.Rejected)
 	if err != nil {
 		return err
 	}

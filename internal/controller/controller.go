@@ -190,16 +190,12 @@ func (c *Controller) sync(ctx context.Context) error {
 	changedAt := c.takeFirstChange()
 	start := time.Now()
 	objs := c.opts.Source.Objects()
-	res, data, err := c.opts.Pipeline.Generate(objs)
+	out, err := c.opts.Pipeline.Apply(ctx, objs)
+	res, data, changed := out.Result, out.Data, out.Changed
 	m.Rebuilds.Inc()
 	m.RebuildSeconds.Observe(time.Since(start).Seconds())
 	m.observeResult(res)
 	c.events.report(res.Rejected, objs.Services)
-	if err != nil {
-		m.WriteErrors.Inc()
-		return err
-	}
-	changed, err := c.opts.Pipeline.Write(ctx, data)
 	if err != nil {
 		m.WriteErrors.Inc()
 		return err

@@ -30,7 +30,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Rebuilds: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "rebuilds_total",
 			Help: "Rebuilds of the routing model from the cached cluster state."}),
 		RebuildSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "rebuild_duration_seconds",
-			Help:    "Time to build the model and render the config.",
+			Help:    "Time of a rebuild: build the model, render, and write (with validation, if on).",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
 		Writes: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "config_writes_total",
 			Help: "Writes of a changed config file."}),
@@ -76,7 +76,7 @@ func (m *Metrics) observeResult(res model.Result) {
 	m.Endpoints.Set(float64(endpoints))
 	counts := map[model.Reason]int{
 		model.ReasonInvalidAnnotation: 0, model.ReasonInvalidService: 0,
-		model.ReasonUnsupported: 0, model.ReasonRouteConflict: 0,
+		model.ReasonUnsupported: 0, model.ReasonRouteConflict: 0, model.ReasonRefusedByNginx: 0,
 	}
 	for _, r := range res.Rejected {
 		counts[r.Reason]++

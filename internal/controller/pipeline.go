@@ -1,12 +1,22 @@
 package controller
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/atomicfile"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/kube"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginx"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
 )
 
@@ -18,9 +28,30 @@ type Pipeline struct {
 	Renderer *nginxconf.Renderer
 	// Output is the config file's path.
 	Output string
-	// Validate, when set, checks the staged file (its path is passed)
-	// before it replaces Output.
+	// Validate, when set, checks a staged file (its path is passed) before
+	// it replaces Output. When it refuses a config with an
+	// *nginx.InvalidConfigError, Apply finds the Services responsible and
+	// leaves them out.
 	Validate func(ctx context.Context, path string) error
+
+	mu sync.Mutex
+	// refused remembers the Services found responsible for an invalid
+	// config, by the version that was, so each rebuild need not bisect
+	// again until such a Service changes.
+	refused map[model.ServiceRef]refusal
+}
+
+type refusal struct {
+	resourceVersion string
+	message         string
+}
+
+// Outcome is what Apply did.
+type Outcome struct {
+	Result model.Result
+	Data   []byte
+	// Changed says whether the file was written.
+	Changed bool
 }
 
 // Generate builds the model and renders it.
@@ -45,4 +76,170 @@ func (p *Pipeline) Write(ctx context.Context, data []byte) (changed bool, err er
 		return false, fmt.Errorf("write config: %w", err)
 	}
 	return changed, nil
+}
+
+// Apply builds, renders and writes the config. With Validate, a config
+// that nginx refuses is not written: the Services that make it fail are
+// found by bisection, left out with ReasonRefusedByNginx, and the rest is
+// written. One bad Service never blocks the others.
+func (p *Pipeline) Apply(ctx context.Context, objs kube.Objects) (Outcome, error) {
+	known := p.knownRefusals(objs.Services)
+	kept, excluded := partition(objs.Services, known)
+	res, data, err := p.Generate(kube.Objects{Services: kept, EndpointSlices: objs.EndpointSlices})
+	if err != nil {
+		return Outcome{Result: res}, err
+	}
+	changed, err := p.Write(ctx, data)
+	var invalid *nginx.InvalidConfigError
+	if errors.As(err, &invalid) {
+		var culprits []culprit
+		culprits, err = p.bisect(ctx, kept, objs)
+		if err == nil {
+			known = p.remember(culprits)
+			kept, excluded = partition(objs.Services, known)
+			if res, data, err = p.Generate(kube.Objects{Services: kept, EndpointSlices: objs.EndpointSlices}); err == nil {
+				changed, err = p.Write(ctx, data)
+			}
+		}
+	}
+	for _, s := range excluded {
+		ref := model.ServiceRef{Namespace: s.Namespace, Name: s.Name}
+		res.Rejected = append(res.Rejected, model.Rejection{Service: ref, Reason: model.ReasonRefusedByNginx, Message: known[ref].message})
+		res.Services++
+	}
+	sortRejections(res.Rejected)
+	return Outcome{Result: res, Data: data, Changed: changed}, err
+}
+
+func sortRejections(r []model.Rejection) {
+	slices.SortFunc(r, func(a, b model.Rejection) int {
+		return cmp.Or(cmp.Compare(a.Service.Namespace, b.Service.Namespace), cmp.Compare(a.Service.Name, b.Service.Name), cmp.Compare(a.Port, b.Port))
+	})
+}
+
+// knownRefusals returns the remembered refusals of Services that have not
+// changed since, and forgets the others.
+func (p *Pipeline) knownRefusals(services []*corev1.Service) map[model.ServiceRef]refusal {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	known := make(map[model.ServiceRef]refusal)
+	for _, s := range services {
+		ref := model.ServiceRef{Namespace: s.Namespace, Name: s.Name}
+		if r, ok := p.refused[ref]; ok && r.resourceVersion == s.ResourceVersion {
+			known[ref] = r
+		}
+	}
+	p.refused = known
+	return known
+}
+
+// remember adds culprits to the refusals and returns them all.
+func (p *Pipeline) remember(culprits []culprit) map[model.ServiceRef]refusal {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.refused == nil {
+		p.refused = make(map[model.ServiceRef]refusal)
+	}
+	for _, c := range culprits {
+		p.refused[model.ServiceRef{Namespace: c.svc.Namespace, Name: c.svc.Name}] = refusal{resourceVersion: c.svc.ResourceVersion, message: c.message}
+	}
+	return maps.Clone(p.refused)
+}
+
+// partition splits services into those to render and those refused.
+func partition(services []*corev1.Service, refused map[model.ServiceRef]refusal) (kept, excluded []*corev1.Service) {
+	for _, s := range services {
+		if _, bad := refused[model.ServiceRef{Namespace: s.Namespace, Name: s.Name}]; bad {
+			excluded = append(excluded, s)
+		} else {
+			kept = append(kept, s)
+		}
+	}
+	return kept, excluded
+}
+
+// maxCulprits bounds a bisection: past that many Services refused at once,
+// the template itself is more likely wrong.
+const maxCulprits = 16
+
+// culprit is a Service without which nginx accepts the config.
+type culprit struct {
+	svc     *corev1.Service
+	message string
+}
+
+// bisect finds the Services without which the config passes Validate.
+// While the config of the remaining Services fails, a binary search finds
+// the shortest failing prefix of them (in namespace/name order); its last
+// Service is a culprit and is taken out. Each culprit costs about
+// log2(Services) validations; innocent Services cost none of their own.
+func (p *Pipeline) bisect(ctx context.Context, services []*corev1.Service, objs kube.Objects) ([]culprit, error) {
+	dir, err := os.MkdirTemp("", "kube-nginx-sync-bisect-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	remaining := slices.Clone(services)
+	slices.SortFunc(remaining, func(a, b *corev1.Service) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
+	// fails validates the config of the first n remaining Services and
+	// returns nginx's refusal, nil when it passes.
+	fails := func(n int) (*nginx.InvalidConfigError, error) {
+		err := p.validateSet(ctx, dir, remaining[:n], objs)
+		var invalid *nginx.InvalidConfigError
+		if errors.As(err, &invalid) {
+			return invalid, nil
+		}
+		return nil, err
+	}
+	if refusal, err := fails(0); err != nil || refusal != nil {
+		if err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("the config is refused even without any Service, so no Service is to blame: %w", refusal)
+	}
+	var found []culprit
+	for {
+		refusal, err := fails(len(remaining))
+		if err != nil {
+			return nil, err
+		}
+		if refusal == nil {
+			return found, nil
+		}
+		if len(found) == maxCulprits {
+			return nil, fmt.Errorf("more than %d Services make the config fail; not leaving them all out: %w", maxCulprits, refusal)
+		}
+		// remaining[:hi] fails and remaining[:lo] passes.
+		lo, hi := 0, len(remaining)
+		for hi-lo > 1 {
+			mid := (lo + hi) / 2
+			r, err := fails(mid)
+			if err != nil {
+				return nil, err
+			}
+			if r != nil {
+				hi, refusal = mid, r
+			} else {
+				lo = mid
+			}
+		}
+		found = append(found, culprit{svc: remaining[hi-1], message: refusal.Message})
+		remaining = slices.Delete(remaining, hi-1, hi)
+	}
+}
+
+// validateSet renders the config of services and validates it in a
+// temporary folder: nil when nginx accepts it.
+func (p *Pipeline) validateSet(ctx context.Context, dir string, services []*corev1.Service, objs kube.Objects) error {
+	_, data, err := p.Generate(kube.Objects{Services: services, EndpointSlices: objs.EndpointSlices})
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(dir, "candidate.conf")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		return err
+	}
+	return p.Validate(ctx, path)
 }

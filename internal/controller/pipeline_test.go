@@ -1,8 +1,14 @@
 package controller
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -11,6 +17,8 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/kube"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginx"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
 )
 
@@ -61,5 +69,94 @@ func BenchmarkRebuildRender(b *testing.B) {
 			}
 			b.ReportMetric(float64(size), "config-bytes")
 		})
+	}
+}
+
+// TestApplyLeavesOutTheServicesNginxRefuses: a user's template that breaks
+// on some Services' values (here: it assumes numeric ports) makes nginx -t
+// refuse the config; Apply finds exactly those Services by bisection,
+// leaves them out and writes the rest.
+func TestApplyLeavesOutTheServicesNginxRefuses(t *testing.T) {
+	t.Parallel()
+	nginxBin, err := exec.LookPath("nginx")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("nginx is required in CI: %v", err)
+		}
+		t.Skip("nginx not installed")
+	}
+	r, err := nginxconf.NewRenderer(nginxconf.Options{HTTPPort: 80, TemplateName: "numeric-ports.tmpl", Template: `
+{{- range .Servers}}
+server {
+    listen 80;
+{{- range .Locations}}
+    location {{.Path}} { proxy_pass http://127.0.0.1:{{.Service.Port}}; }
+{{- end}}
+}
+{{- end}}
+`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var validations atomic.Int32
+	p := &Pipeline{Renderer: r, Output: filepath.Join(t.TempDir(), "default.conf"),
+		Validate: func(ctx context.Context, path string) error {
+			validations.Add(1)
+			return nginx.ValidateSnippet(ctx, nginxBin, path)
+		}}
+	svc := func(name, port string, rv string) *corev1.Service {
+		sp := corev1.ServicePort{Name: port, Port: 8080}
+		if port == "" {
+			sp.Port = 8081
+		}
+		return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name, ResourceVersion: rv},
+			Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{sp}}}
+	}
+	var services []*corev1.Service
+	for i := range 16 {
+		services = append(services, svc(fmt.Sprintf("ok-%02d", i), "", "1"))
+	}
+	services = append(services, svc("named-a", "http", "1"), svc("zz-named", "web", "1"))
+
+	out, err := p.Apply(context.Background(), kube.Objects{Services: services})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refused []string
+	for _, rej := range out.Result.Rejected {
+		if rej.Reason != model.ReasonRefusedByNginx || !strings.Contains(rej.Message, "invalid port") {
+			t.Errorf("rejection %v", rej)
+		}
+		refused = append(refused, rej.Service.Name)
+	}
+	if strings.Join(refused, " ") != "named-a zz-named" {
+		t.Errorf("refused %v, want named-a and zz-named", refused)
+	}
+	if n := strings.Count(string(out.Data), "location /ns/ok-"); n != 16 || !out.Changed {
+		t.Errorf("%d good routes written (changed %v), want all 16", n, out.Changed)
+	}
+	first := validations.Load()
+	t.Logf("18 Services, 2 refused: %d nginx -t runs", first)
+	if first > 16 {
+		t.Errorf("%d validations to find 2 of 18 Services: not a bisection", first)
+	}
+
+	// The next rebuild remembers the culprits: one validation, the write's.
+	validations.Store(0)
+	if _, err := p.Apply(context.Background(), kube.Objects{Services: services}); err != nil {
+		t.Fatal(err)
+	}
+	if n := validations.Load(); n > 1 {
+		t.Errorf("%d validations on an unchanged rebuild", n)
+	}
+
+	// Fixed (a new resourceVersion, a numeric port): routed again.
+	services[len(services)-1] = svc("zz-named", "", "2")
+	out, err = p.Apply(context.Background(), kube.Objects{Services: services})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Result.Rejected) != 1 || !strings.Contains(string(out.Data), "location /ns/zz-named/") {
+		t.Errorf("after the fix: rejected %v", out.Result.Rejected)
 	}
 }

@@ -112,6 +112,9 @@ const (
 	// ReasonRouteConflict: another Service port claimed the same host and
 	// path first.
 	ReasonRouteConflict Reason = "RouteConflict"
+	// ReasonRefusedByNginx: with this Service, the rendered config fails
+	// nginx -t (possible with a user's template); without it, it passes.
+	ReasonRefusedByNginx Reason = "RefusedByNginx"
 )
 
 // Rejection says why a Service, or one of its ports, is not routed.

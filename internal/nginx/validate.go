@@ -3,6 +3,7 @@ package nginx
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -39,14 +40,26 @@ func ValidateSnippet(ctx context.Context, nginxBin, snippet string) error {
 	cmd := exec.CommandContext(ctx, nginxBin, "-t", "-q", "-e", "stderr", "-p", dir+"/", "-c", main)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		msg := strings.TrimSpace(out.String())
-		if msg == "" {
-			msg = err.Error()
-		}
-		return fmt.Errorf("nginx -t refused %s: %s", snippet, msg)
+	err = cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &exit) && ctx.Err() == nil && out.Len() > 0:
+		return &InvalidConfigError{File: snippet, Message: strings.TrimSpace(out.String())}
+	default:
+		return fmt.Errorf("run nginx -t on %s: %w: %s", snippet, err, strings.TrimSpace(out.String()))
 	}
-	return nil
+}
+
+// InvalidConfigError is nginx -t's refusal of a config, with its message.
+type InvalidConfigError struct {
+	File    string
+	Message string
+}
+
+func (e *InvalidConfigError) Error() string {
+	return fmt.Sprintf("nginx -t refused %s: %s", e.File, e.Message)
 }
 
 // quotePath quotes a file path for an nginx config.
