@@ -57,6 +57,7 @@ func commands() []command {
 		{"watch", "watch Services and EndpointSlices, keep the nginx config current (the generator sidecar)", runWatch},
 		{"reload", "run nginx and hot-reload it, confirmed, when its config folder changes (the nginx container)", runReload},
 		{"run", "watch and reload in one process: generate the config and serve it with nginx", runRun},
+		{"explain", "say whether and how a Service is routed, and if not, why", runExplain},
 		{"version", "print the version", runVersion},
 	}
 }

@@ -2,9 +2,12 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/atomicfile"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/controller"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/kube"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
@@ -21,8 +24,11 @@ func runRender(ctx context.Context, e env, args []string) error {
 		gf       generatorFlags
 		fromFile string
 		timeout  time.Duration
+		fallback bool
 	)
 	gf.register(fs)
+	fs.BoolVar(&fallback, "fallback-last-good", false,
+		"when the API server cannot be reached within --timeout, write the last config that passed --validate (kept beside --output) instead of failing")
 	fs.DurationVar(&timeout, "timeout", time.Minute, "how long to keep retrying while the API server cannot be reached")
 	fs.StringVar(&fromFile, "from-file", "", "render from a file saved with 'kubectl get svc,endpointslices -A -o yaml' instead of a cluster")
 	if err := parseFlags(fs, args); err != nil {
@@ -45,6 +51,9 @@ func runRender(ctx context.Context, e env, args []string) error {
 		objs, err = kube.LoadFile(fromFile)
 	} else {
 		objs, err = listFromCluster(ctx, cfg.client.options(), cfg.sel, timeout, log)
+		if err != nil && fallback && out.output != "-" {
+			return fallBackToLastGood(out.output, err, log)
+		}
 	}
 	if err != nil {
 		return err
@@ -86,4 +95,23 @@ func logRejections(log *slog.Logger, rejected []model.Rejection) {
 	for _, r := range rejected {
 		log.Warn("service not routed", "service", r.Service.String(), "port", r.Port, "reason", string(r.Reason), "detail", r.Message)
 	}
+}
+
+// fallBackToLastGood puts the last validated config in place of a fresh
+// render that failed with cause, and says so loudly.
+func fallBackToLastGood(output string, cause error, log *slog.Logger) error {
+	lastGood := controller.LastGoodPath(output)
+	data, err := os.ReadFile(lastGood)
+	if err != nil {
+		return fmt.Errorf("%w; and no last good config to fall back to: %v", cause, err)
+	}
+	info, _ := os.Stat(lastGood)
+	if _, err := atomicfile.Write(output, data, atomicfile.Options{}); err != nil {
+		return fmt.Errorf("%w; and falling back to the last good config failed: %v", cause, err)
+	}
+	header, _ := nginxconf.Verify(data)
+	log.Error("FALLBACK: the API server could not be reached, so this is NOT a fresh render: "+
+		"the last config that passed validation was written instead; it may be stale",
+		"file", output, "last_good", lastGood, "last_good_written", info.ModTime(), "version", header.Version, "cause", cause)
+	return nil
 }

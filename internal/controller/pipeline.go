@@ -75,7 +75,22 @@ func (p *Pipeline) Write(ctx context.Context, data []byte) (changed bool, err er
 	if err != nil {
 		return false, fmt.Errorf("write config: %w", err)
 	}
+	if p.Validate != nil {
+		// Only a config that passed validation is kept as the last good
+		// one (render --fallback-last-good serves it when the API server
+		// is unreachable).
+		if _, err := atomicfile.Write(LastGoodPath(p.Output), data, atomicfile.Options{}); err != nil {
+			return changed, fmt.Errorf("keep the last good config: %w", err)
+		}
+	}
 	return changed, nil
+}
+
+// LastGoodPath is where the last config that passed validation is kept,
+// beside the live one: hidden, so nginx's *.conf globs and the reloader's
+// fingerprint ignore it.
+func LastGoodPath(output string) string {
+	return filepath.Join(filepath.Dir(output), "."+filepath.Base(output)+".last-good")
 }
 
 // Apply builds, renders and writes the config. With Validate, a config

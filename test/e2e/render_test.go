@@ -254,17 +254,7 @@ func saveObjects(t *testing.T, ns, path string) {
 // leaving no file behind.
 func TestRenderFailsClearlyWithoutAPIServer(t *testing.T) {
 	t.Parallel()
-	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	err := os.WriteFile(kubeconfig, []byte(fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters: [{name: c, cluster: {server: "https://127.0.0.1:%d", insecure-skip-tls-verify: true}}]
-users: [{name: u, user: {token: x}}]
-contexts: [{name: c, context: {cluster: c, user: u}}]
-current-context: c
-`, freePort(t))), 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
+	kubeconfig := deadKubeconfig(t)
 	output := filepath.Join(t.TempDir(), "default.conf")
 	res := runBinary(t, "render", "--kubeconfig", kubeconfig, "--timeout", "2s", "--output", output)
 	if res.code != 1 {
@@ -276,4 +266,54 @@ current-context: c
 	if _, err := os.Stat(output); !os.IsNotExist(err) {
 		t.Errorf("a config was written: %v", err)
 	}
+}
+
+// TestRenderFallsBackToLastGood: with --fallback-last-good, an API server
+// that cannot be reached leads to the last validated config, said loudly.
+func TestRenderFallsBackToLastGood(t *testing.T) {
+	t.Parallel()
+	output := filepath.Join(t.TempDir(), "default.conf")
+	status := strconv.Itoa(freePort(t))
+	// A validated render keeps its result as the last good config.
+	res := runBinary(t, "render", "--from-file", "../../internal/kube/testdata/objects.yaml", "--output", output,
+		"--validate", "--status-port", status)
+	if res.code != 0 {
+		t.Fatalf("render: %s", res.stderr)
+	}
+	good, err := os.ReadFile(output)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(output); err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig := deadKubeconfig(t)
+	res = runBinary(t, "render", "--kubeconfig", kubeconfig, "--timeout", "1s", "--output", output, "--status-port", status)
+	if res.code != 1 {
+		t.Errorf("without --fallback-last-good: exit %d, want 1", res.code)
+	}
+	res = runBinary(t, "render", "--kubeconfig", kubeconfig, "--timeout", "1s", "--output", output, "--status-port", status, "--fallback-last-good")
+	if res.code != 0 || !strings.Contains(res.stderr, "FALLBACK") || !strings.Contains(res.stderr, "level=ERROR") {
+		t.Errorf("with --fallback-last-good: exit %d:\n%s", res.code, res.stderr)
+	}
+	if got, _ := os.ReadFile(output); string(got) != string(good) {
+		t.Errorf("the fallback wrote %q, want the last good config", got)
+	}
+}
+
+// deadKubeconfig is a kubeconfig for an API server that is not there.
+func deadKubeconfig(t *testing.T) string {
+	t.Helper()
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	err := os.WriteFile(kubeconfig, []byte(fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:%d", insecure-skip-tls-verify: true}}]
+users: [{name: u, user: {token: x}}]
+contexts: [{name: c, context: {cluster: c, user: u}}]
+current-context: c
+`, freePort(t))), 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kubeconfig
 }

@@ -1,0 +1,177 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/controller"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/kube"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
+)
+
+func runExplain(ctx context.Context, e env, args []string) error {
+	fs := newFlagSet("explain", e)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: kube-nginx-sync explain [FLAGS] NAMESPACE/SERVICE")
+		fs.PrintDefaults()
+	}
+	var (
+		gf       generatorFlags
+		fromFile string
+		timeout  time.Duration
+	)
+	gf.register(fs)
+	fs.DurationVar(&timeout, "timeout", 30*time.Second, "how long to keep retrying while the API server cannot be reached")
+	fs.StringVar(&fromFile, "from-file", "", "explain from a file saved with 'kubectl get svc,endpointslices -A -o yaml' instead of a cluster")
+	if err := fs.Parse(args); err != nil {
+		return usageError("%v", err)
+	}
+	if fs.NArg() != 1 {
+		return usageError("name one Service as NAMESPACE/SERVICE")
+	}
+	ns, name, ok := strings.Cut(fs.Arg(0), "/")
+	if !ok || ns == "" || name == "" {
+		return usageError("%q is not NAMESPACE/SERVICE", fs.Arg(0))
+	}
+	_, cfg, err := gf.resolve(env{stdout: e.stdout, stderr: io.Discard})
+	if err != nil {
+		return err
+	}
+	target := model.ServiceRef{Namespace: ns, Name: name}
+
+	// The selected Services (a route conflict involves others) plus the
+	// target itself, selected or not.
+	var objs kube.Objects
+	var svc *corev1.Service
+	if fromFile != "" {
+		if objs, err = kube.LoadFile(fromFile); err != nil {
+			return err
+		}
+		for _, s := range objs.Services {
+			if s.Namespace == ns && s.Name == name {
+				svc = s
+			}
+		}
+	} else {
+		client, err := kube.NewClient(cfg.client.options())
+		if err != nil {
+			return err
+		}
+		lctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		if objs, err = kube.List(lctx, client, cfg.sel); err != nil {
+			return fmt.Errorf("read the cluster: %w", err)
+		}
+		got, err := client.CoreV1().Services(ns).Get(lctx, name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+		case err != nil:
+			return fmt.Errorf("get service %s: %w", target, err)
+		default:
+			svc = got
+		}
+	}
+	if svc == nil {
+		fmt.Fprintf(e.stdout, "Service %s: not found\n", target)
+		return exitCodeError{code: ExitError, err: fmt.Errorf("service %s not found", target)}
+	}
+
+	w := e.stdout
+	fmt.Fprintf(w, "Service %s\n", target)
+	if reason := notSelected(svc, cfg.modelOpts); reason != "" {
+		fmt.Fprintf(w, "  not routed: %s\n", reason)
+		return nil
+	}
+
+	pipeline := &controller.Pipeline{Model: cfg.modelOpts, Renderer: cfg.renderer, Validate: cfg.out.validator()}
+	var res model.Result
+	if pipeline.Validate != nil {
+		dir, err := os.MkdirTemp("", "kube-nginx-sync-explain-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		pipeline.Output = filepath.Join(dir, "default.conf")
+		out, err := pipeline.Apply(ctx, objs)
+		if err != nil {
+			return err
+		}
+		res = out.Result
+	} else {
+		res = model.Build(objs.Services, objs.EndpointSlices, cfg.modelOpts)
+	}
+	explainResult(w, res, target)
+	return nil
+}
+
+// notSelected says why the selection leaves svc out, or "".
+func notSelected(svc *corev1.Service, opts model.Options) string {
+	if len(opts.Namespaces) > 0 && !slices.Contains(opts.Namespaces, svc.Namespace) {
+		return fmt.Sprintf("namespace %s is not watched (--namespace %s)", svc.Namespace, strings.Join(opts.Namespaces, ", "))
+	}
+	if opts.Selector != nil && !opts.Selector.Matches(labels.Set(svc.Labels)) {
+		have := "it has no labels"
+		if len(svc.Labels) > 0 {
+			have = fmt.Sprintf("its labels {%s}", labels.Set(svc.Labels))
+		}
+		return fmt.Sprintf("%s, which do not match the selector %q", have, opts.Selector.String())
+	}
+	return ""
+}
+
+// explainResult prints the target's routes and the reasons for what of it
+// is not routed.
+func explainResult(w io.Writer, res model.Result, target model.ServiceRef) {
+	backends := make(map[string][]string)
+	for _, u := range res.Config.Upstreams {
+		for _, b := range u.Backends {
+			backends[u.Name] = append(backends[u.Name], b.String())
+		}
+	}
+	routed := 0
+	for _, s := range res.Config.Servers {
+		host := s.Host
+		if host == "" {
+			host = "(default server)"
+		}
+		for _, l := range s.Locations {
+			if l.Service.Namespace != target.Namespace || l.Service.Name != target.Name {
+				continue
+			}
+			routed++
+			to := "no ready endpoints: answers 503"
+			if l.Upstream != "" {
+				to = strings.Join(backends[l.Upstream], ", ")
+			}
+			strip := ""
+			if l.StripPrefix {
+				strip = ", prefix stripped"
+			}
+			fmt.Fprintf(w, "  routed: host %s path %s -> port %s (%s%s): %s\n", host, l.Path, l.Service.Port, l.Mode, strip, to)
+		}
+	}
+	for _, r := range res.Rejected {
+		if r.Service != target {
+			continue
+		}
+		port := ""
+		if r.Port != "" {
+			port = " port " + r.Port + ":"
+		}
+		fmt.Fprintf(w, "  not routed:%s %s: %s\n", port, r.Reason, r.Message)
+	}
+	if routed == 0 && !slices.ContainsFunc(res.Rejected, func(r model.Rejection) bool { return r.Service == target }) {
+		fmt.Fprintln(w, "  not routed: no route (no TCP port?)")
+	}
+}
