@@ -58,6 +58,7 @@ func commands() []command {
 		{"reload", "run nginx and hot-reload it, confirmed, when its config folder changes (the nginx container)", runReload},
 		{"run", "watch and reload in one process: generate the config and serve it with nginx", runRun},
 		{"explain", "say whether and how a Service is routed, and if not, why", runExplain},
+		{"diff", "show what a render now would change in the live config file", runDiff},
 		{"version", "print the version", runVersion},
 	}
 }

@@ -127,3 +127,48 @@ func TestVersionAndHelp(t *testing.T) {
 		t.Errorf("help: exit %d, %q", code, stderr)
 	}
 }
+
+func TestDiff(t *testing.T) {
+	t.Parallel()
+	output := filepath.Join(t.TempDir(), "default.conf")
+	args := []string{"diff", "--from-file", objectsFile, "--output", output}
+	if code, stdout, _ := run(args...); code != ExitDiffers || !strings.Contains(stdout, "(missing)") ||
+		!strings.Contains(stdout, "+ server shop.example.com location /shop/web/: proxy_pass http://shop_web_http/;") {
+		t.Errorf("diff against a missing file: exit %d\n%s", code, stdout)
+	}
+	if code, _, stderr := run("render", "--from-file", objectsFile, "--output", output); code != ExitOK {
+		t.Fatal(stderr)
+	}
+	if code, stdout, _ := run(args...); code != ExitOK || !strings.Contains(stdout, "is up to date") {
+		t.Errorf("diff after render: exit %d\n%s", code, stdout)
+	}
+	live, _ := os.ReadFile(output)
+	if err := os.WriteFile(output, []byte(strings.Replace(string(live), "10.1.0.5:8080", "10.1.0.9:8080", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := "~ upstream shop_web_http: server 10.1.0.9:8080; keepalive 16;  =>  server 10.1.0.5:8080; keepalive 16;\n"
+	if code, stdout, _ := run(args...); code != ExitDiffers || !strings.HasSuffix(stdout, want) {
+		t.Errorf("diff after an edit: exit %d\n%s", code, stdout)
+	}
+}
+
+func TestExplainFromFile(t *testing.T) {
+	t.Parallel()
+	tests := map[string]string{
+		"shop/web":      "  routed: host shop.example.com path /shop/web/ -> port http (endpoints, prefix stripped): 10.1.0.5:8080\n",
+		"shop/internal": "  not routed: it has no labels, which do not match the selector \"kube-nginx-sync.io/expose=true\"\n",
+		"shop/api":      "  routed: host (default server) path /shop/api/ -> port http (service, prefix stripped): 10.96.0.12:8080\n",
+	}
+	for ref, want := range tests {
+		code, stdout, stderr := run("explain", "--from-file", objectsFile, ref)
+		if code != ExitOK || stdout != "Service "+ref+"\n"+want {
+			t.Errorf("explain %s: exit %d %q %s", ref, code, stdout, stderr)
+		}
+	}
+	if code, _, _ := run("explain", "--from-file", objectsFile, "shop/nope"); code != ExitError {
+		t.Errorf("explain of a missing Service: exit %d", code)
+	}
+	if code, _, _ := run("explain", "--from-file", objectsFile, "no-slash"); code != ExitUsage {
+		t.Errorf("explain no-slash: exit %d", code)
+	}
+}

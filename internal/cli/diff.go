@@ -1,0 +1,162 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/controller"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/kube"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxsyntax"
+)
+
+// ExitDiffers is diff's exit code when the live config would change.
+const ExitDiffers = 1
+
+func runDiff(ctx context.Context, e env, args []string) error {
+	flags := newFlagSet("diff", e)
+	var (
+		gf       generatorFlags
+		fromFile string
+		timeout  time.Duration
+	)
+	gf.register(flags)
+	flags.DurationVar(&timeout, "timeout", 30*time.Second, "how long to keep retrying while the API server cannot be reached")
+	flags.StringVar(&fromFile, "from-file", "", "render from a file saved with 'kubectl get svc,endpointslices -A -o yaml' instead of a cluster")
+	if err := parseFlags(flags, args); err != nil {
+		return err
+	}
+	log, cfg, err := gf.resolve(env{stdout: e.stdout, stderr: io.Discard})
+	if err != nil {
+		return err
+	}
+	if cfg.out.output == "-" {
+		return usageError("diff compares with the file --output names")
+	}
+	var objs kube.Objects
+	if fromFile != "" {
+		objs, err = kube.LoadFile(fromFile)
+	} else {
+		objs, err = listFromCluster(ctx, cfg.client.options(), cfg.sel, timeout, log)
+	}
+	if err != nil {
+		return err
+	}
+	pipeline := &controller.Pipeline{Model: cfg.modelOpts, Renderer: cfg.renderer}
+	_, rendered, err := pipeline.Generate(objs)
+	if err != nil {
+		return err
+	}
+	live, err := os.ReadFile(cfg.out.output)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if string(live) == string(rendered) {
+		fmt.Fprintf(e.stdout, "%s is up to date\n", cfg.out.output)
+		return nil
+	}
+	changes, err := diffConfigs(live, rendered)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "--- %s%s\n+++ rendered now%s\n", cfg.out.output, versionNote(live), versionNote(rendered))
+	for _, c := range changes {
+		fmt.Fprintln(e.stdout, c)
+	}
+	return exitCodeError{code: ExitDiffers, err: fmt.Errorf("%s would change (%d entries)", cfg.out.output, len(changes))}
+}
+
+func versionNote(data []byte) string {
+	if len(data) == 0 {
+		return " (missing)"
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	if h, err := nginxconf.ParseHeader(line); err == nil {
+		return " (version " + h.Version[:12] + ")"
+	}
+	return ""
+}
+
+// diffConfigs compares two configs entry by entry (an upstream, a server's
+// own directives, a location), and lists what is added (+), removed (-)
+// or changed (~).
+func diffConfigs(old, new []byte) ([]string, error) {
+	before, err := configEntries(old)
+	if err != nil {
+		return nil, fmt.Errorf("parse the live config: %w", err)
+	}
+	after, err := configEntries(new)
+	if err != nil {
+		return nil, fmt.Errorf("parse the rendered config: %w", err)
+	}
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(after)) {
+		prev, ok := before[k]
+		switch {
+		case !ok:
+			out = append(out, "+ "+k+": "+after[k])
+		case prev != after[k]:
+			out = append(out, "~ "+k+": "+prev+"  =>  "+after[k])
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(before)) {
+		if _, ok := after[k]; !ok {
+			out = append(out, "- "+k+": "+before[k])
+		}
+	}
+	return out, nil
+}
+
+// configEntries flattens a config into named entries.
+func configEntries(data []byte) (map[string]string, error) {
+	ds, err := nginxsyntax.Parse(string(data))
+	if err != nil {
+		return nil, err
+	}
+	entries := make(map[string]string)
+	for _, d := range ds {
+		switch {
+		case d.Name == "server" && d.Block != nil:
+			host := ""
+			var own []string
+			for _, c := range d.Block {
+				switch {
+				case c.Name == "server_name":
+					host = strings.Join(c.Args, " ")
+				case c.Name == "listen" && host == "":
+					host = "listen " + strings.Join(c.Args, " ")
+				}
+			}
+			for _, c := range d.Block {
+				if c.Name == "location" {
+					entries["server "+host+" location "+strings.Join(c.Args, " ")] = inner(c)
+				} else {
+					own = append(own, c.String())
+				}
+			}
+			entries["server "+host] = strings.Join(own, " ")
+		case d.Block != nil:
+			entries[d.Name+" "+strings.Join(d.Args, " ")] = inner(d)
+		default:
+			entries[d.String()] = ""
+		}
+	}
+	return entries, nil
+}
+
+// inner is a block's directives on one line.
+func inner(d nginxsyntax.Directive) string {
+	var parts []string
+	for _, c := range d.Block {
+		parts = append(parts, c.String())
+	}
+	return strings.Join(parts, " ")
+}
