@@ -25,7 +25,7 @@ go test -race -count=1 ./...
 
 echo "== fuzzing the parsers of untrusted input (${FUZZTIME:-10s} each)"
 for target in model:FuzzParsePath model:FuzzParseHost model:FuzzParsePortSelector \
-	nginxconf:FuzzServiceToConfig nginxsyntax:FuzzParse; do
+	nginxconf:FuzzServiceToConfig nginxsyntax:FuzzParse kube:FuzzDecodeObjects; do
 	go test -run='^$' -fuzz="^${target#*:}\$" -fuzztime="${FUZZTIME:-10s}" "./internal/${target%%:*}/"
 done
 

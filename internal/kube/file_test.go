@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,4 +49,31 @@ func TestLoadFileErrors(t *testing.T) {
 	if _, err := LoadFile(filepath.Join(t.TempDir(), "missing.yaml")); err == nil {
 		t.Error("a missing file loaded")
 	}
+}
+
+// FuzzDecodeObjects: any bytes either decode or fail with an error; they
+// never panic, and what decodes is only Services and EndpointSlices.
+func FuzzDecodeObjects(f *testing.F) {
+	if seed, err := os.ReadFile("testdata/objects.yaml"); err == nil {
+		f.Add(seed)
+	}
+	for _, s := range []string{"kind: List\nitems: [null, 1, {kind: Service}]", "---\n---\n", "{\"kind\":\"Service\",\"apiVersion\":\"v1\",\"spec\":{\"ports\":[{\"port\":99999999999}]}}", "kind: List\napiVersion: v1\nitems: {a: b}"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		objs, err := decodeObjects(bytes.NewReader(data))
+		if err != nil {
+			return
+		}
+		for _, s := range objs.Services {
+			if s == nil {
+				t.Fatal("nil Service")
+			}
+		}
+		for _, s := range objs.EndpointSlices {
+			if s == nil {
+				t.Fatal("nil EndpointSlice")
+			}
+		}
+	})
 }
