@@ -6,6 +6,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -18,6 +19,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -41,10 +43,10 @@ func run() error {
 	binary := flag.String("binary", "bin/kube-nginx-sync", "the kube-nginx-sync binary")
 	port := flag.Int("port", 8080, "port nginx listens on, on 127.0.0.1")
 	statusPort := flag.Int("status-port", 8099, "port of nginx's status server, on 127.0.0.1")
+	listenPort := flag.Int("listen-port", 9090, "port of kube-nginx-sync's /metrics, /healthz and /readyz, on 127.0.0.1")
 	once := flag.Bool("once", false, "stop after showing the routes instead of waiting for Ctrl-C")
 	flag.Parse()
-	nginxBin, err := exec.LookPath("nginx")
-	if err != nil {
+	if _, err := exec.LookPath("nginx"); err != nil {
 		return fmt.Errorf("nginx is not installed: %w", err)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -84,16 +86,27 @@ func run() error {
 		return err
 	}
 
-	output := filepath.Join(work, "conf.d", "default.conf")
-	step("kube-nginx-sync render (the init container's job)")
-	cmd := exec.CommandContext(ctx, *binary, "render", "--kubeconfig", cp.Kubeconfig,
-		"--output", output, "--validate", "--http-address", "127.0.0.1", "--http-port", strconv.Itoa(*port),
-		"--status-port", strconv.Itoa(*statusPort))
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stdout
-	fmt.Printf("   $ %s\n", cmd.String())
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("render: %w", err)
+	confDir := filepath.Join(work, "conf.d")
+	output := filepath.Join(confDir, "default.conf")
+	mainConf, err := testbed.WriteMainConfig(filepath.Join(work, "nginx"), confDir, false)
+	if err != nil {
+		return err
 	}
+	step("Starting kube-nginx-sync run: the generator and nginx, hot-reloaded, in one process")
+	listen := "127.0.0.1:" + strconv.Itoa(*listenPort)
+	run := exec.Command(*binary, "run", "--kubeconfig", cp.Kubeconfig, "--output", output, "--validate",
+		"--http-address", "127.0.0.1", "--http-port", strconv.Itoa(*port), "--status-port", strconv.Itoa(*statusPort),
+		"--listen", listen, "--", "-p", filepath.Join(work, "nginx")+"/", "-c", mainConf)
+	fmt.Printf("   $ %s\n", strings.Join(run.Args, " "))
+	stopRun, err := startLogged(run, filepath.Join(work, "kube-nginx-sync.log"))
+	if err != nil {
+		return err
+	}
+	defer stopRun()
+	if err := waitReady(ctx, "http://"+listen+"/readyz"); err != nil {
+		return err
+	}
+	fmt.Printf("   ready: /readyz answers 200 on %s (also /metrics, /healthz)\n", listen)
 
 	config, err := os.ReadFile(output)
 	if err != nil {
@@ -101,13 +114,6 @@ func run() error {
 	}
 	step("The config it wrote: " + output)
 	os.Stdout.Write(config)
-
-	step("Starting nginx on it")
-	nginx, err := testbed.StartNginx(nginxBin, filepath.Join(work, "nginx"), filepath.Dir(output), *port)
-	if err != nil {
-		return err
-	}
-	defer nginx.Stop()
 
 	step("What each route answers")
 	base := "http://127.0.0.1:" + strconv.Itoa(*port)
@@ -128,12 +134,20 @@ func run() error {
 		fmt.Printf("   GET %s%s\n      -> %d %q   %s\n", r.path, host, status, body, r.note)
 	}
 
+	step("Creating a Service live: kube-nginx-sync writes the config, nginx reloads, the route answers")
+	if err := liveChange(ctx, client, base); err != nil {
+		return err
+	}
+
 	if *once {
 		return nil
 	}
 	step("Running until Ctrl-C. From another shell, in the demo's network namespace:")
 	fmt.Printf("   nsenter --net=/proc/%d/ns/net curl -s %s/demo/hello/\n", os.Getpid(), base)
 	fmt.Printf("   nsenter --net=/proc/%d/ns/net curl -s -H 'Host: shop.demo.test' %s/\n", os.Getpid(), base)
+	fmt.Printf("   nsenter --net=/proc/%d/ns/net curl -s http://%s/metrics | grep ^kube_nginx_sync\n", os.Getpid(), listen)
+	fmt.Printf("   With kubectl installed: nsenter --net=/proc/%d/ns/net kubectl --kubeconfig %s -n demo get svc,endpointslices\n", os.Getpid(), cp.Kubeconfig)
+	fmt.Printf("   (label a Service kube-nginx-sync.io/expose=true to route it; the log: %s)\n", filepath.Join(work, "kube-nginx-sync.log"))
 	<-ctx.Done()
 	fmt.Println("\nStopping everything the demo started.")
 	return nil
@@ -222,4 +236,122 @@ func get(base, host, path string) (int, string) {
 		return resp.StatusCode, err.Error()
 	}
 	return resp.StatusCode, string(body)
+}
+
+// startLogged starts cmd with its output in logPath, echoing the lines that
+// tell what kube-nginx-sync did (writes, reloads, problems). The returned
+// function stops it with SIGTERM, by its PID, and waits.
+func startLogged(cmd *exec.Cmd, logPath string) (func(), error) {
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = pw, pw
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	err = cmd.Start()
+	pw.Close()
+	if err != nil {
+		return nil, err
+	}
+	copied := make(chan struct{})
+	go func() {
+		defer close(copied)
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			line := sc.Text()
+			fmt.Fprintln(logFile, line)
+			for _, key := range []string{`msg="wrote config"`, `msg="nginx reloaded"`, "level=WARN", "level=ERROR", `msg="nginx started"`} {
+				if strings.Contains(line, key) {
+					fmt.Printf("   [kube-nginx-sync] %s\n", line)
+					break
+				}
+			}
+		}
+	}()
+	return func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+		<-copied
+		logFile.Close()
+	}, nil
+}
+
+func waitReady(ctx context.Context, url string) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not ready after 60 s", url)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// liveChange creates a Service with a backend, shows it answering through
+// nginx, deletes it, and shows it gone.
+func liveChange(ctx context.Context, client kubernetes.Interface, base string) error {
+	ips := testbed.IPs{Base: 96}
+	b, err := testbed.StartBackend("live-pod-1", netip.AddrPortFrom(ips.NextIPv4(), 8080))
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	start := time.Now()
+	if _, err := client.CoreV1().Services("demo").Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "live", Labels: testbed.ExposedLabels},
+		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{testbed.TCPPort("http", 80)}},
+	}, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	slice := testbed.EndpointSlice("live", []testbed.SlicePort{{Name: "http", Port: 8080}}, testbed.Endpoint{Addr: b.Addr.Addr()})
+	if _, err := client.DiscoveryV1().EndpointSlices("demo").Create(ctx, slice, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	fmt.Println("   created service/live and its EndpointSlice")
+	if err := waitAnswer(ctx, base, "/demo/live/", http.StatusOK); err != nil {
+		return err
+	}
+	status, body := get(base, "", "/demo/live/")
+	fmt.Printf("   GET /demo/live/ -> %d %q, %s after the create\n", status, body, time.Since(start).Round(time.Millisecond))
+
+	start = time.Now()
+	if err := client.CoreV1().Services("demo").Delete(ctx, "live", metav1.DeleteOptions{}); err != nil {
+		return err
+	}
+	fmt.Println("   deleted service/live")
+	if err := waitAnswer(ctx, base, "/demo/live/", http.StatusNotFound); err != nil {
+		return err
+	}
+	fmt.Printf("   GET /demo/live/ -> 404, %s after the delete\n", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func waitAnswer(ctx context.Context, base, path string, want int) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if status, _ := get(base, "", path); status == want {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("GET %s did not answer %d within 30 s", path, want)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }

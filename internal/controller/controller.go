@@ -82,7 +82,7 @@ const (
 
 // New creates a Controller.
 func New(opts Options) *Controller {
-	c := &Controller{opts: opts, events: newEventReporter(opts.Recorder), trigger: make(chan struct{}, 1)}
+	c := &Controller{opts: opts, events: newEventReporter(opts.Recorder, opts.Log), trigger: make(chan struct{}, 1)}
 	c.heartbeat.Store(time.Now().UnixNano())
 	return c
 }
@@ -219,9 +219,6 @@ func (c *Controller) sync(ctx context.Context) error {
 		if c.opts.OnWrite != nil {
 			c.opts.OnWrite()
 		}
-	}
-	for _, r := range res.Rejected {
-		log.Debug("service not routed", "service", r.Service.String(), "port", r.Port, "reason", string(r.Reason), "detail", r.Message)
 	}
 	c.last = res.Config
 	c.written.Store(true)

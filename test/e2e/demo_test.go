@@ -20,7 +20,8 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("build demo: %v\n%s", err, out)
 	}
 	cmd := exec.Command(demo, "-once", "-controlplane", os.Getenv("KNS_CONTROLPLANE_BIN"),
-		"-binary", binary, "-port", strconv.Itoa(freePort(t)), "-status-port", strconv.Itoa(freePort(t)))
+		"-binary", binary, "-port", strconv.Itoa(freePort(t)), "-status-port", strconv.Itoa(freePort(t)),
+		"-listen-port", strconv.Itoa(freePort(t)))
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, out)
@@ -32,6 +33,9 @@ func TestDemo(t *testing.T) {
 		`-> 200 "api-via-clusterip /items"`,
 		`-> 503 "kube-nginx-sync: no ready endpoints for demo/sleepy:http\n"`,
 		"service=demo/broken",
+		`msg="nginx reloaded"`,
+		`GET /demo/live/ -> 200 "live-pod-1 /"`,
+		"GET /demo/live/ -> 404",
 	} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
