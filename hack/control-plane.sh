@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the real control plane used by the tests, the demo and the benchmarks:
 # etcd and kube-apiserver, from the Go module proxy, at the versions pinned in
-# hack/controlplane/*/go.mod. The binaries go to .cache/controlplane/<key>/,
+# hack/controlplane/*/go.mod; and the clients the deployment tests use:
+# kubectl (with its built-in kustomize) and helm. The binaries go to .cache/controlplane/<key>/,
 # where <key> changes with the pinned versions, so each machine builds them
 # once (the first kube-apiserver build takes about 8 minutes on 2 cores).
 #
@@ -33,6 +34,8 @@ case "${1:-build}" in
 build)
 	build etcd hack/controlplane/etcd go.etcd.io/etcd/server/v3
 	build kube-apiserver hack/controlplane/kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver
+	build kubectl hack/controlplane/kube-apiserver k8s.io/kubernetes/cmd/kubectl
+	build helm hack/controlplane/helm helm.sh/helm/v3/cmd/helm
 	echo "$bin"
 	;;
 *)
