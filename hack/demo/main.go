@@ -146,7 +146,8 @@ func run() error {
 	fmt.Printf("   nsenter --net=/proc/%d/ns/net curl -s %s/demo/hello/\n", os.Getpid(), base)
 	fmt.Printf("   nsenter --net=/proc/%d/ns/net curl -s -H 'Host: shop.demo.test' %s/\n", os.Getpid(), base)
 	fmt.Printf("   nsenter --net=/proc/%d/ns/net curl -s http://%s/metrics | grep ^kube_nginx_sync\n", os.Getpid(), listen)
-	fmt.Printf("   With kubectl installed: nsenter --net=/proc/%d/ns/net kubectl --kubeconfig %s -n demo get svc,endpointslices\n", os.Getpid(), cp.Kubeconfig)
+	fmt.Printf("   nsenter --net=/proc/%d/ns/net %s --kubeconfig %s -n demo get svc,endpointslices\n",
+		os.Getpid(), filepath.Join(*cpBin, "kubectl"), cp.Kubeconfig)
 	fmt.Printf("   (label a Service kube-nginx-sync.io/expose=true to route it; the log: %s)\n", filepath.Join(work, "kube-nginx-sync.log"))
 	<-ctx.Done()
 	fmt.Println("\nStopping everything the demo started.")
