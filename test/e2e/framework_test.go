@@ -219,16 +219,25 @@ func startDaemon(t *testing.T, args ...string) *daemon {
 	}
 	go func() { d.err = d.cmd.Wait(); logFile.Close(); close(d.done) }()
 	t.Cleanup(func() {
+		// reload and run stop nginx gracefully: up to --shutdown-timeout
+		// (25 s), then SIGTERM, then SIGKILL 5 s later.
+		const limit = 40 * time.Second
+		stopping := time.Now()
 		_ = d.cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-d.done:
 			if d.err != nil {
 				t.Errorf("kube-nginx-sync %s exited after SIGTERM: %v", args[0], d.err)
 			}
-		case <-time.After(15 * time.Second):
+			if took := time.Since(stopping); took > 5*time.Second {
+				t.Logf("kube-nginx-sync %s took %s to stop after SIGTERM", args[0], took.Round(time.Millisecond))
+			}
+		case <-time.After(limit):
+			ps, _ := exec.Command("ps", "-eo", "pid,ppid,stat,wchan:20,etime,cmd").CombinedOutput()
+			t.Logf("processes when %s did not stop:\n%s", args[0], ps)
 			_ = d.cmd.Process.Kill()
 			<-d.done
-			t.Errorf("kube-nginx-sync %s did not stop within 15 s of SIGTERM", args[0])
+			t.Errorf("kube-nginx-sync %s did not stop within %s of SIGTERM", args[0], limit)
 		}
 		if t.Failed() {
 			t.Logf("kube-nginx-sync %s log:\n%s", args[0], d.log())
