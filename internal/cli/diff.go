@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/controller"
-	"github.com/kube-nginx-sync/kube-nginx-sync/internal/kube"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxsyntax"
 )
@@ -41,12 +40,7 @@ func runDiff(ctx context.Context, e env, args []string) error {
 	if cfg.out.output == "-" {
 		return usageError("diff compares with the file --output names")
 	}
-	var objs kube.Objects
-	if fromFile != "" {
-		objs, err = kube.LoadFile(fromFile)
-	} else {
-		objs, err = listFromCluster(ctx, cfg.client.options(), cfg.sel, timeout, log)
-	}
+	objs, err := readObjects(ctx, fromFile, cfg, timeout, log)
 	if err != nil {
 		return err
 	}

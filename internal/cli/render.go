@@ -46,16 +46,11 @@ func runRender(ctx context.Context, e env, args []string) error {
 		return usageError("--validate needs a file --output, not stdout")
 	}
 
-	var objs kube.Objects
-	if fromFile != "" {
-		objs, err = kube.LoadFile(fromFile)
-	} else {
-		objs, err = listFromCluster(ctx, cfg.client.options(), cfg.sel, timeout, log)
-		if err != nil && fallback && out.output != "-" {
+	objs, err := readObjects(ctx, fromFile, cfg, timeout, log)
+	if err != nil {
+		if fallback && fromFile == "" && out.output != "-" {
 			return fallBackToLastGood(out.output, err, log)
 		}
-	}
-	if err != nil {
 		return err
 	}
 
@@ -82,12 +77,17 @@ func runRender(ctx context.Context, e env, args []string) error {
 	return nil
 }
 
-func listFromCluster(ctx context.Context, opts kube.ClientOptions, sel kube.Selection, timeout time.Duration, log *slog.Logger) (kube.Objects, error) {
-	client, err := kube.NewClient(opts)
+// readObjects reads the Services and EndpointSlices from fromFile, or, when
+// it is empty, from the API server, retrying for up to timeout.
+func readObjects(ctx context.Context, fromFile string, cfg generatorConfig, timeout time.Duration, log *slog.Logger) (kube.Objects, error) {
+	if fromFile != "" {
+		return kube.LoadFile(fromFile)
+	}
+	client, err := kube.NewClient(cfg.client.options())
 	if err != nil {
 		return kube.Objects{}, err
 	}
-	return kube.ListWithRetry(ctx, client, sel, timeout, log)
+	return kube.ListWithRetry(ctx, client, cfg.sel, timeout, log)
 }
 
 // logRejections logs each Service, or Service port, that is not routed.

@@ -5,12 +5,12 @@ import (
 	"context"
 	"flag"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginx"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/testbed"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -42,24 +42,14 @@ func TestRenderFromFileToStdout(t *testing.T) {
 	if stdout != string(want) {
 		t.Errorf("output differs from %s (go test -update rewrites it):\n%s", golden, stdout)
 	}
-	if nginxBin, err := exec.LookPath("nginx"); err == nil {
-		if err := nginx.ValidateSnippet(context.Background(), nginxBin, golden); err != nil {
-			t.Error(err)
-		}
-	} else if os.Getenv("CI") != "" {
-		t.Fatalf("nginx is required in CI: %v", err)
+	if err := nginx.ValidateSnippet(context.Background(), testbed.NginxBinary(t), golden); err != nil {
+		t.Error(err)
 	}
 }
 
 func TestRenderValidateKeepsOldConfig(t *testing.T) {
 	t.Parallel()
-	nginxBin, err := exec.LookPath("nginx")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("nginx is required in CI: %v", err)
-		}
-		t.Skip("nginx not installed")
-	}
+	nginxBin := testbed.NginxBinary(t)
 	dir := t.TempDir()
 	output := filepath.Join(dir, "default.conf")
 	if err := os.WriteFile(output, []byte("# the last good config\n"), 0o644); err != nil {

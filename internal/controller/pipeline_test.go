@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -20,6 +18,7 @@ import (
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginx"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/testbed"
 )
 
 // clusterOf makes n Services with one EndpointSlice of 3 ready endpoints
@@ -78,13 +77,7 @@ func BenchmarkRebuildRender(b *testing.B) {
 // leaves them out and writes the rest.
 func TestApplyLeavesOutTheServicesNginxRefuses(t *testing.T) {
 	t.Parallel()
-	nginxBin, err := exec.LookPath("nginx")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("nginx is required in CI: %v", err)
-		}
-		t.Skip("nginx not installed")
-	}
+	nginxBin := testbed.NginxBinary(t)
 	r, err := nginxconf.NewRenderer(nginxconf.Options{HTTPPort: 80, TemplateName: "numeric-ports.tmpl", Template: `
 {{- range .Servers}}
 server {

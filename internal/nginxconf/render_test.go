@@ -5,7 +5,6 @@ import (
 	"flag"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginx"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/testbed"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -50,7 +50,7 @@ var typical = model.Config{
 
 func TestRenderGolden(t *testing.T) {
 	t.Parallel()
-	nginxBin := findNginx(t)
+	nginxBin := testbed.NginxBinary(t)
 	tests := []struct {
 		name     string
 		opts     nginxconf.Options
@@ -106,20 +106,6 @@ server {
 			}
 		})
 	}
-}
-
-// findNginx returns the nginx binary, or skips the test where nginx is not
-// installed, except in CI, which must run it.
-func findNginx(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("nginx")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("nginx is required in CI: %v", err)
-		}
-		t.Skipf("nginx not installed: %v", err)
-	}
-	return bin
 }
 
 func TestRenderIsDeterministic(t *testing.T) {

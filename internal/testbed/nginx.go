@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
+	"testing"
 	"time"
 )
 
@@ -113,4 +114,19 @@ func (n *Nginx) Stop() {
 		_ = n.cmd.Process.Kill()
 		<-n.done
 	}
+}
+
+// NginxBinary returns the nginx binary for a test, which it skips where
+// nginx is not installed, except in CI (CI set), where it fails: there the
+// tests that need nginx must run.
+func NginxBinary(tb testing.TB) string {
+	tb.Helper()
+	bin, err := exec.LookPath("nginx")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			tb.Fatalf("nginx is required in CI: %v", err)
+		}
+		tb.Skipf("nginx not installed: %v", err)
+	}
+	return bin
 }
