@@ -30,7 +30,7 @@ go test -race -count=1 ./...
 # Each count is about 10 s of fuzzing here; FUZZTIME=30s (say) fuzzes by
 # time instead, for a longer local search.
 echo "== fuzzing the parsers of untrusted input"
-for target in model:FuzzParsePath:100000 model:FuzzParseHost:70000 model:FuzzParsePortSelector:100000 \
+for target in model:FuzzParsePath:100000 model:FuzzParseHost:70000 model:FuzzParsePortSelector:50000 \
 	nginxconf:FuzzServiceToConfig:2500 nginxsyntax:FuzzParse:500000 kube:FuzzDecodeObjects:3000; do
 	IFS=: read -r pkg name count <<<"$target"
 	go test -run='^$' -fuzz="^${name}\$" -fuzztime="${FUZZTIME:-${count}x}" "./internal/${pkg}/"
