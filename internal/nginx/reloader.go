@@ -281,10 +281,15 @@ func (r *Reloader) attempt(ctx context.Context) time.Duration {
 		m.ValidationSkipped.Inc()
 	}
 
+	again := false
 	before, err := workers(r.opts.Nginx.PID())
 	if err != nil {
 		log.Error("cannot list nginx's workers", "err", err)
 		return time.Second
+	}
+	var servedBefore string
+	if hasHeader && header.Status != "" {
+		servedBefore, _ = servedVersion(newStatusClient(), header)
 	}
 	start := time.Now()
 	if err := r.opts.Nginx.signal(sighup); err != nil {
@@ -296,14 +301,18 @@ func (r *Reloader) attempt(ctx context.Context) time.Duration {
 	cur, err := waitForGeneration(ctx, r.opts.Nginx, before, deadline, start)
 	if err == nil && hasHeader && header.Status != "" {
 		var served string
-		served, err = waitForVersion(ctx, header, r.opts.ConfigDir, deadline, r.opts.Nginx, start)
+		served, err = waitForVersion(ctx, header, servedBefore, r.opts.ConfigDir, deadline, r.opts.Nginx, start)
 		if err == nil && served != header.Version {
 			// The file was replaced again while nginx reloaded, and nginx
-			// read the newer one: that is what it serves now.
+			// read a newer one. Unless it is the one there now, which one
+			// nginx serves is not known: reload once more (the rate cap
+			// still holds) so that nginx ends on the folder's content.
 			log.Debug("nginx took a newer config than the one that triggered the reload", "version", served)
 			header.Version = served
-			if fp, err = Fingerprint(r.opts.ConfigDir); err != nil {
-				fp = ""
+			if now, ok := currentVersion(r.opts.ConfigDir); ok && now == served {
+				fp, _ = Fingerprint(r.opts.ConfigDir)
+			} else {
+				fp, again = "", true
 			}
 		}
 	}
@@ -326,6 +335,9 @@ func (r *Reloader) attempt(ctx context.Context) time.Duration {
 	r.observeWorkers()
 	log.Info("nginx reloaded", "version", header.Version, "took", took.Round(time.Microsecond),
 		"workers", len(cur), "draining_generations", len(r.gens.draining))
+	if again {
+		return max(r.opts.MinInterval, time.Millisecond)
+	}
 	return 0
 }
 
@@ -405,24 +417,22 @@ func waitForGeneration(ctx context.Context, s *Supervisor, before []int, deadlin
 }
 
 // waitForVersion waits until the status server answers the config's
-// version (new workers serve it), or the version of the file now in dir,
-// which nginx may have read instead if the file was replaced again during
-// the reload. It returns the version served.
-func waitForVersion(ctx context.Context, h nginxconf.Header, dir string, deadline time.Time, s *Supervisor, since time.Time) (string, error) {
-	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	url := "http://" + h.Status + nginxconf.VersionPath
+// version: new workers serve it. It also accepts the version of the file
+// now in dir, and any version other than servedBefore (when known): if the
+// file was replaced again during the reload, nginx read a newer one. It
+// returns the version served.
+func waitForVersion(ctx context.Context, h nginxconf.Header, servedBefore, dir string, deadline time.Time, s *Supervisor, since time.Time) (string, error) {
+	client := newStatusClient()
 	var last string
 	for {
-		resp, err := client.Get(url)
+		served, err := servedVersion(client, h)
 		if err == nil {
-			body, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
-			resp.Body.Close()
-			last = strings.TrimSpace(string(body))
-			if last == h.Version {
-				return last, nil
+			last = served
+			if served == h.Version || (servedBefore != "" && served != servedBefore) {
+				return served, nil
 			}
-			if now, ok := currentVersion(dir); ok && last == now {
-				return last, nil
+			if now, ok := currentVersion(dir); ok && served == now {
+				return served, nil
 			}
 		} else {
 			last = err.Error()
@@ -431,6 +441,29 @@ func waitForVersion(ctx context.Context, h nginxconf.Header, dir string, deadlin
 			return "", fmt.Errorf("%w (the status server answered %q)", err, last)
 		}
 	}
+}
+
+// newStatusClient asks the status server on a new connection each time, so
+// that it reaches the new workers as soon as they accept.
+func newStatusClient() *http.Client {
+	return &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+}
+
+// servedVersion asks the status server which config version nginx serves.
+func servedVersion(client *http.Client, h nginxconf.Header) (string, error) {
+	resp, err := client.Get("http://" + h.Status + nginxconf.VersionPath)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 256))
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("status server: %s", resp.Status)
+	}
+	return strings.TrimSpace(string(body)), nil
 }
 
 // waitStep sleeps a poll interval, and fails when nginx logged a refusal,
