@@ -133,7 +133,9 @@ func ParsePath(s string) (string, error) {
 	if s[0] != '/' {
 		return "", fmt.Errorf("must start with /")
 	}
-	if len(s) > maxPathLength {
+	// The limit applies to the canonical form (with its trailing "/"), so
+	// that a canonical path always parses to itself.
+	if len(s) > maxPathLength || (len(s) == maxPathLength && !strings.HasSuffix(s, "/")) {
 		return "", fmt.Errorf("longer than %d characters", maxPathLength)
 	}
 	for i := 0; i < len(s); i++ {
