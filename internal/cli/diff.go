@@ -23,14 +23,15 @@ const ExitDiffers = 1
 func runDiff(ctx context.Context, e env, args []string) error {
 	flags := newFlagSet("diff", e)
 	var (
-		gf       generatorFlags
-		fromFile string
-		timeout  time.Duration
+		gf  generatorFlags
+		src sourceFlags
 	)
 	gf.register(flags)
-	flags.DurationVar(&timeout, "timeout", 30*time.Second, "how long to keep retrying while the API server cannot be reached")
-	flags.StringVar(&fromFile, "from-file", "", "render from a file saved with 'kubectl get svc,endpointslices -A -o yaml' instead of a cluster")
+	src.register(flags, 30*time.Second)
 	if err := parseFlags(flags, args); err != nil {
+		return err
+	}
+	if err := src.check(); err != nil {
 		return err
 	}
 	log, cfg, err := gf.resolve(env{stdout: e.stdout, stderr: io.Discard})
@@ -40,7 +41,7 @@ func runDiff(ctx context.Context, e env, args []string) error {
 	if cfg.out.output == "-" {
 		return usageError("diff compares with the file --output names")
 	}
-	objs, err := readObjects(ctx, fromFile, cfg, timeout, log)
+	objs, err := src.read(ctx, cfg, log)
 	if err != nil {
 		return err
 	}

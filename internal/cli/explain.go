@@ -27,15 +27,16 @@ func runExplain(ctx context.Context, e env, args []string) error {
 		fs.PrintDefaults()
 	}
 	var (
-		gf       generatorFlags
-		fromFile string
-		timeout  time.Duration
+		gf  generatorFlags
+		src sourceFlags
 	)
 	gf.register(fs)
-	fs.DurationVar(&timeout, "timeout", 30*time.Second, "how long to keep retrying while the API server cannot be reached")
-	fs.StringVar(&fromFile, "from-file", "", "explain from a file saved with 'kubectl get svc,endpointslices -A -o yaml' instead of a cluster")
+	src.register(fs, 30*time.Second)
 	if err := fs.Parse(args); err != nil {
 		return usageError("%v", err)
+	}
+	if err := src.check(); err != nil {
+		return err
 	}
 	if fs.NArg() != 1 {
 		return usageError("name one Service as NAMESPACE/SERVICE")
@@ -54,8 +55,8 @@ func runExplain(ctx context.Context, e env, args []string) error {
 	// target itself, selected or not.
 	var objs kube.Objects
 	var svc *corev1.Service
-	if fromFile != "" {
-		if objs, err = kube.LoadFile(fromFile); err != nil {
+	if src.fromFile != "" {
+		if objs, err = kube.LoadFile(src.fromFile); err != nil {
 			return err
 		}
 		for _, s := range objs.Services {
@@ -68,7 +69,7 @@ func runExplain(ctx context.Context, e env, args []string) error {
 		if err != nil {
 			return err
 		}
-		lctx, cancel := context.WithTimeout(ctx, timeout)
+		lctx, cancel := context.WithTimeout(ctx, src.timeout)
 		defer cancel()
 		if objs, err = kube.List(lctx, client, cfg.sel); err != nil {
 			return fmt.Errorf("read the cluster: %w", err)

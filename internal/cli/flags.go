@@ -236,3 +236,17 @@ func (f *generatorFlags) resolve(e env) (*slog.Logger, generatorConfig, error) {
 	}
 	return log, generatorConfig{client: f.client, sel: sel, modelOpts: modelOpts, renderer: renderer, out: f.out}, nil
 }
+
+// sourceFlags say where the Services come from: the API server (retried
+// for up to timeout) or a saved file.
+type sourceFlags struct {
+	fromFile string
+	timeout  time.Duration
+}
+
+func (f *sourceFlags) register(fs *flag.FlagSet, defaultTimeout time.Duration) {
+	fs.DurationVar(&f.timeout, "timeout", defaultTimeout, "how long to keep retrying while the API server cannot be reached")
+	fs.StringVar(&f.fromFile, "from-file", "", "read the Services from a file saved with 'kubectl get svc,endpointslices -A -o yaml' instead of a cluster")
+}
+
+func (f *sourceFlags) check() error { return positive("timeout", f.timeout) }

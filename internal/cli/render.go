@@ -22,15 +22,13 @@ func runRender(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet("render", e)
 	var (
 		gf       generatorFlags
-		fromFile string
-		timeout  time.Duration
+		src      sourceFlags
 		fallback bool
 	)
 	gf.register(fs)
+	src.register(fs, time.Minute)
 	fs.BoolVar(&fallback, "fallback-last-good", false,
 		"when the API server cannot be reached within --timeout, write the last config that passed --validate (kept beside --output) instead of failing")
-	fs.DurationVar(&timeout, "timeout", time.Minute, "how long to keep retrying while the API server cannot be reached")
-	fs.StringVar(&fromFile, "from-file", "", "render from a file saved with 'kubectl get svc,endpointslices -A -o yaml' instead of a cluster")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -38,7 +36,7 @@ func runRender(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := positive("timeout", timeout); err != nil {
+	if err := src.check(); err != nil {
 		return err
 	}
 	out := cfg.out
@@ -46,9 +44,9 @@ func runRender(ctx context.Context, e env, args []string) error {
 		return usageError("--validate needs a file --output, not stdout")
 	}
 
-	objs, err := readObjects(ctx, fromFile, cfg, timeout, log)
+	objs, err := src.read(ctx, cfg, log)
 	if err != nil {
-		if fallback && fromFile == "" && out.output != "-" {
+		if fallback && src.fromFile == "" && out.output != "-" {
 			return fallBackToLastGood(out.output, err, log)
 		}
 		return err
@@ -77,17 +75,17 @@ func runRender(ctx context.Context, e env, args []string) error {
 	return nil
 }
 
-// readObjects reads the Services and EndpointSlices from fromFile, or, when
-// it is empty, from the API server, retrying for up to timeout.
-func readObjects(ctx context.Context, fromFile string, cfg generatorConfig, timeout time.Duration, log *slog.Logger) (kube.Objects, error) {
-	if fromFile != "" {
-		return kube.LoadFile(fromFile)
+// read reads the Services and EndpointSlices from the file, or else from
+// the API server, retrying for up to the timeout.
+func (f *sourceFlags) read(ctx context.Context, cfg generatorConfig, log *slog.Logger) (kube.Objects, error) {
+	if f.fromFile != "" {
+		return kube.LoadFile(f.fromFile)
 	}
 	client, err := kube.NewClient(cfg.client.options())
 	if err != nil {
 		return kube.Objects{}, err
 	}
-	return kube.ListWithRetry(ctx, client, cfg.sel, timeout, log)
+	return kube.ListWithRetry(ctx, client, cfg.sel, f.timeout, log)
 }
 
 // logRejections logs each Service, or Service port, that is not routed.
