@@ -123,7 +123,7 @@ func TestDiff(t *testing.T) {
 	output := filepath.Join(t.TempDir(), "default.conf")
 	args := []string{"diff", "--from-file", objectsFile, "--output", output}
 	if code, stdout, _ := run(args...); code != ExitDiffers || !strings.Contains(stdout, "(missing)") ||
-		!strings.Contains(stdout, "+ server shop.example.com location /shop/web/: proxy_pass http://shop_web_http/;") {
+		!strings.Contains(stdout, "+ server shop.example.com location /shop/web/: set $kns_endpoints 10.1.0.5:8080; set $kns_prefix /shop/web; return 419;") {
 		t.Errorf("diff against a missing file: exit %d\n%s", code, stdout)
 	}
 	if code, _, stderr := run("render", "--from-file", objectsFile, "--output", output); code != ExitOK {
@@ -136,7 +136,8 @@ func TestDiff(t *testing.T) {
 	if err := os.WriteFile(output, []byte(strings.Replace(string(live), "10.1.0.5:8080", "10.1.0.9:8080", 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	want := "~ upstream shop_web_http: server 10.1.0.9:8080; keepalive 16;  =>  server 10.1.0.5:8080; keepalive 16;\n"
+	want := "~ server shop.example.com location /shop/web/: set $kns_endpoints 10.1.0.9:8080; set $kns_prefix /shop/web; return 419;  =>  " +
+		"set $kns_endpoints 10.1.0.5:8080; set $kns_prefix /shop/web; return 419;\n"
 	if code, stdout, _ := run(args...); code != ExitDiffers || !strings.HasSuffix(stdout, want) {
 		t.Errorf("diff after an edit: exit %d\n%s", code, stdout)
 	}

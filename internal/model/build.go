@@ -87,7 +87,7 @@ func Build(services []*corev1.Service, endpointSlices []*discoveryv1.EndpointSli
 
 	var res Result
 	res.Services = len(selected)
-	var candidates []candidate
+	candidates := make([]candidate, 0, len(selected))
 	for _, svc := range selected {
 		ref := ServiceRef{Namespace: svc.Namespace, Name: svc.Name}
 		routes, rejections := serviceRoutes(svc, slicesByService[ref], defaultMode)
@@ -114,8 +114,6 @@ type candidate struct {
 	backends []netip.AddrPort
 	created  time.Time
 }
-
-func (c candidate) key() string { return c.host + " " + c.location.Path }
 
 // serviceRoutes validates one Service and returns its routes, or the reasons
 // it cannot be routed.
@@ -302,14 +300,13 @@ func portKey(p corev1.ServicePort) string {
 }
 
 // readyBackends returns the sorted, distinct addresses of the ready,
-// non-terminating endpoints in slices, with the port that each slice gives
+// non-terminating endpoints in endpointSlices, with the port that each slice gives
 // for the Service port named portName. Named target ports may resolve to a
 // different number in each slice, so the port is looked up per slice.
 // Endpoints with an unusable address are skipped.
-func readyBackends(slices []*discoveryv1.EndpointSlice, portName string) []netip.AddrPort {
-	seen := make(map[netip.AddrPort]bool)
+func readyBackends(endpointSlices []*discoveryv1.EndpointSlice, portName string) []netip.AddrPort {
 	var out []netip.AddrPort
-	for _, s := range slices {
+	for _, s := range endpointSlices {
 		var want4 bool
 		switch s.AddressType {
 		case discoveryv1.AddressTypeIPv4:
@@ -338,15 +335,11 @@ func readyBackends(slices []*discoveryv1.EndpointSlice, portName string) []netip
 			if err != nil || !usableAddr(addr) || addr.Is4() != want4 {
 				continue
 			}
-			ap := netip.AddrPortFrom(addr, port)
-			if !seen[ap] {
-				seen[ap] = true
-				out = append(out, ap)
-			}
+			out = append(out, netip.AddrPortFrom(addr, port))
 		}
 	}
 	slicesSortAddrPorts(out)
-	return out
+	return slices.Compact(out)
 }
 
 // slicePort finds the TCP port named portName in an EndpointSlice.
@@ -379,20 +372,27 @@ func slicesSortAddrPorts(a []netip.AddrPort) {
 
 // resolveConflicts keeps one route per host and path: the one whose Service
 // is oldest, then the smallest Service port name. The others are rejected.
-func resolveConflicts(cands []candidate) ([]candidate, []Rejection) {
-	slices.SortStableFunc(cands, func(a, b candidate) int {
+func resolveConflicts(cands []candidate) ([]*candidate, []Rejection) {
+	// Sort pointers: a candidate is large, and this is the hottest sort of
+	// a rebuild. The order is total, so no stability is needed.
+	order := make([]*candidate, len(cands))
+	for i := range cands {
+		order[i] = &cands[i]
+	}
+	slices.SortFunc(order, func(a, b *candidate) int {
 		return cmp.Or(
-			cmp.Compare(a.key(), b.key()),
+			cmp.Compare(a.host, b.host),
+			cmp.Compare(a.location.Path, b.location.Path),
 			a.created.Compare(b.created),
 			cmp.Compare(a.location.Service.Namespace, b.location.Service.Namespace),
 			cmp.Compare(a.location.Service.Name, b.location.Service.Name),
 			cmp.Compare(a.location.Service.Port, b.location.Service.Port))
 	})
-	var winners []candidate
+	winners := make([]*candidate, 0, len(order))
 	var rejected []Rejection
-	for i, c := range cands {
-		if i > 0 && c.key() == winners[len(winners)-1].key() {
-			w := winners[len(winners)-1]
+	for _, c := range order {
+		if n := len(winners); n > 0 && c.host == winners[n-1].host && c.location.Path == winners[n-1].location.Path {
+			w := winners[n-1]
 			host := c.host
 			if host == "" {
 				host = "the default server"
@@ -411,9 +411,9 @@ func resolveConflicts(cands []candidate) ([]candidate, []Rejection) {
 }
 
 // assemble groups the winning routes into servers and upstreams.
-func assemble(routes []candidate) Config {
+func assemble(routes []*candidate) Config {
 	byHost := map[string][]Location{"": nil}
-	var ups []Upstream
+	ups := make([]Upstream, 0, len(routes))
 	for _, r := range routes {
 		loc := r.location
 		if len(r.backends) > 0 {
@@ -421,6 +421,9 @@ func assemble(routes []candidate) Config {
 			ups = append(ups, Upstream{Name: loc.Upstream, Backends: r.backends})
 		}
 		byHost[r.host] = append(byHost[r.host], loc)
+	}
+	if len(ups) == 0 {
+		ups = nil // a Config without upstreams has none, not an empty list
 	}
 	cfg := Config{Upstreams: ups}
 	for _, host := range slices.Sorted(maps.Keys(byHost)) {

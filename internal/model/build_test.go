@@ -1,6 +1,7 @@
 package model
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/testbed"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -373,5 +375,21 @@ func TestRejectionMessagesShortenHugeValues(t *testing.T) {
 	}
 	if n := len(res.Rejected[0].Message); n > 300 {
 		t.Errorf("message is %d bytes long, want it shortened", n)
+	}
+}
+
+// BenchmarkBuild is the model half of a rebuild; BenchmarkRender in
+// internal/nginxconf is the other.
+func BenchmarkBuild(b *testing.B) {
+	for _, n := range []int{100, 1000, 10000} {
+		b.Run(fmt.Sprintf("services=%d", n), func(b *testing.B) {
+			services, slices := testbed.Cluster(n, 3)
+			b.ReportAllocs()
+			for b.Loop() {
+				if res := Build(services, slices, Options{}); res.Config.Routes() != n {
+					b.Fatalf("%d routes", res.Config.Routes())
+				}
+			}
+		})
 	}
 }

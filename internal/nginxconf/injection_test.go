@@ -3,7 +3,6 @@ package nginxconf_test
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -151,12 +150,33 @@ func expectedDirectives(cfg model.Config, version string) []nginxsyntax.Directiv
 		return nginxsyntax.Directive{Name: name, Args: args, Block: append([]nginxsyntax.Directive{}, body...)}
 	}
 	var out []nginxsyntax.Directive
+	endpoints := map[string][]string{}
+	maxN, proxies, strips := 0, false, false
 	for _, u := range cfg.Upstreams {
-		var body []nginxsyntax.Directive
+		var addrs []string
 		for _, b := range u.Backends {
-			body = append(body, d("server", netip.AddrPort.String(b)))
+			addrs = append(addrs, b.String())
 		}
-		out = append(out, block("upstream", []string{u.Name}, append(body, d("keepalive", "16"))...))
+		endpoints[u.Name] = addrs
+		maxN = max(maxN, len(addrs))
+	}
+	if maxN > 1 {
+		panic("expectedDirectives describes routes of one endpoint, as the fuzzer makes them")
+	}
+	for _, s := range cfg.Servers {
+		for _, l := range s.Locations {
+			if l.Upstream != "" {
+				proxies = true
+				strips = strips || l.StripPrefix
+			}
+		}
+	}
+	if proxies {
+		out = append(out, block("map", []string{"$kns_endpoints", "$kns_endpoint"}, d("~^(?<kns_picked>[^ ]+)$", "$kns_picked")))
+	}
+	if strips {
+		out = append(out, block("map", []string{"$kns_prefix $uri", "$kns_stripped_uri"},
+			d(`~^([^ ]*) \1(?<kns_rest>/.*)$`, "$kns_rest"), d("default", "$uri")))
 	}
 	for _, s := range cfg.Servers {
 		name, listen := s.Host, []string{"80"}
@@ -169,20 +189,34 @@ func expectedDirectives(cfg model.Config, version string) []nginxsyntax.Directiv
 			d("proxy_set_header", "X-Real-IP", "$remote_addr"), d("proxy_set_header", "X-Forwarded-For", "$proxy_add_x_forwarded_for"),
 			d("proxy_set_header", "X-Forwarded-Proto", "$scheme"),
 		}
-		root := false
+		var routes []nginxsyntax.Directive
+		root, serverProxies, serverStrips := false, false, false
 		for _, l := range s.Locations {
 			root = root || l.Path == "/"
 			if l.Upstream == "" {
-				body = append(body, block("location", []string{l.Path}, d("default_type", "text/plain"),
+				routes = append(routes, block("location", []string{l.Path}, d("default_type", "text/plain"),
 					d("return", "503", "kube-nginx-sync: no ready endpoints for "+l.Service.String()+"\n")))
 				continue
 			}
-			target := "http://" + l.Upstream
+			serverProxies = true
+			value := endpoints[l.Upstream][0]
 			if l.StripPrefix {
-				target += "/"
+				serverStrips = true
+				routes = append(routes, block("location", []string{l.Path}, d("set", "$kns_endpoints", value),
+					d("set", "$kns_prefix", strings.TrimSuffix(l.Path, "/")), d("return", "419")))
+				continue
 			}
-			body = append(body, block("location", []string{l.Path}, d("proxy_pass", target)))
+			routes = append(routes, block("location", []string{l.Path}, d("set", "$kns_endpoints", value), d("return", "418")))
 		}
+		if serverProxies {
+			body = append(body, d("error_page", "418", "=", "@kns_proxy"),
+				block("location", []string{"@kns_proxy"}, d("proxy_pass", "http://$kns_endpoint")))
+		}
+		if serverStrips {
+			body = append(body, d("error_page", "419", "=", "@kns_proxy_strip"),
+				block("location", []string{"@kns_proxy_strip"}, d("rewrite", "^", "$kns_stripped_uri", "break"), d("proxy_pass", "http://$kns_endpoint")))
+		}
+		body = append(body, routes...)
 		if !root {
 			body = append(body, block("location", []string{"/"}, d("default_type", "text/plain"),
 				d("return", "404", "kube-nginx-sync: no route for this host and path\n")))

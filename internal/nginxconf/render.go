@@ -40,6 +40,39 @@ type View struct {
 	// VersionPath answers it, so a reloader can tell when nginx serves
 	// this config. It is the hash that the file's header names.
 	Version string
+	// Proxies is true when some route has endpoints; Strips when one of
+	// those strips its path.
+	Proxies, Strips bool
+	// Picks are the random draws that routes with several endpoints use,
+	// one per number of endpoints, by N.
+	Picks []Pick
+	// PickIndexes counts from 0 to the largest Pick's N - 1.
+	PickIndexes []int
+}
+
+// Pick is a random draw of an index in 0..N-1 ($kns_pick<N>).
+type Pick struct {
+	N, Last int
+	// Shares are split_clients' entries, such as "33.34% 0" and "* 2".
+	Shares []string
+}
+
+// maxPick is the largest number of endpoints a route balances over:
+// split_clients cannot give a share smaller than 0.01%. A route with more
+// ready endpoints uses the first maxPick of them (in address order).
+const maxPick = 10000
+
+// RouteView is one location with what the default template needs
+// besides.
+type RouteView struct {
+	model.Location
+	// Endpoints is the value of $kns_endpoints: the only endpoint's
+	// address, or "$kns_pick<N>" followed by the N addresses; "" when the
+	// route has no ready endpoint.
+	Endpoints string
+	// Prefix is Path without its final "/": what a route that strips its
+	// path removes from the URI.
+	Prefix string
 }
 
 // ServerView is one server block.
@@ -51,6 +84,13 @@ type ServerView struct {
 	// HasRootLocation is true when a route claims "/" on this server; the
 	// default template adds a 404 location for "/" otherwise.
 	HasRootLocation bool
+	// Routes are the Locations in nginx's own order of prefix locations
+	// (in which "/" sorts first), so that nginx's insertion sort of them
+	// takes linear time.
+	Routes []RouteView
+	// Proxies is true when a route of this server has endpoints; Strips
+	// when one of those strips its path.
+	Proxies, Strips bool
 }
 
 // Options configure a Renderer.
@@ -74,6 +114,8 @@ const VersionPath = "/.kube-nginx-sync/version"
 
 // Renderer renders Configs with one parsed template.
 type Renderer struct {
+	// tmpl is the user's template; nil means the default, which
+	// writeDefault writes without text/template's reflection.
 	tmpl         *template.Template
 	listen       []string
 	statusListen string
@@ -110,17 +152,25 @@ func NewRenderer(opts Options) (*Renderer, error) {
 	default:
 		statusListen = "127.0.0.1:" + strconv.Itoa(opts.StatusPort)
 	}
-	text, name := opts.Template, opts.TemplateName
-	if text == "" {
-		text, name = defaultTemplate, "default.conf.tmpl"
+	r := &Renderer{listen: listen, statusListen: statusListen}
+	if opts.Template != "" {
+		tmpl, err := parseTemplate(opts.TemplateName, opts.Template)
+		if err != nil {
+			return nil, err
+		}
+		r.tmpl = tmpl
 	}
+	return r, nil
+}
+
+func parseTemplate(name, text string) (*template.Template, error) {
 	tmpl, err := template.New(name).Option("missingkey=error").Funcs(template.FuncMap{
 		"quote": Quote,
 	}).Parse(text)
 	if err != nil {
 		return nil, fmt.Errorf("parse template: %w", err)
 	}
-	return &Renderer{tmpl: tmpl, listen: listen, statusListen: statusListen}, nil
+	return tmpl, nil
 }
 
 // Render executes the template for cfg and returns the file's bytes: the
@@ -132,24 +182,12 @@ func NewRenderer(opts Options) (*Renderer, error) {
 // replaced; so the file stays checkable (Verify) although it contains its
 // own hash.
 func (r *Renderer) Render(cfg model.Config, services int) ([]byte, error) {
-	view := View{Config: cfg, Services: services, Routes: cfg.Routes(), StatusListen: r.statusListen, Version: versionPlaceholder}
-	for _, s := range cfg.Servers {
-		sv := ServerView{Server: s}
-		for _, l := range r.listen {
-			if s.Host == "" {
-				l += " default_server"
-			}
-			sv.Listen = append(sv.Listen, l)
-		}
-		for _, loc := range s.Locations {
-			if loc.Path == "/" {
-				sv.HasRootLocation = true
-			}
-		}
-		view.Servers = append(view.Servers, sv)
-	}
+	view := r.view(cfg, services)
 	var body bytes.Buffer
-	if err := r.tmpl.Execute(&body, view); err != nil {
+	body.Grow(1024 + 256*view.Routes)
+	if r.tmpl == nil {
+		writeDefault(&body, view)
+	} else if err := r.tmpl.Execute(&body, view); err != nil {
 		return nil, fmt.Errorf("execute template: %w", err)
 	}
 	if body.Len() > 0 && body.Bytes()[body.Len()-1] != '\n' {

@@ -3,6 +3,7 @@ package nginxconf_test
 import (
 	"context"
 	"flag"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -213,5 +214,88 @@ func TestVerify(t *testing.T) {
 	tampered := strings.Replace(string(withStatus), `return 200 "`+h.Version, `return 200 "`+strings.Repeat("0", 64), 1)
 	if _, err := nginxconf.Verify([]byte(tampered)); err == nil {
 		t.Error("Verify accepted a file whose status server answers another version")
+	}
+}
+
+// TestDefaultWriterMatchesTemplate: the default config is written by Go code
+// for speed; the embedded template is its reference and must give the same
+// bytes.
+func TestDefaultWriterMatchesTemplate(t *testing.T) {
+	t.Parallel()
+	configs := map[string]model.Config{"empty": {Servers: []model.Server{{}}}, "typical": typical}
+	for _, n := range []int{1, 2, 3, 7, 300, 10001} {
+		configs[fmt.Sprintf("%d-endpoints", n)] = manyEndpoints(n)
+	}
+	for _, opts := range []nginxconf.Options{{HTTPPort: 80}, {HTTPPort: 8080, StatusPort: 8099, HTTPAddresses: []string{"127.0.0.1", "::1"}}} {
+		fast, err := nginxconf.NewRenderer(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.Template = nginxconf.DefaultTemplate()
+		slow, err := nginxconf.NewRenderer(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, cfg := range configs {
+			a, err := fast.Render(cfg, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := slow.Render(cfg, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(a) != string(b) {
+				t.Errorf("%s %+v: the default writer and the default template differ:\n--- writer\n%s\n--- template\n%s", name, opts, a, b)
+			}
+		}
+	}
+}
+
+// manyEndpoints is a config of two routes, one stripping its path, whose
+// Service has n endpoints.
+func manyEndpoints(n int) model.Config {
+	var backends []netip.AddrPort
+	for i := range n {
+		backends = append(backends, netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), 8080))
+	}
+	svc := model.ServicePort{Namespace: "ns", Name: "many", Port: "http"}
+	return model.Config{
+		Servers: []model.Server{{Locations: []model.Location{
+			{Path: "/ns/many/", StripPrefix: true, Service: svc, Mode: model.UpstreamEndpoints, Upstream: "ns_many_http"},
+			{Path: "/ns/many-too/", Service: svc, Mode: model.UpstreamEndpoints, Upstream: "ns_many_http"},
+		}}},
+		Upstreams: []model.Upstream{{Name: "ns_many_http", Backends: backends}},
+	}
+}
+
+// BenchmarkRender renders the model of n Services with the default writer
+// and, as its baseline, with the same template run by text/template.
+func BenchmarkRender(b *testing.B) {
+	for _, n := range []int{100, 1000, 10000} {
+		services, slices := testbed.Cluster(n, 3)
+		res := model.Build(services, slices, model.Options{})
+		for _, engine := range []string{"writer", "template"} {
+			b.Run(fmt.Sprintf("services=%d/%s", n, engine), func(b *testing.B) {
+				opts := nginxconf.Options{HTTPPort: 80, StatusPort: 8099}
+				if engine == "template" {
+					opts.Template = nginxconf.DefaultTemplate()
+				}
+				r, err := nginxconf.NewRenderer(opts)
+				if err != nil {
+					b.Fatal(err)
+				}
+				var size int
+				b.ReportAllocs()
+				for b.Loop() {
+					data, err := r.Render(res.Config, res.Services)
+					if err != nil {
+						b.Fatal(err)
+					}
+					size = len(data)
+				}
+				b.ReportMetric(float64(size), "config-bytes")
+			})
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package testbed
 
 import (
+	"fmt"
 	"net/netip"
 	"sync/atomic"
 
@@ -87,4 +88,28 @@ func (a *IPs) NextIPv6() netip.Addr {
 	b := netip.MustParseAddr("2001:db8::").As16()
 	b[14], b[15] = byte(n>>8), byte(n)
 	return netip.AddrFrom16(b)
+}
+
+// Cluster returns n Services, spread over 10 namespaces, each with one
+// port "http" and one EndpointSlice of endpointsEach ready endpoints on
+// 8080: the synthetic cluster of the benchmarks. Endpoint j of Service i
+// is 10.j.(i>>8).(i&255).
+func Cluster(n, endpointsEach int) ([]*corev1.Service, []*discoveryv1.EndpointSlice) {
+	services := make([]*corev1.Service, 0, n)
+	slices := make([]*discoveryv1.EndpointSlice, 0, n)
+	for i := range n {
+		ns, name := fmt.Sprintf("ns-%d", i%10), fmt.Sprintf("svc-%05d", i)
+		services = append(services, &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+			Spec:       corev1.ServiceSpec{ClusterIP: "10.96.0.1", Ports: []corev1.ServicePort{TCPPort("http", 80)}},
+		})
+		var eps []Endpoint
+		for j := range endpointsEach {
+			eps = append(eps, Endpoint{Addr: netip.AddrFrom4([4]byte{10, byte(j), byte(i >> 8), byte(i)})})
+		}
+		slice := EndpointSlice(name, []SlicePort{{Name: "http", Port: 8080}}, eps...)
+		slice.Namespace, slice.Name = ns, name+"-abcde"
+		slices = append(slices, slice)
+	}
+	return services, slices
 }
