@@ -1,5 +1,5 @@
 # kube-nginx-sync: `make demo` to watch it work, `make test` to run every test.
-.PHONY: all build test unit e2e fuzz demo controlplane clean
+.PHONY: all build test unit e2e fuzz demo bench controlplane clean
 
 BIN := bin/kube-nginx-sync
 
@@ -21,6 +21,11 @@ e2e: ## the end-to-end tests only (needs root)
 
 demo: ## a local control plane, nginx and sample Services (needs root); ARGS=-once to stop after showing
 	hack/demo.sh $(ARGS)
+
+bench: ## kube-nginx-sync against the seed design, side by side (needs root); QUICK=1 for a short run
+	hack/deps.sh
+	hack/in-netns.sh env GOPROXY=off KNS_CONTROLPLANE_BIN=$$(hack/control-plane.sh) \
+		go run ./bench $(if $(QUICK),-quick) $(BENCH_ARGS)
 
 controlplane: ## build etcd and kube-apiserver into .cache/ (once per machine)
 	hack/control-plane.sh

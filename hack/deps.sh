@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure what the tests, the demo and the benchmarks need is installed:
-# Go (from the machine), and from Debian's packages nginx, iproute2 (ip) and
-# util-linux (unshare). As root it installs what is missing with apt-get
+# Go (from the machine), and from Debian's packages nginx, iproute2 (ip),
+# util-linux (unshare), and for the benchmark's baseline (bench/baseline) jq
+# and inotify-tools. As root it installs what is missing with apt-get
 # (one 'apt-get update' first); otherwise it says what to install.
 set -euo pipefail
 
@@ -14,6 +15,8 @@ missing=()
 command -v nginx >/dev/null || missing+=(nginx)
 command -v ip >/dev/null || missing+=(iproute2)
 command -v unshare >/dev/null || missing+=(util-linux)
+command -v jq >/dev/null || missing+=(jq)
+command -v inotifywait >/dev/null || missing+=(inotify-tools)
 if ((${#missing[@]} == 0)); then
 	exit 0
 fi

@@ -23,7 +23,8 @@ func writeDefault(b *bytes.Buffer, v View) {
 		"# Shape: no upstream blocks and no proxy_pass per route, because nginx parses\n",
 		"# both in time that grows like the square of their number. A route's location\n",
 		"# names its endpoints in $kns_endpoints and hands the request to its server's\n",
-		"# @kns_proxy location, which proxies to one of them, drawn at random.")
+		"# @kns_proxy location, which proxies to one of them, drawn at random. The path\n",
+		"# without its final \"/\" redirects to the route, as nginx does for proxy_pass.")
 	for _, p := range v.Picks {
 		n := strconv.Itoa(p.N)
 		w("\n\n# $kns_pick", n, ": a random index in 0..", strconv.Itoa(p.Last), ", drawn per request.\n",
@@ -82,8 +83,13 @@ func writeDefault(b *bytes.Buffer, v View) {
 		}
 		for _, r := range s.Routes {
 			svc := r.Service.String()
-			w("\n\n    # ", svc, " (", string(r.Mode), ")",
-				"\n    location ", r.Path, " {")
+			w("\n\n    # ", svc, " (", string(r.Mode), ")")
+			if r.Prefix != "" {
+				w("\n    location = ", r.Prefix, " {",
+					"\n        return 301 ", r.Path, "$is_args$args;",
+					"\n    }")
+			}
+			w("\n    location ", r.Path, " {")
 			switch {
 			case r.Endpoints == "":
 				w("\n        default_type text/plain;",

@@ -193,6 +193,9 @@ func expectedDirectives(cfg model.Config, version string) []nginxsyntax.Directiv
 		root, serverProxies, serverStrips := false, false, false
 		for _, l := range s.Locations {
 			root = root || l.Path == "/"
+			if l.Path != "/" {
+				routes = append(routes, block("location", []string{"=", strings.TrimSuffix(l.Path, "/")}, d("return", "301", l.Path+"$is_args$args")))
+			}
 			if l.Upstream == "" {
 				routes = append(routes, block("location", []string{l.Path}, d("default_type", "text/plain"),
 					d("return", "503", "kube-nginx-sync: no ready endpoints for "+l.Service.String()+"\n")))

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/testbed"
+)
+
+// namespace holds every Service of the benchmark; both systems watch it.
+const namespace = "bench"
+
+// endpointsEach is the number of endpoints of every benchmark Service.
+const endpointsEach = 3
+
+// backendPort is the port of every endpoint. One server listens on it on
+// all addresses; inside the benchmark's network namespace all of
+// 198.18.0.0/15 is local, so it answers for every endpoint.
+const backendPort = 8080
+
+// serviceName is the name of the benchmark Service with index i.
+func serviceName(i int) string { return fmt.Sprintf("svc-%05d", i) }
+
+// routePath is where both systems route Service i.
+func routePath(i int) string { return "/" + namespace + "/" + serviceName(i) + "/" }
+
+// endpointAddr is endpoint j of Service i: distinct for every (i, j) with
+// i < 43,000, all inside 198.18.0.0/15.
+func endpointAddr(i, j int) netip.Addr {
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], 198<<24|18<<16+uint32(256+endpointsEach*i+j))
+	return netip.AddrFrom4(b)
+}
+
+// startBackend serves every endpoint: it answers with the address the
+// request came to, so a response proves which Service nginx routed to.
+func startBackend() (*http.Server, error) {
+	l, err := net.Listen("tcp", fmt.Sprintf("0.0.0.0:%d", backendPort))
+	if err != nil {
+		return nil, fmt.Errorf("backend: %w", err)
+	}
+	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+		if a, ok := local.(*net.TCPAddr); ok {
+			fmt.Fprint(w, a.IP.String())
+		}
+	})}
+	go srv.Serve(l)
+	return srv, nil
+}
+
+// answersFor says whether body is what an endpoint of Service i answers.
+func answersFor(i int, body string) bool {
+	for j := range endpointsEach {
+		if body == endpointAddr(i, j).String() {
+			return true
+		}
+	}
+	return false
+}
+
+// objects are Service i and its EndpointSlice, labelled with set.
+func objects(i int, set string) (*corev1.Service, *discoveryv1.EndpointSlice) {
+	labels := map[string]string{"bench-set": set}
+	for k, v := range testbed.ExposedLabels {
+		labels[k] = v
+	}
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: serviceName(i), Labels: labels},
+		Spec:       corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone, Ports: []corev1.ServicePort{testbed.TCPPort("http", 80)}},
+	}
+	var eps []testbed.Endpoint
+	for j := range endpointsEach {
+		eps = append(eps, testbed.Endpoint{Addr: endpointAddr(i, j)})
+	}
+	slice := testbed.EndpointSlice(serviceName(i), []testbed.SlicePort{{Name: "http", Port: backendPort}}, eps...)
+	slice.Namespace, slice.GenerateName, slice.Name = namespace, "", serviceName(i)+"-0"
+	slice.Labels["bench-set"] = set
+	return svc, slice
+}
+
+// create creates Service i and then its EndpointSlice.
+func create(ctx context.Context, c kubernetes.Interface, i int, set string) error {
+	svc, slice := objects(i, set)
+	if _, err := c.CoreV1().Services(namespace).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create Service %s: %w", svc.Name, err)
+	}
+	if _, err := c.DiscoveryV1().EndpointSlices(namespace).Create(ctx, slice, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create EndpointSlice %s: %w", slice.Name, err)
+	}
+	return nil
+}
+
+// remove deletes Service i and its EndpointSlice.
+func remove(ctx context.Context, c kubernetes.Interface, i int) error {
+	err := c.CoreV1().Services(namespace).Delete(ctx, serviceName(i), metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete Service %s: %w", serviceName(i), err)
+	}
+	err = c.DiscoveryV1().EndpointSlices(namespace).Delete(ctx, serviceName(i)+"-0", metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete EndpointSlice %s-0: %w", serviceName(i), err)
+	}
+	return nil
+}
+
+// parallel runs f for every index in [from, to) on workers goroutines and
+// returns the first error, and when the last call returned.
+func parallel(ctx context.Context, from, to, workers int, f func(context.Context, int) error) (time.Time, error) {
+	var (
+		mu    sync.Mutex
+		first error
+		last  time.Time
+		wg    sync.WaitGroup
+	)
+	next := make(chan int)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				err := f(ctx, i)
+				mu.Lock()
+				if err != nil && first == nil {
+					first = err
+				}
+				last = time.Now()
+				mu.Unlock()
+			}
+		}()
+	}
+feed:
+	for i := from; i < to; i++ {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if first == nil {
+		first = ctx.Err()
+	}
+	return last, first
+}

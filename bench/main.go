@@ -1,0 +1,347 @@
+// Command bench measures how fast a Service change is served by nginx
+// through kube-nginx-sync, and, in the same run and on the same workload,
+// through the seed article's design done literally (bench/baseline: a
+// kubectl watch loop that re-renders default.conf with jq, and an
+// inotifywait loop that runs nginx -s reload). It runs a real control
+// plane, real nginx and real backends, prints a Markdown table and writes
+// bench/results/latest.json.
+//
+// Run it with `make bench` (or `make bench QUICK=1`), which builds the
+// control plane and runs it inside a private network namespace.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/kubernetes"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/controlplane"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/testbed"
+)
+
+func main() {
+	quick := flag.Bool("quick", false, "a run of a few minutes: fewer trials at 10,000 routes, a 20 s churn")
+	out := flag.String("out", "bench/results/latest.json", "where to write the JSON results")
+	sizes := flag.String("sizes", "10,1000,10000", "the numbers of existing routes to measure single changes at")
+	flag.Parse()
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	if err := run(ctx, *quick, *out, *sizes); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// Results is the JSON that the benchmark writes.
+type Results struct {
+	Date     string                    `json:"date"`
+	Machine  map[string]any            `json:"machine"`
+	Versions map[string]string         `json:"versions"`
+	Quick    bool                      `json:"quick"`
+	Results  map[string]*SystemResults `json:"results"`
+	Notes    []string                  `json:"notes"`
+}
+
+// SystemResults are one system's figures; a figure not measured is null.
+type SystemResults struct {
+	SingleChangeMS map[string]*Latency `json:"single_change_ms"`
+	NginxFloorMS   map[string]*Latency `json:"nginx_floor_ms"`
+	Burst1000      *BurstResult        `json:"burst_1000"`
+	Churn          *ChurnResult        `json:"churn"`
+	Scale10000     *ScaleResult        `json:"scale_10000"`
+}
+
+func run(ctx context.Context, quick bool, outPath, sizeList string) error {
+	binDir := os.Getenv("KNS_CONTROLPLANE_BIN")
+	if binDir == "" {
+		return fmt.Errorf("KNS_CONTROLPLANE_BIN is not set: run `make bench`")
+	}
+	scripts, err := filepath.Abs("bench/baseline")
+	if err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp("", "kns-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+
+	binary := filepath.Join(work, "kube-nginx-sync")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", binary, "./cmd/kube-nginx-sync").CombinedOutput(); err != nil {
+		return fmt.Errorf("build: %v: %s", err, out)
+	}
+	// The baseline runs kubectl from the control plane's folder.
+	os.Setenv("PATH", binDir+string(os.PathListSeparator)+os.Getenv("PATH"))
+
+	cpDir := filepath.Join(work, "controlplane")
+	if err := os.Mkdir(cpDir, 0o755); err != nil {
+		return err
+	}
+	cp, err := controlplane.Start(ctx, controlplane.Options{BinDir: binDir, WorkDir: cpDir})
+	if err != nil {
+		return fmt.Errorf("control plane: %w", err)
+	}
+	defer cp.Stop()
+	cfg := *cp.Config
+	cfg.QPS, cfg.Burst = 2000, 4000
+	client, err := kubernetes.NewForConfig(&cfg)
+	if err != nil {
+		return err
+	}
+	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	backend, err := startBackend()
+	if err != nil {
+		return err
+	}
+	defer backend.Close()
+
+	ports := make([]int, 4)
+	for i := range ports {
+		if ports[i], err = controlplane.FreePort(); err != nil {
+			return err
+		}
+	}
+	oursSys := newOurs(filepath.Join(work, "ours"), binary, cp.Kubeconfig, ports[0], ports[1], ports[2])
+	baseSys := newBaseline(filepath.Join(work, "baseline"), scripts, cp.Kubeconfig, ports[3])
+	systems := []*system{oursSys, baseSys}
+	for _, s := range systems {
+		if err := s.prepare(); err != nil {
+			return err
+		}
+		defer s.stop()
+	}
+
+	b := &bench{client: client, pollEvery: 5 * time.Millisecond}
+	b.next.Store(20000) // 0..19999 are the populated Services
+	res := &Results{
+		Date: time.Now().UTC().Format(time.RFC3339), Machine: machine(), Versions: versions(ctx, binary, binDir), Quick: quick,
+		Results: map[string]*SystemResults{},
+	}
+	for _, s := range systems {
+		res.Results[s.name] = &SystemResults{SingleChangeMS: map[string]*Latency{}, NginxFloorMS: map[string]*Latency{}}
+	}
+	oursMaker, oursRenderer, err := b.oursConfig(oursSys)
+	if err != nil {
+		return err
+	}
+	makers := map[string]configMaker{ours: oursMaker, baseline: b.baselineConfig(baseSys, scripts)}
+
+	var sizes []int
+	for _, f := range strings.Split(sizeList, ",") {
+		var n int
+		if _, err := fmt.Sscan(f, &n); err != nil || n < 1 || n > 20000 {
+			return fmt.Errorf("bad size %q in -sizes", f)
+		}
+		sizes = append(sizes, n)
+	}
+	populated := 0
+	for _, n := range sizes {
+		start := time.Now()
+		if _, err := parallel(ctx, populated, n, 16, func(ctx context.Context, i int) error { return create(ctx, client, i, "base") }); err != nil {
+			return err
+		}
+		slog.Info("cluster populated", "services", n, "took", time.Since(start).Round(time.Millisecond))
+		populated = n
+		ready := []int{0, n - 1}
+		for _, s := range systems {
+			sr := res.Results[s.name]
+			trials := 20
+			if n >= 10000 && quick {
+				trials = map[string]int{ours: 5, baseline: 3}[s.name]
+			}
+			if err := s.start(ctx, ready); err != nil {
+				return err
+			}
+			d, err := b.singleChange(ctx, s, trials, 3*time.Minute)
+			if err != nil {
+				return err
+			}
+			sr.SingleChangeMS[fmt.Sprint(n)] = summarize(d)
+			slog.Info("single change", "system", s.name, "routes", n, "ms", sr.SingleChangeMS[fmt.Sprint(n)])
+
+			if n >= 10000 {
+				var render func() (time.Duration, error)
+				if s.name == ours {
+					render = func() (time.Duration, error) { return b.timeOursRender(ctx, oursRenderer) }
+				} else {
+					render = func() (time.Duration, error) { return timeBaselineRender(ctx, s, scripts, cp.Kubeconfig) }
+				}
+				if sr.Scale10000, err = b.scale(ctx, s, n, render); err != nil {
+					return err
+				}
+				slog.Info("scale", "system", s.name, "figures", sr.Scale10000)
+			}
+			s.stop()
+
+			f, err := b.nginxFloor(ctx, s, makers[s.name], trials)
+			if err != nil {
+				return err
+			}
+			sr.NginxFloorMS[fmt.Sprint(n)] = summarize(f)
+			slog.Info("nginx floor", "system", s.name, "routes", n, "ms", sr.NginxFloorMS[fmt.Sprint(n)])
+		}
+		if n != 1000 {
+			continue
+		}
+		for _, s := range systems {
+			sr := res.Results[s.name]
+			limit := 5 * time.Minute
+			if quick {
+				limit = time.Minute
+			}
+			if err := s.start(ctx, ready); err != nil {
+				return err
+			}
+			br, ids, err := b.burst(ctx, s, 1000, limit)
+			s.stop()
+			if err != nil {
+				return err
+			}
+			sr.Burst1000 = br
+			slog.Info("burst", "system", s.name, "result", br)
+			if _, err := parallel(ctx, 0, len(ids), 16, func(ctx context.Context, k int) error { return remove(ctx, client, ids[k]) }); err != nil {
+				return err
+			}
+		}
+		for _, s := range systems {
+			d := time.Minute
+			if quick {
+				d = 20 * time.Second
+			}
+			if err := s.start(ctx, ready); err != nil {
+				return err
+			}
+			stable, churning := seq(0, 50), seq(50, 100)
+			cr, err := b.churn(ctx, s, stable, churning, d, 100*time.Millisecond, 50)
+			s.stop()
+			if err != nil {
+				return err
+			}
+			res.Results[s.name].Churn = cr
+			slog.Info("churn", "system", s.name, "result", cr)
+		}
+	}
+	res.Notes = notes()
+	data, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(outPath, append(data, '\n'), 0o644); err != nil {
+		return err
+	}
+	fmt.Print(table(res, sizes))
+	fmt.Printf("\nWritten to %s.\n", outPath)
+	return nil
+}
+
+func seq(from, to int) []int {
+	var out []int
+	for i := from; i < to; i++ {
+		out = append(out, i)
+	}
+	return out
+}
+
+// timeOursRender times one rebuild and render as the generator does it,
+// from objects already in memory (as its informers hold them).
+func (b *bench) timeOursRender(ctx context.Context, r interface {
+	Render(model.Config, int) ([]byte, error)
+}) (time.Duration, error) {
+	svcs, eps, err := b.clusterObjects(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	s, e := ptrs(svcs.Items), ptrs(eps.Items)
+	start := time.Now()
+	res := model.Build(s, e, model.Options{Selector: exposedSelector()})
+	if _, err := r.Render(res.Config, res.Services); err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
+}
+
+// timeBaselineRender times the baseline generator's render: both lists
+// from the API server, then jq.
+func timeBaselineRender(ctx context.Context, s *system, scripts, kubeconfig string) (time.Duration, error) {
+	script := fmt.Sprintf(`{ kubectl --kubeconfig %[1]q -n %[2]s get services -l kube-nginx-sync.io/expose=true -o json
+kubectl --kubeconfig %[1]q -n %[2]s get endpointslices -o json; } | jq -r -s --arg listen 127.0.0.1:%[3]d -f %[4]q >/dev/null`,
+		kubeconfig, namespace, s.port, filepath.Join(scripts, "default.conf.jq"))
+	start := time.Now()
+	if out, err := exec.CommandContext(ctx, "sh", "-c", script).CombinedOutput(); err != nil {
+		return 0, fmt.Errorf("baseline render: %v: %s", err, out)
+	}
+	return time.Since(start), nil
+}
+
+func exposedSelector() labels.Selector { return labels.SelectorFromSet(testbed.ExposedLabels) }
+
+func labelsSet(m map[string]string) labels.Set { return labels.Set(m) }
+
+func machine() map[string]any {
+	m := map[string]any{"cpus": runtime.NumCPU(), "goarch": runtime.GOARCH}
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if v, ok := strings.CutPrefix(line, "model name"); ok {
+				m["cpu"] = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	if data, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb float64
+		fmt.Sscanf(strings.SplitN(string(data), "\n", 2)[0], "MemTotal: %f kB", &kb)
+		m["memory_gib"] = round(kb / 1024 / 1024)
+	}
+	if data, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m["kernel"] = strings.TrimSpace(string(data))
+	}
+	return m
+}
+
+func versions(ctx context.Context, binary, binDir string) map[string]string {
+	v := map[string]string{"go": runtime.Version()}
+	try := func(key string, args ...string) {
+		out, err := exec.CommandContext(ctx, args[0], args[1:]...).CombinedOutput()
+		if err == nil {
+			v[key] = strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
+		}
+	}
+	try("kube-nginx-sync", binary, "version")
+	try("kube-nginx-sync_commit", "git", "rev-parse", "--short", "HEAD")
+	try("nginx", "nginx", "-v")
+	try("kube-apiserver", filepath.Join(binDir, "kube-apiserver"), "--version")
+	try("etcd", filepath.Join(binDir, "etcd"), "--version")
+	try("kubectl", filepath.Join(binDir, "kubectl"), "version", "--client")
+	try("jq", "jq", "--version")
+	try("inotifywait", "sh", "-c", "inotifywait --help 2>&1 | head -1")
+	return v
+}
+
+func notes() []string {
+	return []string{
+		"single_change_ms: from the return of the EndpointSlice create call (the Service was created just before) to the first correct answer through nginx, polled every 5 ms.",
+		"nginx_floor_ms: the same config shape, a route added, the file replaced and nginx's master signalled directly with SIGHUP; from the signal to the first correct answer.",
+		"burst_1000: 1,000 Services and slices created by 16 clients on top of about 1,000; converge_ms from the return of the last create; reloads counted from nginx's 'reconfiguring' log lines.",
+		"churn: every 100 ms one of 50 Services gets an endpoint flipped ready/not ready; 50 Go keep-alive clients load 50 other Services' routes; a failed request is an error, a non-200 status or a wrong backend.",
+		"scale_10000: render_ms is rebuild+render from objects in memory for kube-nginx-sync, and kubectl get (both lists) + jq for the baseline; generator_rss_mib is the run process for kube-nginx-sync (generator and reloader in one) and the generator's process group (shell + 2 kubectl watches) for the baseline.",
+	}
+}

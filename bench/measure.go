@@ -1,0 +1,504 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
+)
+
+// Latency is a distribution of durations in milliseconds.
+type Latency struct {
+	P50    float64 `json:"p50"`
+	P95    float64 `json:"p95"`
+	Max    float64 `json:"max"`
+	Trials int     `json:"trials"`
+}
+
+func summarize(d []time.Duration) *Latency {
+	if len(d) == 0 {
+		return nil
+	}
+	ms := make([]float64, len(d))
+	for i, x := range d {
+		ms[i] = float64(x.Microseconds()) / 1000
+	}
+	slices.Sort(ms)
+	q := func(p float64) float64 { return round(ms[min(len(ms)-1, int(p*float64(len(ms))))]) }
+	return &Latency{P50: q(0.5), P95: q(0.95), Max: round(ms[len(ms)-1]), Trials: len(ms)}
+}
+
+func round(x float64) float64 { return float64(int64(x*10+0.5)) / 10 }
+
+// bench holds what every measurement needs.
+type bench struct {
+	client kubernetes.Interface
+	// next is the index of the next fresh Service.
+	next atomic.Int64
+	// pollEvery is how often a route is tried while waiting for it.
+	pollEvery time.Duration
+}
+
+func (b *bench) fresh() int { return int(b.next.Add(1) - 1) }
+
+// singleChange creates one Service and its EndpointSlice, trials times,
+// and measures from the return of the second create call to the first
+// correct answer through the system's nginx.
+func (b *bench) singleChange(ctx context.Context, s *system, trials int, timeout time.Duration) ([]time.Duration, error) {
+	client := newClient()
+	var out []time.Duration
+	for range trials {
+		i := b.fresh()
+		if err := create(ctx, b.client, i, "trial"); err != nil {
+			return out, err
+		}
+		created := time.Now()
+		for !routed(client, s.port, i) {
+			if time.Since(created) > timeout {
+				return out, fmt.Errorf("%s: %s not routed after %s", s.name, serviceName(i), timeout)
+			}
+			time.Sleep(b.pollEvery)
+		}
+		out = append(out, time.Since(created))
+		// Let the system finish (a later write, a reload) before the
+		// next trial, so that trials do not overlap.
+		if err := waitQuiet(ctx, s.configPath(), 500*time.Millisecond); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// configMaker renders a system's config for the cluster plus extra
+// Services, as the system itself would.
+type configMaker func(ctx context.Context, extra []int) ([]byte, error)
+
+// nginxFloor measures nginx alone on a system's config shape: an nginx of
+// the bench's own runs the config that maker renders; each trial adds a
+// route, replaces the file, signals the master directly (SIGHUP) and waits
+// for the route's first correct answer. The system must be stopped (its
+// ports are reused).
+func (b *bench) nginxFloor(ctx context.Context, s *system, maker configMaker, trials int) ([]time.Duration, error) {
+	var extra []int
+	write := func() error {
+		data, err := maker(ctx, extra)
+		if err != nil {
+			return err
+		}
+		tmp := s.configPath() + ".tmp"
+		if err := os.WriteFile(tmp, data, 0o644); err != nil {
+			return err
+		}
+		return os.Rename(tmp, s.configPath())
+	}
+	if err := write(); err != nil {
+		return nil, err
+	}
+	cmd := exec.Command("nginx", append(s.nginxArgs(), "-g", "daemon off;")...)
+	log := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	defer func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGQUIT)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+	}()
+	client := newClient()
+	var out []time.Duration
+	for range trials {
+		i := b.fresh()
+		extra = append(extra, i)
+		if err := write(); err != nil {
+			return out, err
+		}
+		// Wait until the previous reload is over: the master merges
+		// signals that arrive during a reload.
+		time.Sleep(300 * time.Millisecond)
+		start := time.Now()
+		if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			return out, err
+		}
+		for !routed(client, s.port, i) {
+			if time.Since(start) > time.Minute {
+				return out, fmt.Errorf("nginx floor: %s not routed after a minute: %s", serviceName(i), log.tail())
+			}
+			time.Sleep(b.pollEvery)
+		}
+		out = append(out, time.Since(start))
+	}
+	return out, nil
+}
+
+// clusterObjects lists the benchmark's Services and EndpointSlices and
+// adds the objects of the extra Services.
+func (b *bench) clusterObjects(ctx context.Context, extra []int) (*corev1.ServiceList, *discoveryv1.EndpointSliceList, error) {
+	svcs, err := b.client.CoreV1().Services(namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, nil, err
+	}
+	eps, err := b.client.DiscoveryV1().EndpointSlices(namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, i := range extra {
+		svc, slice := objects(i, "floor")
+		svcs.Items = append(svcs.Items, *svc)
+		eps.Items = append(eps.Items, *slice)
+	}
+	return svcs, eps, nil
+}
+
+// oursConfig renders as kube-nginx-sync run does with the flags newOurs
+// gives it.
+func (b *bench) oursConfig(s *system) (configMaker, *nginxconf.Renderer, error) {
+	r, err := nginxconf.NewRenderer(nginxconf.Options{HTTPPort: s.port, HTTPAddresses: []string{"127.0.0.1"}, StatusPort: s.statusPort})
+	if err != nil {
+		return nil, nil, err
+	}
+	return func(ctx context.Context, extra []int) ([]byte, error) {
+		svcs, eps, err := b.clusterObjects(ctx, extra)
+		if err != nil {
+			return nil, err
+		}
+		res := model.Build(ptrs(svcs.Items), ptrs(eps.Items), model.Options{Selector: exposedSelector()})
+		return r.Render(res.Config, res.Services)
+	}, r, nil
+}
+
+// baselineConfig renders with the baseline's jq template.
+func (b *bench) baselineConfig(s *system, scripts string) configMaker {
+	return func(ctx context.Context, extra []int) ([]byte, error) {
+		svcs, eps, err := b.clusterObjects(ctx, extra)
+		if err != nil {
+			return nil, err
+		}
+		var selected []corev1.Service
+		for _, svc := range svcs.Items {
+			if exposedSelector().Matches(labelsSet(svc.Labels)) {
+				selected = append(selected, svc)
+			}
+		}
+		svcs.Items = selected
+		a, _ := json.Marshal(svcs)
+		c, _ := json.Marshal(eps)
+		cmd := exec.CommandContext(ctx, "jq", "-r", "-s", "--arg", "listen", fmt.Sprintf("127.0.0.1:%d", s.port),
+			"-f", filepath.Join(scripts, "default.conf.jq"))
+		cmd.Stdin = strings.NewReader(string(a) + "\n" + string(c))
+		out, err := cmd.Output()
+		if err != nil {
+			return nil, fmt.Errorf("jq: %w", err)
+		}
+		return out, nil
+	}
+}
+
+// BurstResult is the burst_1000 figure.
+type BurstResult struct {
+	ConvergeMS *float64 `json:"converge_ms"`
+	Reloads    int      `json:"reloads"`
+	CreateMS   float64  `json:"create_ms"`
+	// TimedOut: not every route answered within the limit; Answering
+	// says how many did.
+	TimedOut  bool `json:"timed_out"`
+	Answering int  `json:"answering"`
+}
+
+// burst creates n Services (with slices) as fast as the API server takes
+// them and measures from the return of the last create call until all of
+// them answer through nginx.
+func (b *bench) burst(ctx context.Context, s *system, n int, timeout time.Duration) (*BurstResult, []int, error) {
+	first := int(b.next.Add(int64(n))) - n
+	ids := make([]int, n)
+	for k := range ids {
+		ids[k] = first + k
+	}
+	before := s.reloads()
+	start := time.Now()
+	last, err := parallel(ctx, first, first+n, 16, func(ctx context.Context, i int) error { return create(ctx, b.client, i, "burst") })
+	if err != nil {
+		return nil, ids, err
+	}
+	res := &BurstResult{CreateMS: ms(last.Sub(start))}
+	pending := slices.Clone(ids)
+	client := newClient()
+	for len(pending) > 0 {
+		if time.Since(last) > timeout {
+			res.TimedOut = true
+			break
+		}
+		pending = slices.DeleteFunc(pending, func(i int) bool { return routed(client, s.port, i) })
+		if len(pending) > 0 {
+			time.Sleep(b.pollEvery)
+		}
+	}
+	if !res.TimedOut {
+		v := ms(time.Since(last))
+		res.ConvergeMS = &v
+		if err := waitQuiet(ctx, s.configPath(), time.Second); err != nil {
+			return nil, ids, err
+		}
+	}
+	res.Answering = n - len(pending)
+	res.Reloads = s.reloads() - before
+	return res, ids, nil
+}
+
+// ChurnResult is the churn figure.
+type ChurnResult struct {
+	Seconds           float64 `json:"seconds"`
+	Changes           int     `json:"changes"`
+	Requests          int64   `json:"requests"`
+	FailedRequests    int64   `json:"failed_requests"`
+	Reloads           int     `json:"reloads"`
+	NginxProcsBefore  int     `json:"nginx_processes_before"`
+	NginxProcsDuring  int     `json:"nginx_processes_during_max"`
+	NginxProcsAfter   int     `json:"nginx_processes_after"`
+	NginxRSSMiBBefore float64 `json:"nginx_rss_mib_before"`
+	NginxRSSMiBDuring float64 `json:"nginx_rss_mib_during_max"`
+	NginxRSSMiBAfter  float64 `json:"nginx_rss_mib_after"`
+	FirstFailure      string  `json:"first_failure,omitempty"`
+}
+
+// churn flips an endpoint of the churning Services every interval for d
+// while clients keep loading the stable Services, whose routes never
+// change.
+func (b *bench) churn(ctx context.Context, s *system, stable, churning []int, d, interval time.Duration, clients int) (*ChurnResult, error) {
+	master, err := s.nginxMaster()
+	if err != nil {
+		return nil, err
+	}
+	res := &ChurnResult{Seconds: d.Seconds()}
+	res.NginxProcsBefore, res.NginxRSSMiBBefore = nginxUsage(master)
+	before := s.reloads()
+
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	var requests, failed atomic.Int64
+	var firstFailure atomic.Value
+	var wg sync.WaitGroup
+	transport := newClient().Transport
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := newClient()
+			c.Transport = transport
+			for loadCtx.Err() == nil {
+				i := stable[rand.IntN(len(stable))]
+				body, code, err := get(c, s.port, routePath(i))
+				requests.Add(1)
+				if err != nil || code != 200 || !answersFor(i, body) {
+					failed.Add(1)
+					firstFailure.CompareAndSwap(nil, fmt.Sprintf("%s: %d %q %v", serviceName(i), code, body, err))
+				}
+			}
+		}()
+	}
+	// Sample nginx while the churn runs.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for loadCtx.Err() == nil {
+			n, rss := nginxUsage(master)
+			res.NginxProcsDuring = max(res.NginxProcsDuring, n)
+			res.NginxRSSMiBDuring = max(res.NginxRSSMiBDuring, rss)
+			time.Sleep(250 * time.Millisecond)
+		}
+	}()
+
+	deadline := time.Now().Add(d)
+	tick := time.NewTicker(interval)
+	var churnErr error
+	for k := 0; time.Now().Before(deadline); k++ {
+		<-tick.C
+		i := churning[k%len(churning)]
+		if err := b.flip(ctx, i); err != nil {
+			churnErr = err
+			break
+		}
+		res.Changes++
+	}
+	tick.Stop()
+	stopLoad()
+	wg.Wait()
+	res.Requests, res.FailedRequests = requests.Load(), failed.Load()
+	if f, ok := firstFailure.Load().(string); ok {
+		res.FirstFailure = f
+	}
+	if churnErr != nil {
+		return res, churnErr
+	}
+	// After: once the last change is served and old workers are gone.
+	if err := waitQuiet(ctx, s.configPath(), 2*time.Second); err != nil {
+		return res, err
+	}
+	for range 100 {
+		if n, _ := nginxUsage(master); n <= res.NginxProcsBefore {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	res.NginxProcsAfter, res.NginxRSSMiBAfter = nginxUsage(master)
+	res.Reloads = s.reloads() - before
+	return res, nil
+}
+
+// flip toggles the readiness of the last endpoint of Service i.
+func (b *bench) flip(ctx context.Context, i int) error {
+	slices := b.client.DiscoveryV1().EndpointSlices(namespace)
+	slice, err := slices.Get(ctx, serviceName(i)+"-0", metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	last := &slice.Endpoints[len(slice.Endpoints)-1].Conditions
+	ready := last.Ready == nil || *last.Ready
+	last.Ready, last.Serving = ptr.To(!ready), ptr.To(!ready)
+	_, err = slices.Update(ctx, slice, metav1.UpdateOptions{})
+	return err
+}
+
+// ScaleResult is the scale_10000 figure.
+type ScaleResult struct {
+	Services        int      `json:"services"`
+	RenderMS        *float64 `json:"render_ms"`
+	ConfigBytes     int      `json:"config_bytes"`
+	NginxTMS        float64  `json:"nginx_t_ms"`
+	GeneratorRSSMiB float64  `json:"generator_rss_mib"`
+	NginxRSSMiB     float64  `json:"nginx_rss_mib"`
+	NginxProcesses  int      `json:"nginx_processes"`
+}
+
+// scale measures a running system at the cluster's current size. render
+// times one rebuild and render of the system's generator.
+func (b *bench) scale(ctx context.Context, s *system, services int, render func() (time.Duration, error)) (*ScaleResult, error) {
+	res := &ScaleResult{Services: services}
+	if render != nil {
+		var ds []time.Duration
+		for range 5 {
+			d, err := render()
+			if err != nil {
+				return nil, err
+			}
+			ds = append(ds, d)
+		}
+		v := summarize(ds).P50
+		res.RenderMS = &v
+	}
+	if fi, err := os.Stat(s.configPath()); err == nil {
+		res.ConfigBytes = int(fi.Size())
+	}
+	var ts []time.Duration
+	for range 3 {
+		start := time.Now()
+		if out, err := exec.CommandContext(ctx, "nginx", append(s.nginxArgs(), "-t", "-q")...).CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("nginx -t: %v: %s", err, out)
+		}
+		ts = append(ts, time.Since(start))
+	}
+	res.NginxTMS = summarize(ts).P50
+	for _, pid := range s.generatorPIDs() {
+		res.GeneratorRSSMiB += rssMiB(pid)
+	}
+	res.GeneratorRSSMiB = round(res.GeneratorRSSMiB)
+	master, err := s.nginxMaster()
+	if err != nil {
+		return nil, err
+	}
+	res.NginxProcesses, res.NginxRSSMiB = nginxUsage(master)
+	return res, nil
+}
+
+// nginxUsage counts nginx's master and its children and sums their RSS.
+func nginxUsage(master int) (int, float64) {
+	pids := append([]int{master}, children(master)...)
+	total := 0.0
+	for _, p := range pids {
+		total += rssMiB(p)
+	}
+	return len(pids), round(total)
+}
+
+// rssMiB is a process's resident set size.
+func rssMiB(pid int) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// children are the PIDs whose parent is pid; processGroup those in the
+// process group pgid.
+func children(pid int) []int { return scanProc(func(ppid, _ int) bool { return ppid == pid }) }
+
+func processGroup(pgid int) []int { return scanProc(func(_, pg int) bool { return pg == pgid }) }
+
+func scanProc(keep func(ppid, pgid int) bool) []int {
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid pgrp ...: comm may hold spaces.
+		rest := string(data[strings.LastIndexByte(string(data), ')')+2:])
+		f := strings.Fields(rest)
+		if len(f) < 3 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		pgrp, _ := strconv.Atoi(f[2])
+		if keep(ppid, pgrp) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+func ms(d time.Duration) float64 { return round(float64(d.Microseconds()) / 1000) }
+
+func ptrs[T any](items []T) []*T {
+	out := make([]*T, len(items))
+	for i := range items {
+		out[i] = &items[i]
+	}
+	return out
+}

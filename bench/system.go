@@ -1,0 +1,240 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// system is one way of keeping nginx in step with the cluster: the thing
+// being measured.
+type system struct {
+	name string
+	// dir holds the system's config folder, nginx prefix and logs.
+	dir string
+	// port is where its nginx listens, on 127.0.0.1.
+	port int
+	// statusPort is kube-nginx-sync's status server port (0 for the
+	// baseline).
+	statusPort int
+	// command returns the processes to start; each runs in a process
+	// group of its own, which stop ends.
+	command func(s *system) []*exec.Cmd
+
+	procs []*exec.Cmd
+	log   *syncBuffer
+}
+
+func (s *system) confDir() string    { return filepath.Join(s.dir, "conf.d") }
+func (s *system) configPath() string { return filepath.Join(s.confDir(), "default.conf") }
+func (s *system) prefix() string     { return filepath.Join(s.dir, "nginx") }
+func (s *system) mainConfig() string { return filepath.Join(s.prefix(), "nginx.conf") }
+
+// nginxArgs are the arguments that make nginx use the system's prefix and
+// main config.
+func (s *system) nginxArgs() []string { return []string{"-p", s.prefix() + "/", "-c", s.mainConfig()} }
+
+// prepare creates the folders and nginx's main config: two workers (the
+// machine's cores), its error log on stderr at notice level, so that every
+// reload shows as a "reconfiguring" line in the system's log.
+func (s *system) prepare() error {
+	for _, d := range []string{s.confDir(), s.prefix()} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	conf := fmt.Sprintf(`worker_processes 2;
+pid %[1]s/nginx.pid;
+error_log stderr notice;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path %[1]s/client_body;
+    proxy_temp_path %[1]s/proxy;
+    fastcgi_temp_path %[1]s/fastcgi;
+    uwsgi_temp_path %[1]s/uwsgi;
+    scgi_temp_path %[1]s/scgi;
+    include %[2]s/*.conf;
+}
+`, s.prefix(), s.confDir())
+	return os.WriteFile(s.mainConfig(), []byte(conf), 0o644)
+}
+
+// start starts the system and waits until nginx answers the routes of
+// the Services in ready.
+func (s *system) start(ctx context.Context, ready []int) error {
+	s.log = &syncBuffer{}
+	_ = os.Remove(s.configPath())
+	for _, cmd := range s.command(s) {
+		cmd.Stdout, cmd.Stderr = s.log, s.log
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			s.stop()
+			return fmt.Errorf("%s: start %s: %w", s.name, cmd.Path, err)
+		}
+		s.procs = append(s.procs, cmd)
+	}
+	client := newClient()
+	deadline := time.Now().Add(10 * time.Minute)
+	for _, i := range ready {
+		for !routed(client, s.port, i) {
+			if time.Now().After(deadline) || ctx.Err() != nil {
+				s.stop()
+				return fmt.Errorf("%s: nginx does not route %s: %s", s.name, serviceName(i), s.log.tail())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return waitQuiet(ctx, s.configPath(), 500*time.Millisecond)
+}
+
+// stop ends every process the system started: SIGTERM to each process
+// group, SIGKILL after 15 s.
+func (s *system) stop() {
+	for _, cmd := range s.procs {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+	}
+	for _, cmd := range s.procs {
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+		// Whatever is left of the group (nginx workers of a killed
+		// master, a baseline's kubectl) goes too.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+	s.procs = nil
+}
+
+// reloads counts the reloads nginx logged so far.
+func (s *system) reloads() int { return strings.Count(s.log.String(), "reconfiguring") }
+
+// nginxMaster is the PID of the system's nginx master.
+func (s *system) nginxMaster() (int, error) {
+	data, err := os.ReadFile(filepath.Join(s.prefix(), "nginx.pid"))
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(strings.TrimSpace(string(data)))
+}
+
+// generatorPIDs are the processes that make the config: kube-nginx-sync's
+// one process, or the baseline generator's process group.
+func (s *system) generatorPIDs() []int {
+	if len(s.procs) == 0 {
+		return nil
+	}
+	first := s.procs[0].Process.Pid
+	if s.name == ours {
+		return []int{first}
+	}
+	return processGroup(first)
+}
+
+// ours and baseline name the two systems.
+const (
+	ours     = "kube-nginx-sync"
+	baseline = "baseline"
+)
+
+func newOurs(dir, binary, kubeconfig string, port, statusPort, listenPort int) *system {
+	return &system{name: ours, dir: dir, port: port, statusPort: statusPort, command: func(s *system) []*exec.Cmd {
+		return []*exec.Cmd{exec.Command(binary, "run", "--kubeconfig", kubeconfig, "--namespace", namespace,
+			"--output", s.configPath(), "--listen", fmt.Sprintf("127.0.0.1:%d", listenPort),
+			"--http-address", "127.0.0.1", "--http-port", strconv.Itoa(port), "--status-port", strconv.Itoa(statusPort),
+			"--", "-p", s.prefix()+"/", "-c", s.mainConfig())}
+	}}
+}
+
+func newBaseline(dir, scripts, kubeconfig string, port int) *system {
+	return &system{name: baseline, dir: dir, port: port, command: func(s *system) []*exec.Cmd {
+		gen := exec.Command(filepath.Join(scripts, "generator.sh"), kubeconfig, namespace, "kube-nginx-sync.io/expose=true",
+			fmt.Sprintf("127.0.0.1:%d", port), s.configPath())
+		// The reloader starts once the first config is there, as the
+		// seed's init container guarantees.
+		// sh -c SCRIPT reloader.sh CONFIG CONFDIR NGINX_ARGS...: $0 is
+		// reloader.sh, $1 the config to wait for.
+		args := append([]string{"-c", `while [ ! -s "$1" ]; do sleep 0.05; done; shift; exec "$0" "$@"`,
+			filepath.Join(scripts, "reloader.sh"), s.configPath(), s.confDir()}, s.nginxArgs()...)
+		return []*exec.Cmd{gen, exec.Command("sh", args...)}
+	}}
+}
+
+// routed says whether nginx on port routes Service i to one of its
+// endpoints.
+func routed(c *http.Client, port, i int) bool {
+	body, code, err := get(c, port, routePath(i))
+	return err == nil && code == 200 && answersFor(i, body)
+}
+
+func get(c *http.Client, port int, path string) (string, int, error) {
+	resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d%s", port, path))
+	if err != nil {
+		return "", 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return string(body), resp.StatusCode, err
+}
+
+func newClient() *http.Client {
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}}
+}
+
+// waitQuiet waits until the file has not changed for quiet.
+func waitQuiet(ctx context.Context, path string, quiet time.Duration) error {
+	var last time.Time
+	for {
+		fi, err := os.Stat(path)
+		if err == nil && fi.ModTime() != last {
+			last = fi.ModTime()
+		} else if err == nil && time.Since(last) >= quiet {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(quiet / 5):
+		}
+	}
+}
+
+// syncBuffer is a log that processes write to while the benchmark reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func (b *syncBuffer) tail() string {
+	s := b.String()
+	if len(s) > 3000 {
+		s = s[len(s)-3000:]
+	}
+	return s
+}
