@@ -64,7 +64,7 @@ func (b *bench) fresh() int { return int(b.next.Add(1) - 1) }
 // and measures from the return of the second create call to the first
 // correct answer through the system's nginx.
 func (b *bench) singleChange(ctx context.Context, s *system, trials int, timeout time.Duration) ([]time.Duration, error) {
-	client := newClient()
+	client := newPollClient()
 	var out []time.Duration
 	for range trials {
 		i := b.fresh()
@@ -73,6 +73,9 @@ func (b *bench) singleChange(ctx context.Context, s *system, trials int, timeout
 		}
 		created := time.Now()
 		for !routed(client, s.port, i) {
+			if ctx.Err() != nil {
+				return out, ctx.Err()
+			}
 			if time.Since(created) > timeout {
 				return out, fmt.Errorf("%s: %s not routed after %s", s.name, serviceName(i), timeout)
 			}
@@ -131,7 +134,7 @@ func (b *bench) nginxFloor(ctx context.Context, s *system, maker configMaker, tr
 			<-done
 		}
 	}()
-	client := newClient()
+	client := newPollClient()
 	var out []time.Duration
 	for range trials {
 		i := b.fresh()
@@ -248,16 +251,21 @@ func (b *bench) burst(ctx context.Context, s *system, n int, timeout time.Durati
 	}
 	res := &BurstResult{CreateMS: ms(last.Sub(start))}
 	pending := slices.Clone(ids)
-	client := newClient()
-	for len(pending) > 0 {
-		if time.Since(last) > timeout {
-			res.TimedOut = true
-			break
-		}
-		pending = slices.DeleteFunc(pending, func(i int) bool { return routed(client, s.port, i) })
+	client := newPollClient()
+	for len(pending) > 0 && !res.TimedOut {
+		pending = slices.DeleteFunc(pending, func(i int) bool {
+			if time.Since(last) > timeout || ctx.Err() != nil {
+				res.TimedOut = true
+				return false
+			}
+			return routed(client, s.port, i)
+		})
 		if len(pending) > 0 {
 			time.Sleep(b.pollEvery)
 		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, ids, err
 	}
 	if !res.TimedOut {
 		v := ms(time.Since(last))

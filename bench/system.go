@@ -84,7 +84,7 @@ func (s *system) start(ctx context.Context, ready []int) error {
 		}
 		s.procs = append(s.procs, cmd)
 	}
-	client := newClient()
+	client := newPollClient()
 	deadline := time.Now().Add(10 * time.Minute)
 	for _, i := range ready {
 		for !routed(client, s.port, i) {
@@ -191,8 +191,17 @@ func get(c *http.Client, port int, path string) (string, int, error) {
 	return string(body), resp.StatusCode, err
 }
 
+// newClient keeps connections alive, as the load of the churn does.
 func newClient() *http.Client {
 	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}}
+}
+
+// newPollClient opens a new connection for every request: a connection
+// kept alive to an old worker would show the old config for as long as
+// nginx lets old workers finish (about 100 ms), which is not the time at
+// which nginx serves the new one.
+func newPollClient() *http.Client {
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, DisableCompression: true}}
 }
 
 // waitQuiet waits until the file has not changed for quiet.

@@ -28,6 +28,7 @@ type reloadFlags struct {
 	validate        string
 	debounce        time.Duration
 	maxDelay        time.Duration
+	maxLimit        time.Duration
 	minInterval     time.Duration
 	timeout         time.Duration
 	checkInterval   time.Duration
@@ -41,8 +42,9 @@ func (f *reloadFlags) register(fs *flag.FlagSet, configDirDefault string) {
 	fs.StringVar(&f.validate, "reload-validate", string(nginx.ValidateAuto),
 		"when to run nginx -t on the whole config before a reload: auto (while it takes under 250ms), always or never")
 	fs.DurationVar(&f.debounce, "reload-debounce", 100*time.Millisecond, "quiet period after a change of the config folder before nginx is reloaded")
-	fs.DurationVar(&f.maxDelay, "reload-max-delay", time.Second, "longest a stream of config changes may defer a reload")
-	fs.DurationVar(&f.minInterval, "min-reload-interval", 500*time.Millisecond, "shortest time between two reloads")
+	fs.DurationVar(&f.maxDelay, "reload-max-delay", time.Second, "longest a stream of config changes may defer a reload; it doubles for each reload of an unbroken stream")
+	fs.DurationVar(&f.maxLimit, "reload-max-delay-limit", 4*time.Second, "what --reload-max-delay may double up to while changes keep coming")
+	fs.DurationVar(&f.minInterval, "min-reload-interval", 200*time.Millisecond, "shortest time between two reloads")
 	fs.DurationVar(&f.timeout, "reload-timeout", time.Minute, "how long nginx may take to confirm a reload")
 	fs.DurationVar(&f.checkInterval, "check-interval", 10*time.Second, "how often the config folder is hashed, in case a file event was missed")
 	fs.IntVar(&f.maxDraining, "max-draining-generations", 4, "old worker generations that may still drain (long connections) before a reload waits for them; 0 for no bound")
@@ -62,6 +64,9 @@ func (f *reloadFlags) check() (nginx.ValidateMode, error) {
 		if err := positive(name, d); err != nil {
 			return "", err
 		}
+	}
+	if f.maxLimit < f.maxDelay {
+		return "", usageError("--reload-max-delay-limit (%s) must not be shorter than --reload-max-delay (%s)", f.maxLimit, f.maxDelay)
 	}
 	if f.minInterval < 0 || f.drainWait < 0 || f.maxDraining < 0 {
 		return "", usageError("--min-reload-interval, --drain-wait and --max-draining-generations must not be negative")
@@ -161,6 +166,7 @@ func startNginxSide(ctx context.Context, out io.Writer, log *slog.Logger, regist
 		Validate:      mode,
 		Debounce:      rf.debounce,
 		MaxDelay:      rf.maxDelay,
+		MaxDelayLimit: rf.maxLimit,
 		MinInterval:   rf.minInterval,
 		Timeout:       rf.timeout,
 		CheckInterval: rf.checkInterval,

@@ -29,13 +29,15 @@ import (
 type watchFlags struct {
 	debounce   time.Duration
 	maxDelay   time.Duration
+	maxLimit   time.Duration
 	staleAfter time.Duration
 	listen     string
 }
 
 func (f *watchFlags) register(fs *flag.FlagSet) {
-	fs.DurationVar(&f.debounce, "debounce", 100*time.Millisecond, "quiet period after a change before the config is rebuilt")
-	fs.DurationVar(&f.maxDelay, "max-delay", time.Second, "longest a stream of changes may defer a rebuild")
+	fs.DurationVar(&f.debounce, "debounce", 20*time.Millisecond, "quiet period after a change before the config is rebuilt")
+	fs.DurationVar(&f.maxDelay, "max-delay", time.Second, "longest a stream of changes may defer a rebuild; it doubles for each rebuild of an unbroken stream")
+	fs.DurationVar(&f.maxLimit, "max-delay-limit", 4*time.Second, "what --max-delay may double up to while changes keep coming")
 	fs.DurationVar(&f.staleAfter, "stale-after", 30*time.Second, "how long the watch of the API server may fail before /readyz reports not ready")
 	fs.StringVar(&f.listen, "listen", ":9090", "address of the HTTP listener for /metrics, /healthz and /readyz")
 }
@@ -45,6 +47,9 @@ func (f *watchFlags) check() error {
 		if err := positive(name, d); err != nil {
 			return err
 		}
+	}
+	if f.maxLimit < f.maxDelay {
+		return usageError("--max-delay-limit (%s) must not be shorter than --max-delay (%s)", f.maxLimit, f.maxDelay)
 	}
 	if f.maxDelay < f.debounce {
 		return usageError("--max-delay (%s) must not be shorter than --debounce (%s)", f.maxDelay, f.debounce)
@@ -153,15 +158,16 @@ func newGenerator(ctx context.Context, log *slog.Logger, registry prometheus.Reg
 		return nil, nil, err
 	}
 	g.ctrl = controller.New(controller.Options{
-		Source:     g.watcher,
-		Pipeline:   &controller.Pipeline{Model: cfg.modelOpts, Renderer: cfg.renderer, Output: cfg.out.output, Validate: cfg.out.validator()},
-		Debounce:   cfg.watch.debounce,
-		MaxDelay:   cfg.watch.maxDelay,
-		StaleAfter: cfg.watch.staleAfter,
-		Recorder:   recorder,
-		Metrics:    metrics,
-		Log:        log,
-		OnWrite:    cfg.onWrite,
+		Source:        g.watcher,
+		Pipeline:      &controller.Pipeline{Model: cfg.modelOpts, Renderer: cfg.renderer, Output: cfg.out.output, Validate: cfg.out.validator()},
+		Debounce:      cfg.watch.debounce,
+		MaxDelay:      cfg.watch.maxDelay,
+		MaxDelayLimit: cfg.watch.maxLimit,
+		StaleAfter:    cfg.watch.staleAfter,
+		Recorder:      recorder,
+		Metrics:       metrics,
+		Log:           log,
+		OnWrite:       cfg.onWrite,
 	})
 	return g, stopEvents, nil
 }

@@ -34,8 +34,10 @@ type Options struct {
 	Pipeline *Pipeline
 	// Debounce is the quiet period after a change before a rebuild.
 	Debounce time.Duration
-	// MaxDelay bounds how long a stream of changes can defer a rebuild.
-	MaxDelay time.Duration
+	// MaxDelay bounds how long a stream of changes can defer a rebuild;
+	// it doubles, up to MaxDelayLimit, for each rebuild of an unbroken
+	// stream (see coalesce.Window).
+	MaxDelay, MaxDelayLimit time.Duration
 	// StaleAfter is how long a broken watch is tolerated before the
 	// controller reports not ready.
 	StaleAfter time.Duration
@@ -126,7 +128,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	log.Info("caches synced")
 
 	var (
-		pending = coalesce.Window{Quiet: c.opts.Debounce, MaxDelay: c.opts.MaxDelay}
+		pending = coalesce.Window{Quiet: c.opts.Debounce, MaxDelay: c.opts.MaxDelay, MaxDelayLimit: c.opts.MaxDelayLimit}
 		retry   = minRetry
 		// retryAt is when a failed or held-back rebuild is tried again.
 		retryAt time.Time

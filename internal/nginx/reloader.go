@@ -78,8 +78,9 @@ type ReloaderOptions struct {
 	// StartedWith is the folder's Fingerprint taken before nginx started.
 	StartedWith string
 	Validate    ValidateMode
-	// Debounce and MaxDelay coalesce bursts of file events.
-	Debounce, MaxDelay time.Duration
+	// Debounce, MaxDelay and MaxDelayLimit coalesce bursts of file events
+	// (see coalesce.Window).
+	Debounce, MaxDelay, MaxDelayLimit time.Duration
 	// MinInterval is the shortest time between two reloads.
 	MinInterval time.Duration
 	// Timeout bounds the wait for nginx to confirm a reload.
@@ -144,7 +145,7 @@ func (r *Reloader) Run(ctx context.Context) error {
 	}
 
 	r.confirmStart()
-	pending := coalesce.Window{Quiet: r.opts.Debounce, MaxDelay: r.opts.MaxDelay}
+	pending := coalesce.Window{Quiet: r.opts.Debounce, MaxDelay: r.opts.MaxDelay, MaxDelayLimit: r.opts.MaxDelayLimit}
 	// The folder may have changed while nginx started.
 	pending.NotifyNow(time.Now())
 	check := time.NewTicker(r.opts.CheckInterval)
