@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -356,6 +357,8 @@ func (b *bench) churn(ctx context.Context, s *system, stable, churning []int, d,
 	tick.Stop()
 	stopLoad()
 	wg.Wait()
+	// The clients leave: their idle connections would keep old workers.
+	transport.(*http.Transport).CloseIdleConnections()
 	res.Requests, res.FailedRequests = requests.Load(), failed.Load()
 	if f, ok := firstFailure.Load().(string); ok {
 		res.FirstFailure = f

@@ -42,8 +42,8 @@ func (f *reloadFlags) register(fs *flag.FlagSet, configDirDefault string) {
 	fs.StringVar(&f.validate, "reload-validate", string(nginx.ValidateAuto),
 		"when to run nginx -t on the whole config before a reload: auto (while it takes under 250ms), always or never")
 	fs.DurationVar(&f.debounce, "reload-debounce", 100*time.Millisecond, "quiet period after a change of the config folder before nginx is reloaded")
-	fs.DurationVar(&f.maxDelay, "reload-max-delay", time.Second, "longest a stream of config changes may defer a reload; it doubles for each reload of an unbroken stream")
-	fs.DurationVar(&f.maxLimit, "reload-max-delay-limit", 4*time.Second, "what --reload-max-delay may double up to while changes keep coming")
+	fs.DurationVar(&f.maxDelay, "reload-max-delay", time.Second, "longest a burst of config changes may defer a reload after a quiet time; also the first cooldown between reloads while changes keep coming")
+	fs.DurationVar(&f.maxLimit, "reload-max-delay-limit", 4*time.Second, "the cooldown between reloads doubles up to this while changes keep coming")
 	fs.DurationVar(&f.minInterval, "min-reload-interval", 200*time.Millisecond, "shortest time between two reloads")
 	fs.DurationVar(&f.timeout, "reload-timeout", time.Minute, "how long nginx may take to confirm a reload")
 	fs.DurationVar(&f.checkInterval, "check-interval", 10*time.Second, "how often the config folder is hashed, in case a file event was missed")

@@ -36,8 +36,8 @@ type watchFlags struct {
 
 func (f *watchFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.debounce, "debounce", 20*time.Millisecond, "quiet period after a change before the config is rebuilt")
-	fs.DurationVar(&f.maxDelay, "max-delay", time.Second, "longest a stream of changes may defer a rebuild; it doubles for each rebuild of an unbroken stream")
-	fs.DurationVar(&f.maxLimit, "max-delay-limit", 4*time.Second, "what --max-delay may double up to while changes keep coming")
+	fs.DurationVar(&f.maxDelay, "max-delay", time.Second, "longest a burst may defer a rebuild after a quiet time; also the first cooldown between rebuilds while changes keep coming")
+	fs.DurationVar(&f.maxLimit, "max-delay-limit", 4*time.Second, "the cooldown between rebuilds doubles up to this while changes keep coming")
 	fs.DurationVar(&f.staleAfter, "stale-after", 30*time.Second, "how long the watch of the API server may fail before /readyz reports not ready")
 	fs.StringVar(&f.listen, "listen", ":9090", "address of the HTTP listener for /metrics, /healthz and /readyz")
 }

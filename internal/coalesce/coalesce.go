@@ -4,35 +4,50 @@ package coalesce
 
 import "time"
 
-// Window decides when a burst of changes has settled: the work is due once
-// no change came for Quiet, or once the first pending change is the
-// current maximum delay old, whichever is first.
+// Window decides when pending changes are due for work.
 //
-// The maximum delay starts at MaxDelay. When the work had to be done
-// because of it (changes never paused for Quiet), the stream of changes
-// goes on, and the next maximum delay doubles, up to MaxDelayLimit; work
-// done after a quiet pause brings it back to MaxDelay. So a single change
-// is done after Quiet, a burst of any length costs about log2(limit /
-// MaxDelay) + (length / MaxDelayLimit) + 1 pieces of work, and the end of
-// a burst is done Quiet after its last change.
+// After a quiet time (no work for a while), a change is due Quiet after
+// the last change, or MaxDelay after the first, whichever is first: a
+// single change is worked on almost at once, a burst once it settles.
+//
+// Once work was done, the window is busy for a cooldown, which starts at
+// MaxDelay: changes that come while it is busy are due when the cooldown
+// since the last work is over, or earlier when no change came for an
+// eighth of the cooldown (at least Quiet): the end of a burst. Each piece
+// of work done while busy (or at a stream's MaxDelay) doubles the cooldown
+// up to MaxDelayLimit; work after a quiet time sets it back to MaxDelay.
+// So a stream of changes of any rhythm, steady or every 100 ms, costs
+// about log2(MaxDelayLimit/MaxDelay) + length/MaxDelayLimit + 2 pieces of
+// work, and a burst's end is worked on at most MaxDelayLimit/8 after its
+// last change.
 //
 // Time is passed in, so tests need no clock. The zero value with Quiet and
-// MaxDelay set is ready to use; MaxDelayLimit below MaxDelay means no
-// growth.
+// MaxDelay set is ready to use; MaxDelayLimit below MaxDelay means the
+// cooldown does not grow.
 type Window struct {
 	Quiet, MaxDelay, MaxDelayLimit time.Duration
 
 	pending     bool
 	first, last time.Time
-	// delay is the current maximum delay; 0 means MaxDelay.
-	delay time.Duration
+	// now is set by NotifyNow: the work is due at once.
+	now bool
+	// lastWork is when Reset was last called; cooldown is the current
+	// cooldown, 0 meaning MaxDelay.
+	lastWork time.Time
+	cooldown time.Duration
 }
 
-func (c *Window) maxDelay() time.Duration {
-	if c.delay == 0 {
+func (c *Window) cool() time.Duration {
+	if c.cooldown == 0 {
 		return c.MaxDelay
 	}
-	return c.delay
+	return c.cooldown
+}
+
+// busy reports whether the pending changes began within the cooldown of
+// the last work.
+func (c *Window) busy() bool {
+	return !c.lastWork.IsZero() && c.first.Before(c.lastWork.Add(c.cool()))
 }
 
 // Notify records a change at now.
@@ -43,17 +58,32 @@ func (c *Window) Notify(now time.Time) {
 	c.last = now
 }
 
+// NotifyNow records a change whose work is due at once.
+func (c *Window) NotifyNow(now time.Time) {
+	c.Notify(now)
+	c.now = true
+}
+
 // DueAt returns when the pending work is due; ok is false when nothing
 // is pending.
 func (c *Window) DueAt() (at time.Time, ok bool) {
-	if !c.pending {
+	switch {
+	case !c.pending:
 		return time.Time{}, false
+	case c.now:
+		return c.last, true
+	case c.busy():
+		return earlier(c.last.Add(max(c.Quiet, c.cool()/8)), c.lastWork.Add(c.cool())), true
+	default:
+		return earlier(c.last.Add(c.Quiet), c.first.Add(c.MaxDelay)), true
 	}
-	quietEnd, maxEnd := c.last.Add(c.Quiet), c.first.Add(c.maxDelay())
-	if maxEnd.Before(quietEnd) {
-		return maxEnd, true
+}
+
+func earlier(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
 	}
-	return quietEnd, true
+	return b
 }
 
 // Due reports whether the work is due at now.
@@ -62,28 +92,20 @@ func (c *Window) Due(now time.Time) bool {
 	return ok && !now.Before(at)
 }
 
-// Reset forgets the pending changes (the work has taken them all in), and
-// sets the next maximum delay: doubled when the work was due because of
-// the maximum delay, MaxDelay again when it was due after a quiet pause.
-func (c *Window) Reset() {
-	if c.pending && c.first.Add(c.maxDelay()).Before(c.last.Add(c.Quiet)) {
-		c.delay = min(2*c.maxDelay(), max(c.MaxDelayLimit, c.MaxDelay))
+// Reset records that the work, done at now, has taken in every pending
+// change, and sets the cooldown that follows.
+func (c *Window) Reset(now time.Time) {
+	stream := c.pending && !c.now && (c.busy() || !c.first.Add(c.MaxDelay).After(c.last.Add(c.Quiet)))
+	if stream {
+		c.cooldown = min(2*c.cool(), max(c.MaxDelayLimit, c.MaxDelay))
 	} else {
-		c.delay = 0
+		c.cooldown = 0
 	}
-	c.pending = false
+	c.pending, c.now, c.lastWork = false, false, now
 }
 
 // Pending reports whether changes wait for the work.
 func (c *Window) Pending() bool { return c.pending }
 
-// MaxDelayNow is the current maximum delay.
-func (c *Window) MaxDelayNow() time.Duration { return c.maxDelay() }
-
-// NotifyNow records a change whose work is due at once. It does not count
-// as part of a stream.
-func (c *Window) NotifyNow(now time.Time) {
-	c.Notify(now)
-	c.last = now.Add(-c.Quiet)
-	c.first = c.last
-}
+// Cooldown is the current cooldown.
+func (c *Window) Cooldown() time.Duration { return c.cool() }

@@ -6,91 +6,100 @@ import (
 	"time"
 )
 
-func TestCoalescer(t *testing.T) {
-	t.Parallel()
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
-	c := Window{Quiet: 100 * time.Millisecond, MaxDelay: time.Second}
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
+func ms(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+
+// drive sends a change at each of the times (ms) and does the work as soon
+// as it is due, checking every millisecond until end; it returns when the
+// work was done.
+func drive(c *Window, changes []int, end int) []int {
+	var done []int
+	next := 0
+	for now := 0; now <= end; now++ {
+		for next < len(changes) && changes[next] == now {
+			c.Notify(ms(now))
+			next++
+		}
+		if c.Due(ms(now)) {
+			done = append(done, now)
+			c.Reset(ms(now))
+		}
+	}
+	return done
+}
+
+func every(from, to, step int) []int {
+	var out []int
+	for t := from; t <= to; t += step {
+		out = append(out, t)
+	}
+	return out
+}
+
+func TestWindow(t *testing.T) {
+	t.Parallel()
+	window := func() *Window {
+		return &Window{Quiet: 20 * time.Millisecond, MaxDelay: time.Second, MaxDelayLimit: 4 * time.Second}
+	}
+	tests := []struct {
+		name    string
+		changes []int
+		end     int
+		want    []int
+	}{
+		{"nothing", nil, 5000, nil},
+		{"a single change is due Quiet after it", []int{100}, 5000, []int{120}},
+		{"two changes 10 ms apart are one piece of work", []int{100, 110}, 5000, []int{130}},
+		// The second change comes after the work on the first, within
+		// the cooldown: it is the end of a burst, due an eighth of the
+		// cooldown later.
+		{"a change just after work waits cooldown/8", []int{100, 130}, 5000, []int{120, 255}},
+		// A change every 10 ms for 12 s: at MaxDelay, then the cooldown
+		// doubles (2 s, 4 s, 4 s), and the end is due cooldown/8 after
+		// the last change.
+		{"a steady stream", every(0, 12000, 10), 20000, []int{1000, 3000, 7000, 11000, 12500}},
+		// A change every 100 ms never pauses for cooldown/8 once busy.
+		{"a stream with pauses", every(0, 12000, 100), 20000, []int{20, 1020, 3020, 7020, 11020, 12500}},
+		// The last change (3000) is taken in by the work at 3000. After
+		// a quiet time the cooldown is MaxDelay again.
+		{"quiet time resets", append(every(0, 3000, 10), 10000, 10005), 20000, []int{1000, 3000, 10025}},
+	}
+	for _, tt := range tests {
+		if got := drive(window(), tt.changes, tt.end); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: work at %v ms, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestWindowWithoutLimitDoesNotGrow(t *testing.T) {
+	t.Parallel()
+	c := &Window{Quiet: 20 * time.Millisecond, MaxDelay: time.Second}
+	if got, want := drive(c, append(every(0, 5000, 10), 5001), 10000), []int{1000, 2000, 3000, 4000, 5000, 5126}; !slices.Equal(got, want) {
+		t.Errorf("work at %v ms, want %v", got, want)
+	}
+	if c.Cooldown() != time.Second {
+		t.Errorf("cooldown %v, want 1s", c.Cooldown())
+	}
+}
+
+func TestNotifyNow(t *testing.T) {
+	t.Parallel()
+	c := &Window{Quiet: 100 * time.Millisecond, MaxDelay: time.Second, MaxDelayLimit: 4 * time.Second}
 	if _, ok := c.DueAt(); ok || c.Due(ms(5000)) {
 		t.Fatal("due with nothing pending")
 	}
-
-	// A single change is due after the quiet period.
-	c.Notify(ms(0))
-	if c.Due(ms(99)) || !c.Due(ms(100)) {
-		t.Errorf("single change: due(99)=%v due(100)=%v", c.Due(ms(99)), c.Due(ms(100)))
-	}
-	c.Reset()
-
-	// A steady stream of changes every 50 ms never goes quiet: the maximum
-	// delay bounds it.
-	for i := 0; i <= 2000; i += 50 {
-		c.Notify(ms(1000 + i))
-		if at, _ := c.DueAt(); at.After(ms(2000)) {
-			t.Fatalf("after a change at %d ms, due at %v: later than first + maxDelay", 1000+i, at.Sub(t0))
-		}
-		if c.Due(ms(1000 + i)) {
-			if 1000+i < 2000 {
-				t.Fatalf("due at %d ms, before the maximum delay", 1000+i)
-			}
-			break
-		}
-	}
-	if !c.Due(ms(2000)) {
-		t.Error("a stream of changes was not due at first + maxDelay")
-	}
-	c.Reset()
-
-	// Changes that settle: due quiet after the last one.
-	c.Notify(ms(5000))
-	c.Notify(ms(5030))
-	c.Notify(ms(5060))
-	if at, _ := c.DueAt(); !at.Equal(ms(5160)) {
-		t.Errorf("settled burst due at %v, want 5160 ms", at.Sub(t0))
-	}
-	c.Reset()
-
-	// NotifyNow: due at once.
 	c.NotifyNow(ms(9000))
 	if !c.Pending() || !c.Due(ms(9000)) {
 		t.Error("NotifyNow is not due at once")
 	}
-}
-
-// TestWindowGrowsWithAStream: a stream of changes that never pauses is
-// worked on at 1, 3 and 7 s (the maximum delay doubles up to the limit,
-// 4 s), then every 4 s; its end is done Quiet after the last change, and
-// the next change starts from MaxDelay again.
-func TestWindowGrowsWithAStream(t *testing.T) {
-	t.Parallel()
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
-	c := Window{Quiet: 20 * time.Millisecond, MaxDelay: time.Second, MaxDelayLimit: 4 * time.Second}
-	var done []int
-	for i := 0; i <= 12000; i += 10 { // a change every 10 ms for 12 s
-		c.Notify(ms(i))
-		if c.Due(ms(i)) {
-			done = append(done, i)
-			c.Reset()
-		}
+	c.Reset(ms(9000))
+	c.NotifyNow(ms(9001))
+	if !c.Due(ms(9001)) {
+		t.Error("NotifyNow right after work is not due at once")
 	}
-	if want := []int{1000, 3010, 7020, 11030}; !slices.Equal(done, want) {
-		t.Errorf("work done at %v ms, want %v", done, want)
-	}
-	if at, _ := c.DueAt(); !at.Equal(ms(12020)) {
-		t.Errorf("the end of the stream is due at %v, want 12020 ms", at.Sub(t0))
-	}
-	c.Reset()
-	if c.MaxDelayNow() != time.Second {
-		t.Errorf("after a quiet end the maximum delay is %v, want 1s", c.MaxDelayNow())
-	}
-	// Without a limit above MaxDelay there is no growth.
-	c = Window{Quiet: 20 * time.Millisecond, MaxDelay: time.Second}
-	c.Notify(ms(0))
-	c.Notify(ms(1000))
-	c.Reset()
-	if c.MaxDelayNow() != time.Second {
-		t.Errorf("no limit: maximum delay %v, want 1s", c.MaxDelayNow())
+	c.Reset(ms(9001))
+	if c.Cooldown() != time.Second {
+		t.Errorf("NotifyNow grew the cooldown to %v", c.Cooldown())
 	}
 }

@@ -34,9 +34,9 @@ type Options struct {
 	Pipeline *Pipeline
 	// Debounce is the quiet period after a change before a rebuild.
 	Debounce time.Duration
-	// MaxDelay bounds how long a stream of changes can defer a rebuild;
-	// it doubles, up to MaxDelayLimit, for each rebuild of an unbroken
-	// stream (see coalesce.Window).
+	// MaxDelay bounds how long a burst can defer a rebuild after a quiet
+	// time, and is the first cooldown between rebuilds while changes keep
+	// coming, which doubles up to MaxDelayLimit (see coalesce.Window).
 	MaxDelay, MaxDelayLimit time.Duration
 	// StaleAfter is how long a broken watch is tolerated before the
 	// controller reports not ready.
@@ -150,7 +150,7 @@ func (c *Controller) Run(ctx context.Context) error {
 				// last good file until the watches recover.
 				retryAt = now.Add(brokenRecheck)
 			default:
-				pending.Reset()
+				pending.Reset(now)
 				if err := c.sync(ctx); err != nil {
 					if ctx.Err() != nil {
 						return nil

@@ -163,7 +163,7 @@ func (r *Reloader) Run(ctx context.Context) error {
 			if wait > 0 {
 				waitUntil = time.Now().Add(wait)
 			} else {
-				pending.Reset()
+				pending.Reset(now)
 				waitUntil = time.Time{}
 			}
 		}
