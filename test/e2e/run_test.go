@@ -10,13 +10,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
-
-	"net/http"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -157,10 +153,11 @@ func TestReloadExitsWhenNginxDies(t *testing.T) {
 	})
 }
 
-// TestReloadUnderLoad: 50 keep-alive clients (Go's http.Transport, which
-// retries an idempotent request on a connection the server closed) load a
-// route that never changes while the config changes every 100 ms for 20 s.
-// No request may fail, and the last config must be the one served.
+// TestReloadUnderLoad: 50 keep-alive clients (each with an http.Transport of
+// its own, which retries an idempotent request on a connection the server
+// closed) load a route that never changes while the config changes every
+// 100 ms for 20 s. No request may fail, and the last config must be the one
+// served.
 func TestReloadUnderLoad(t *testing.T) {
 	t.Parallel()
 	const (
@@ -191,38 +188,9 @@ func TestReloadUnderLoad(t *testing.T) {
 	}
 	rl := startReloader(t, confDir, "--min-reload-interval", "500ms")
 	settle()
-	before := nginxFigures(t, rl)
+	before := nginxFigures(t, rl.listen)
 
-	var requests, failures atomic.Int64
-	var firstErr atomic.Value
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range clients {
-		wg.Go(func() {
-			client := &http.Client{Timeout: 10 * time.Second} // a default Transport: keep-alive, retries
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/stable/x", port))
-				requests.Add(1)
-				if err == nil {
-					body := make([]byte, 64)
-					n, _ := resp.Body.Read(body)
-					resp.Body.Close()
-					if resp.StatusCode != 200 || string(body[:n]) != "stable /x" {
-						err = fmt.Errorf("status %d body %q", resp.StatusCode, body[:n])
-					}
-				}
-				if err != nil {
-					failures.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-				}
-			}
-		})
-	}
+	ld := startLoad(t, clients, target{port: port, path: "/stable/x", body: "stable /x"})
 	reloadsBefore := rl.reloads(t, nginx.ResultOK)
 	gen := 0
 	for start := time.Now(); time.Since(start) < duration; time.Sleep(every) {
@@ -239,25 +207,25 @@ func TestReloadUnderLoad(t *testing.T) {
 		}
 		return nil
 	})
-	close(stop)
-	wg.Wait()
+	ld.stop()
 	reloads := rl.reloads(t, nginx.ResultOK) - reloadsBefore
 	settle()
-	after := nginxFigures(t, rl)
-	t.Logf("%d config changes in %s (every %s): %v confirmed reloads; %d requests by %d keep-alive clients, %d failed; "+
-		"nginx before: %s; after: %s", gen, duration, every, reloads, requests.Load(), clients, failures.Load(), before, after)
-	if failures.Load() > 0 {
-		t.Errorf("%d of %d requests failed; first: %v", failures.Load(), requests.Load(), firstErr.Load())
+	after := nginxFigures(t, rl.listen)
+	t.Logf("%d config changes in %s (every %s): %v confirmed reloads; %s; "+
+		"nginx before: %s; after: %s", gen, duration, every, reloads, ld, before, after)
+	if n := ld.failures.Load(); n > 0 {
+		t.Errorf("%d of %d requests failed:%s", n, ld.requests.Load(), ld.failuresSince(ld.started))
 	}
 	if maxReloads := float64(duration/(500*time.Millisecond)) + 2; reloads > maxReloads {
 		t.Errorf("%v reloads, more than the rate cap allows (%v)", reloads, maxReloads)
 	}
 }
 
-// nginxFigures describes nginx's processes from the reloader's metrics.
-func nginxFigures(t *testing.T, rl *reloader) string {
+// nginxFigures describes nginx's processes from the metrics of the reload
+// (or run) process that listens on listen.
+func nginxFigures(t *testing.T, listen string) string {
 	t.Helper()
-	m := func(name string) float64 { return metric(t, rl.listen, "kube_nginx_sync_"+name) }
+	m := func(name string) float64 { return metric(t, listen, "kube_nginx_sync_"+name) }
 	return fmt.Sprintf("%v workers (%.1f MiB), %v draining generations (%v workers, %.1f MiB)",
 		m("nginx_workers"), m("nginx_workers_resident_bytes")/(1<<20), m("nginx_draining_generations"),
 		m("nginx_draining_workers"), m("nginx_draining_resident_bytes")/(1<<20))
