@@ -115,6 +115,13 @@ func (c *Controller) takeFirstChange() time.Time {
 // its write or leaves the old file.
 func (c *Controller) Run(ctx context.Context) error {
 	log := c.opts.Log
+	// This process is the file's only writer: what a killed one left is
+	// garbage.
+	if removed, err := c.opts.Pipeline.RemoveTemporary(); err != nil {
+		log.Warn("cannot remove the temporary files of an interrupted write", "err", err)
+	} else if len(removed) > 0 {
+		log.Info("removed the temporary files of an interrupted write", "files", removed)
+	}
 	log.Info("waiting for the caches to sync")
 	if err := c.opts.Source.WaitForSync(ctx); err != nil {
 		if ctx.Err() != nil {

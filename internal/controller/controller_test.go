@@ -223,6 +223,21 @@ func TestControllerHoldsWhileWatchIsBroken(t *testing.T) {
 	waitFor(t, "the held change", func() bool { return h.routes(t) == 1 })
 }
 
+func TestControllerRemovesTemporaryFilesOfAKilledWriter(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	left := filepath.Join(dir, ".default.conf.tmp-12345")
+	if err := os.WriteFile(left, []byte("half a config"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h := start(t, filepath.Join(dir, "default.conf"))
+	close(h.src.synced)
+	waitFor(t, "the first write", func() bool { return testutil.ToFloat64(h.metrics.Writes) == 1 })
+	if _, err := os.Stat(left); !os.IsNotExist(err) {
+		t.Errorf("the temporary file of a killed writer is still there (%v)", err)
+	}
+}
+
 func TestControllerStaleReadiness(t *testing.T) {
 	t.Parallel()
 	h := start(t, filepath.Join(t.TempDir(), "default.conf"))
