@@ -137,6 +137,9 @@ func (c *Controller) Run(ctx context.Context) error {
 		retry   = minRetry
 		// retryAt is when a failed or held-back rebuild is tried again.
 		retryAt time.Time
+		// heldBack says that retryAt waits for a broken watch, which
+		// notifies when it recovers: then the rebuild is due at once.
+		heldBack bool
 	)
 	// The first rebuild is due at once: the caches hold a complete list.
 	pending.NotifyNow(time.Now())
@@ -153,9 +156,10 @@ func (c *Controller) Run(ctx context.Context) error {
 			case !c.opts.Source.BrokenSince().IsZero():
 				// The cache may be stale or half-updated: keep the
 				// last good file until the watches recover.
-				retryAt = now.Add(brokenRecheck)
+				retryAt, heldBack = now.Add(brokenRecheck), true
 			default:
 				pending.Reset()
+				heldBack = false
 				if err := c.sync(ctx); err != nil {
 					if ctx.Err() != nil {
 						return nil
@@ -180,6 +184,9 @@ func (c *Controller) Run(ctx context.Context) error {
 			return nil
 		case <-c.trigger:
 			pending.Notify(time.Now())
+			if heldBack { // perhaps the watches' recovery: look again after the debounce
+				retryAt, heldBack = time.Time{}, false
+			}
 		case <-timer.C:
 		case <-ticker.C:
 		}

@@ -218,9 +218,15 @@ func TestControllerHoldsWhileWatchIsBroken(t *testing.T) {
 	if n := h.routes(t); n != 2 {
 		t.Fatalf("%d routes written while the watch was broken, want the last good 2", n)
 	}
+	// The watcher notifies when it recovers: the held change is written
+	// after the debounce, not at the next recheck of a broken watch (1 s).
 	h.src.setBroken(time.Time{})
+	recovered := time.Now()
 	h.ctrl.Notify()
 	waitFor(t, "the held change", func() bool { return h.routes(t) == 1 })
+	if took := time.Since(recovered); took > brokenRecheck/2 {
+		t.Errorf("the held change was written %s after the recovery", took)
+	}
 }
 
 func TestControllerRemovesTemporaryFilesOfAKilledWriter(t *testing.T) {
