@@ -19,6 +19,10 @@ type target struct {
 	port       int
 	host, path string
 	body       string
+	// post sends POST instead of GET: Go's Transport does not send a POST
+	// again on another connection when the first one breaks, so its
+	// failures are those that a client without retries sees.
+	post bool
 }
 
 // load keeps clients busy with GET requests until stop: each client has a
@@ -77,7 +81,11 @@ func startLoad(t *testing.T, clients int, targets ...target) *load {
 }
 
 func (l *load) once(c *http.Client, tg target) error {
-	req, err := http.NewRequest(http.MethodGet, "http://127.0.0.1:"+strconv.Itoa(tg.port)+tg.path, nil)
+	method := http.MethodGet
+	if tg.post {
+		method = http.MethodPost
+	}
+	req, err := http.NewRequest(method, "http://127.0.0.1:"+strconv.Itoa(tg.port)+tg.path, nil)
 	if err != nil {
 		return err
 	}
@@ -90,10 +98,10 @@ func (l *load) once(c *http.Client, tg target) error {
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	resp.Body.Close()
 	if err != nil {
-		return fmt.Errorf("GET %s%s: reading the body: %w", tg.host, tg.path, err)
+		return fmt.Errorf("%s %s%s: reading the body: %w", method, tg.host, tg.path, err)
 	}
 	if resp.StatusCode != 200 || string(body) != tg.body {
-		return fmt.Errorf("GET %s%s: %d %q, want 200 %q", tg.host, tg.path, resp.StatusCode, body, tg.body)
+		return fmt.Errorf("%s %s%s: %d %q, want 200 %q", method, tg.host, tg.path, resp.StatusCode, body, tg.body)
 	}
 	return nil
 }

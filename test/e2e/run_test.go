@@ -100,57 +100,84 @@ func TestRunRoutesNewService(t *testing.T) {
 	}
 }
 
-// TestReloadExitsWhenNginxDies: when nginx's master is killed, reload
-// exits at once with a non-zero status (so the container restarts) and
-// leaves no nginx process behind.
+// TestReloadExitsWhenNginxDies: when nginx's master is killed, reload (and
+// run) exits at once with a non-zero status (so the container restarts)
+// and leaves no nginx process behind: the master's workers are gone too,
+// and nothing answers on nginx's port.
 func TestReloadExitsWhenNginxDies(t *testing.T) {
 	t.Parallel()
-	port := freePort(t)
-	confDir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(confDir, "default.conf"), handWritten(port, "up"), 0o644); err != nil {
-		t.Fatal(err)
+	for _, mode := range []string{"reload", "run"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			port := freePort(t)
+			confDir := t.TempDir()
+			prefix := t.TempDir()
+			mainConf, err := testbed.WriteMainConfig(prefix, confDir, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+			args := []string{mode, "--listen", listen}
+			switch mode {
+			case "reload":
+				if err := os.WriteFile(filepath.Join(confDir, "default.conf"), handWritten(port, "up"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				args = append(args, "--config-dir", confDir)
+			case "run":
+				args = append(args, "--kubeconfig", cluster.Kubeconfig, "--namespace", newNamespace(t),
+					"--output", filepath.Join(confDir, "default.conf"), "--http-address", "127.0.0.1",
+					"--http-port", strconv.Itoa(port), "--status-port", strconv.Itoa(freePort(t)))
+			}
+			cmd := exec.Command(binary, append(args, "--", "-p", prefix+"/", "-c", mainConf)...)
+			var out strings.Builder
+			cmd.Stdout, cmd.Stderr = &out, &out
+			cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			t.Cleanup(func() { _ = cmd.Process.Kill() })
+			eventually(t, 30*time.Second, func() error {
+				if code := httpStatus("http://" + listen + "/readyz"); code != 200 {
+					return fmt.Errorf("/readyz answers %d", code)
+				}
+				return nil
+			})
+			master := nginxMaster(t, cmd.Process.Pid)
+			workers := nginxWorkers(t, master)
+			if len(workers) == 0 {
+				t.Fatal("nginx has no worker")
+			}
+			killed := time.Now()
+			if err := syscall.Kill(master, syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-done:
+				exit, ok := err.(*exec.ExitError)
+				if !ok || exit.ExitCode() == 0 {
+					t.Errorf("%s exited with %v, want a non-zero status", mode, err)
+				}
+				t.Logf("%s exited %s after nginx's master was killed: %v; its last words: %s", mode, time.Since(killed).Round(time.Millisecond), err, lastLine(out.String()))
+			case <-time.After(10 * time.Second):
+				t.Fatalf("%s still runs 10 s after nginx died:\n%s", mode, out.String())
+			}
+			eventually(t, 5*time.Second, func() error {
+				for _, pid := range workers {
+					if !gone(pid) {
+						return fmt.Errorf("nginx's worker %d outlived its master: an orphan", pid)
+					}
+				}
+				if status, _, err := tryGet(port, "", "/"); err == nil {
+					return fmt.Errorf("something still answers on nginx's port (%d): an orphaned worker", status)
+				}
+				return nil
+			})
+			t.Logf("its workers %v were gone %s after the kill", workers, time.Since(killed).Round(time.Millisecond))
+		})
 	}
-	prefix := t.TempDir()
-	mainConf, err := testbed.WriteMainConfig(prefix, confDir, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(binary, "reload", "--config-dir", confDir, "--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		"--", "-p", prefix+"/", "-c", mainConf)
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	waitServed(t, port, "up")
-	master, err := os.ReadFile(filepath.Join(prefix, "nginx.pid"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(master)))
-	killed := time.Now()
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-done:
-		exit, ok := err.(*exec.ExitError)
-		if !ok || exit.ExitCode() == 0 {
-			t.Errorf("reload exited with %v, want a non-zero status", err)
-		}
-		t.Logf("reload exited %s after nginx's master was killed: %v; its last words: %s", time.Since(killed).Round(time.Millisecond), err, lastLine(out.String()))
-	case <-time.After(10 * time.Second):
-		t.Fatalf("reload still runs 10 s after nginx died:\n%s", out.String())
-	}
-	eventually(t, 5*time.Second, func() error {
-		if status, _, err := tryGet(port, "", "/"); err == nil {
-			return fmt.Errorf("something still answers on nginx's port (%d): an orphaned worker", status)
-		}
-		return nil
-	})
 }
 
 // TestReloadUnderLoad: 50 keep-alive clients (each with an http.Transport of
