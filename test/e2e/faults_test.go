@@ -81,6 +81,7 @@ func TestFaultsAPIServerOutage(t *testing.T) {
 	}
 	reloadsDuring := rl.reloads(t, nginx.ResultOK) - reloadsBefore
 
+	restart := time.Now()
 	if err := cp.StartAPIServer(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -95,10 +96,14 @@ func TestFaultsAPIServerOutage(t *testing.T) {
 	readyAfter := time.Since(up)
 	ld.stop()
 
-	t.Logf("API server down for %s (stopping it took %s); %s during and after the outage; generator /readyz not ready after %s, ready again %s after the restart; "+
-		"a Service created after the restart answered through nginx %s after the restart; %v watch errors counted (services), %v (endpointslices); %v reloads during the outage",
-		up.Sub(down).Round(time.Millisecond), stopTook.Round(time.Millisecond), ld, notReadyAfter.Round(time.Millisecond), readyAfter.Round(time.Millisecond),
-		servedAfter.Round(time.Millisecond), g.metric(t, `watch_errors_total{resource="services"}`), g.metric(t, `watch_errors_total{resource="endpointslices"}`), reloadsDuring)
+	t.Logf("API server down for %s (stopping it took %s, starting it again until ready %s); %s during and after the outage; "+
+		"generator /readyz not ready after %s, ready again %s after the API server was; "+
+		"a Service created then answered through nginx %s after the API server was ready; %v watch errors counted (services), %v (endpointslices), "+
+		"%d of them 410 Gone; %v reloads during the outage",
+		up.Sub(down).Round(time.Millisecond), stopTook.Round(time.Millisecond), up.Sub(restart).Round(time.Millisecond), ld,
+		notReadyAfter.Round(time.Millisecond), readyAfter.Round(time.Millisecond), servedAfter.Round(time.Millisecond),
+		g.metric(t, `watch_errors_total{resource="services"}`), g.metric(t, `watch_errors_total{resource="endpointslices"}`),
+		strings.Count(g.log(), "too old"), reloadsDuring)
 	if n := ld.failures.Load(); n > 0 {
 		t.Errorf("%d of %d requests failed while the API server was down:%s", n, ld.requests.Load(), ld.failuresSince(down))
 	}

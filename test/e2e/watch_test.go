@@ -28,8 +28,8 @@ type generator struct {
 	output     string
 	listen     string
 	kubeconfig string
-	// httpPort and statusPort are the rendered config's (0: the default
-	// status port).
+	// httpPort and statusPort are the rendered config's (0: 18080, and the
+	// default status port).
 	httpPort, statusPort int
 }
 
@@ -73,9 +73,6 @@ func startGeneratorWith(t *testing.T, ns string, o generatorOptions) *generator 
 	if g.kubeconfig == "" {
 		g.kubeconfig = cluster.Kubeconfig
 	}
-	if g.httpPort == 0 {
-		g.httpPort = 18080
-	}
 	args := append([]string{"watch", "--kubeconfig", g.kubeconfig, "--output", g.output,
 		"--listen", g.listen, "--debounce", "50ms", "--max-delay", "500ms", "--log-level", "debug"},
 		g.selectionFlags()...)
@@ -96,7 +93,11 @@ func (g *generator) waitReady(t *testing.T, timeout time.Duration) {
 }
 
 func (g *generator) selectionFlags() []string {
-	flags := []string{"--namespace", g.ns, "--http-address", "127.0.0.1", "--http-port", strconv.Itoa(g.httpPort)}
+	port := g.httpPort
+	if port == 0 {
+		port = 18080
+	}
+	flags := []string{"--namespace", g.ns, "--http-address", "127.0.0.1", "--http-port", strconv.Itoa(port)}
 	if g.statusPort != 0 {
 		flags = append(flags, "--status-port", strconv.Itoa(g.statusPort))
 	}
