@@ -36,6 +36,49 @@ func Write(path string, data []byte, opts Options) (changed bool, err error) {
 	return true, nil
 }
 
+// tempPattern is the name pattern of Write's temporary files for base.
+func tempPattern(base string) string { return "." + base + ".tmp-*" }
+
+// RemoveTemporary removes the temporary files that writes of path left
+// behind when their process was killed between creating and renaming
+// them, and returns their names. Call it where no other process writes
+// path, before the first write.
+func RemoveTemporary(path string) ([]string, error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	matches, err := filepath.Glob(filepath.Join(dir, globEscape(tempPattern(base))))
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	var errs []error
+	for _, m := range matches {
+		if err := os.Remove(m); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, filepath.Base(m))
+	}
+	return removed, errors.Join(errs...)
+}
+
+// globEscape escapes the glob metacharacters of a file name, except the
+// pattern's final "*".
+func globEscape(pattern string) string {
+	name := pattern[:len(pattern)-1]
+	var b []byte
+	for i := 0; i < len(name); i++ {
+		switch name[i] {
+		case '*', '?', '[', '\\':
+			b = append(b, '\\')
+		}
+		b = append(b, name[i])
+	}
+	return string(b) + "*"
+}
+
 func replace(path string, data []byte, opts Options) (err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
@@ -45,7 +88,7 @@ func replace(path string, data []byte, opts Options) (err error) {
 	if mode == 0 {
 		mode = 0o644
 	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	tmp, err := os.CreateTemp(dir, tempPattern(base))
 	if err != nil {
 		return fmt.Errorf("create temporary file for %s: %w", path, err)
 	}

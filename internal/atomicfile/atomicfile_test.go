@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -101,5 +102,32 @@ func assertOnlyFile(t *testing.T, dir, name string) {
 			names = append(names, e.Name())
 		}
 		t.Errorf("folder holds %v, want only %s (no temporary files left)", names, name)
+	}
+}
+
+// The temporary files of a writer killed mid-write are removed, and
+// nothing else.
+func TestRemoveTemporary(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, name := range []string{"a[1].conf", ".a[1].conf.tmp-123", ".a[1].conf.tmp-456", ".a.conf.tmp-1", "a[1].conf.tmp-9", ".other.tmp-1"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	removed, err := RemoveTemporary(filepath.Join(dir, "a[1].conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(removed) != 2 || removed[0] != ".a[1].conf.tmp-123" || removed[1] != ".a[1].conf.tmp-456" {
+		t.Errorf("removed %v, want the two temporary files of a[1].conf", removed)
+	}
+	entries, _ := os.ReadDir(dir)
+	var left []string
+	for _, e := range entries {
+		left = append(left, e.Name())
+	}
+	if want := []string{".a.conf.tmp-1", ".other.tmp-1", "a[1].conf", "a[1].conf.tmp-9"}; strings.Join(left, " ") != strings.Join(want, " ") {
+		t.Errorf("left %v, want %v", left, want)
 	}
 }

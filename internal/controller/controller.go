@@ -117,6 +117,13 @@ func (c *Controller) takeFirstChange() time.Time {
 // its write or leaves the old file.
 func (c *Controller) Run(ctx context.Context) error {
 	log := c.opts.Log
+	// This process is the file's only writer: what a killed one left is
+	// garbage.
+	if removed, err := c.opts.Pipeline.RemoveTemporary(); err != nil {
+		log.Warn("cannot remove the temporary files of an interrupted write", "err", err)
+	} else if len(removed) > 0 {
+		log.Info("removed the temporary files of an interrupted write", "files", removed)
+	}
 	log.Info("waiting for the caches to sync")
 	if err := c.opts.Source.WaitForSync(ctx); err != nil {
 		if ctx.Err() != nil {
@@ -132,6 +139,9 @@ func (c *Controller) Run(ctx context.Context) error {
 		retry   = minRetry
 		// retryAt is when a failed or held-back rebuild is tried again.
 		retryAt time.Time
+		// heldBack says that retryAt waits for a broken watch, which
+		// notifies when it recovers: then the rebuild is due at once.
+		heldBack bool
 	)
 	// The first rebuild is due at once: the caches hold a complete list.
 	pending.NotifyNow(time.Now())
@@ -148,9 +158,10 @@ func (c *Controller) Run(ctx context.Context) error {
 			case !c.opts.Source.BrokenSince().IsZero():
 				// The cache may be stale or half-updated: keep the
 				// last good file until the watches recover.
-				retryAt = now.Add(brokenRecheck)
+				retryAt, heldBack = now.Add(brokenRecheck), true
 			default:
 				pending.Reset(now)
+				heldBack = false
 				if err := c.sync(ctx); err != nil {
 					if ctx.Err() != nil {
 						return nil
@@ -175,6 +186,9 @@ func (c *Controller) Run(ctx context.Context) error {
 			return nil
 		case <-c.trigger:
 			pending.Notify(time.Now())
+			if heldBack { // perhaps the watches' recovery: look again after the debounce
+				retryAt, heldBack = time.Time{}, false
+			}
 		case <-timer.C:
 		case <-ticker.C:
 		}

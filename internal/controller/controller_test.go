@@ -218,9 +218,30 @@ func TestControllerHoldsWhileWatchIsBroken(t *testing.T) {
 	if n := h.routes(t); n != 2 {
 		t.Fatalf("%d routes written while the watch was broken, want the last good 2", n)
 	}
+	// The watcher notifies when it recovers: the held change is written
+	// after the debounce, not at the next recheck of a broken watch (1 s).
 	h.src.setBroken(time.Time{})
+	recovered := time.Now()
 	h.ctrl.Notify()
 	waitFor(t, "the held change", func() bool { return h.routes(t) == 1 })
+	if took := time.Since(recovered); took > brokenRecheck/2 {
+		t.Errorf("the held change was written %s after the recovery", took)
+	}
+}
+
+func TestControllerRemovesTemporaryFilesOfAKilledWriter(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	left := filepath.Join(dir, ".default.conf.tmp-12345")
+	if err := os.WriteFile(left, []byte("half a config"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h := start(t, filepath.Join(dir, "default.conf"))
+	close(h.src.synced)
+	waitFor(t, "the first write", func() bool { return testutil.ToFloat64(h.metrics.Writes) == 1 })
+	if _, err := os.Stat(left); !os.IsNotExist(err) {
+		t.Errorf("the temporary file of a killed writer is still there (%v)", err)
+	}
 }
 
 func TestControllerStaleReadiness(t *testing.T) {

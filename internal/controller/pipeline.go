@@ -86,6 +86,17 @@ func (p *Pipeline) Write(ctx context.Context, data []byte) (changed bool, err er
 	return changed, nil
 }
 
+// RemoveTemporary removes the temporary files that a writer of the config
+// (and of the last good one) killed mid-write left in the folder, and
+// returns their names. nginx and the reloader ignore them, but each crash
+// would leave one more, as large as the config, in a folder that may be
+// small.
+func (p *Pipeline) RemoveTemporary() ([]string, error) {
+	removed, err := atomicfile.RemoveTemporary(p.Output)
+	more, err2 := atomicfile.RemoveTemporary(LastGoodPath(p.Output))
+	return append(removed, more...), errors.Join(err, err2)
+}
+
 // LastGoodPath is where the last config that passed validation is kept,
 // beside the live one: hidden, so nginx's *.conf globs and the reloader's
 // fingerprint ignore it.

@@ -7,15 +7,18 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -40,6 +43,9 @@ type Options struct {
 	WorkDir string
 	// ServiceCIDR is the ClusterIP range; empty means DefaultServiceCIDR.
 	ServiceCIDR string
+	// APIServerArgs are added to kube-apiserver's arguments (a later flag
+	// overrides an earlier one), such as --watch-cache=false.
+	APIServerArgs []string
 }
 
 // ControlPlane is a running etcd and kube-apiserver.
@@ -163,24 +169,26 @@ func (cp *ControlPlane) StartAPIServer(ctx context.Context) error {
 		cp.port = port
 	}
 	var err error
-	cp.apiserver, err = startProcess(filepath.Join(cp.opts.BinDir, "kube-apiserver"), cp.path("kube-apiserver.log"),
-		"--etcd-servers="+cp.etcdURL,
+	args := []string{
+		"--etcd-servers=" + cp.etcdURL,
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",
-		"--secure-port="+strconv.Itoa(cp.port),
-		"--cert-dir="+cp.path("certs"),
-		"--service-cluster-ip-range="+cp.opts.ServiceCIDR,
+		"--secure-port=" + strconv.Itoa(cp.port),
+		"--cert-dir=" + cp.path("certs"),
+		"--service-cluster-ip-range=" + cp.opts.ServiceCIDR,
 		"--endpoint-reconciler-type=none",
 		"--service-account-issuer=https://kubernetes.default.svc",
-		"--service-account-key-file="+cp.path("sa.pub"),
-		"--service-account-signing-key-file="+cp.path("sa.key"),
-		"--token-auth-file="+cp.path("tokens.csv"),
+		"--service-account-key-file=" + cp.path("sa.pub"),
+		"--service-account-signing-key-file=" + cp.path("sa.key"),
+		"--token-auth-file=" + cp.path("tokens.csv"),
 		"--authorization-mode=RBAC",
 		"--enable-priority-and-fairness=false",
 		// Close open watches at shutdown instead of waiting for them, so a
 		// test that stops the API server does not wait 15 s.
 		"--shutdown-watch-termination-grace-period=1s",
-	)
+	}
+	cp.apiserver, err = startProcess(filepath.Join(cp.opts.BinDir, "kube-apiserver"), cp.path("kube-apiserver.log"),
+		append(args, cp.opts.APIServerArgs...)...)
 	if err != nil {
 		return err
 	}
@@ -206,6 +214,58 @@ func (cp *ControlPlane) StartAPIServer(ctx context.Context) error {
 		_, err = client.CoreV1().Namespaces().Get(ctx, "default", metav1.GetOptions{})
 		return err
 	})
+}
+
+// CompactEtcd compacts etcd's history up to its current revision (what the
+// API server does every --etcd-compaction-interval, 5 minutes by default)
+// and returns that revision. A watch that resumes from an older resource
+// version, and is not served by the API server's watch cache, then ends
+// with 410 Gone ("too old resource version").
+func (cp *ControlPlane) CompactEtcd(ctx context.Context) (int64, error) {
+	// etcd's JSON gateway: int64s are strings, keys base64.
+	var status struct {
+		Header struct {
+			Revision string `json:"revision"`
+		} `json:"header"`
+	}
+	if err := cp.etcdCall(ctx, "/v3/kv/range", `{"key":"AA=="}`, &status); err != nil {
+		return 0, err
+	}
+	rev, err := strconv.ParseInt(status.Header.Revision, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("etcd revision %q: %w", status.Header.Revision, err)
+	}
+	body := fmt.Sprintf(`{"revision":"%d","physical":true}`, rev)
+	if err := cp.etcdCall(ctx, "/v3/kv/compaction", body, nil); err != nil {
+		return 0, err
+	}
+	return rev, nil
+}
+
+func (cp *ControlPlane) etcdCall(ctx context.Context, path, body string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cp.etcdURL+path, strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("etcd %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("etcd %s: %w", path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("etcd %s: %s: %s", path, resp.Status, data)
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return fmt.Errorf("etcd %s: %w: %s", path, err, data)
+		}
+	}
+	return nil
 }
 
 // StopAPIServer stops kube-apiserver only; etcd keeps its data.

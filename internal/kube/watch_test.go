@@ -15,6 +15,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
 
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
@@ -133,5 +135,120 @@ func TestWatcherHealth(t *testing.T) {
 	}
 	if changes != 2 {
 		t.Errorf("%d change notifications on recovery, want 2", changes)
+	}
+}
+
+// trackFixture is a Watcher whose informer "services" is broken, and a
+// fake watch of it passing through track.
+type trackFixture struct {
+	w       *Watcher
+	fake    *watch.FakeWatcher
+	tracked watch.Interface
+	store   cache.Store
+	errs    chan error
+}
+
+func newTrackFixture(t *testing.T, listsFirst bool) *trackFixture {
+	t.Helper()
+	f := &trackFixture{fake: watch.NewFake(), store: cache.NewStore(cache.MetaNamespaceKeyFunc), errs: make(chan error, 10)}
+	f.w = &Watcher{broken: map[string]time.Time{}, opts: WatcherOptions{
+		OnWatchError: func(_ string, err error) { f.errs <- err },
+	}}
+	f.w.markBroken("services")
+	ctx, cancel := context.WithCancel(context.Background())
+	f.tracked = f.w.track(ctx, "services", "services", f.store, f.fake, listsFirst)
+	t.Cleanup(func() { f.tracked.Stop(); cancel() })
+	return f
+}
+
+// send passes an event through the tracked watch, as the reflector reads it.
+func (f *trackFixture) send(t *testing.T, ev watch.Event) {
+	t.Helper()
+	go f.fake.Action(ev.Type, ev.Object)
+	select {
+	case got := <-f.tracked.ResultChan():
+		if got.Type != ev.Type {
+			t.Fatalf("passed on a %s event, want %s", got.Type, ev.Type)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the event was not passed on")
+	}
+}
+
+func (f *trackFixture) healthyWithin(d time.Duration) bool {
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if f.w.BrokenSince().IsZero() {
+			return true
+		}
+	}
+	return false
+}
+
+func svcAt(name, rv string) *corev1.Service {
+	return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name, ResourceVersion: rv}}
+}
+
+// A watch that ends with 410 Gone leaves the cache stale until the
+// reflector lists again: the informer is broken meanwhile.
+func TestTrackedWatchExpiredIsBroken(t *testing.T) {
+	t.Parallel()
+	f := newTrackFixture(t, false)
+	f.w.markHealthy("services")
+	f.send(t, watch.Event{Type: watch.Error, Object: &apierrors.NewResourceExpired("The resourceVersion for the provided watch is too old.").ErrStatus})
+	if f.w.BrokenSince().IsZero() {
+		t.Error("not broken after a 410 on the watch")
+	}
+	if err := <-f.errs; !apierrors.IsResourceExpired(err) {
+		t.Errorf("OnWatchError got %v, want the 410", err)
+	}
+	if f.healthyWithin(2 * watchSettle) {
+		t.Error("healthy again without a new list")
+	}
+}
+
+// A watch that streams a list is healthy once the list is in the cache, not
+// when its last event passes.
+func TestTrackedWatchListHealthyWhenStored(t *testing.T) {
+	t.Parallel()
+	f := newTrackFixture(t, true)
+	f.send(t, watch.Event{Type: watch.Added, Object: svcAt("a", "7")})
+	end := svcAt("", "9")
+	end.Annotations = map[string]string{metav1.InitialEventsAnnotationKey: "true"}
+	f.send(t, watch.Event{Type: watch.Bookmark, Object: end})
+	if f.healthyWithin(50 * time.Millisecond) {
+		t.Fatal("healthy before the list reached the cache")
+	}
+	if err := f.store.Replace([]any{svcAt("a", "7")}, "9"); err != nil {
+		t.Fatal(err)
+	}
+	if !f.healthyWithin(5 * time.Second) {
+		t.Error("not healthy once the list is in the cache")
+	}
+}
+
+// A resumed watch with nothing to say is healthy after watchSettle.
+func TestTrackedWatchSettles(t *testing.T) {
+	t.Parallel()
+	f := newTrackFixture(t, false)
+	if f.healthyWithin(watchSettle / 2) {
+		t.Fatal("healthy before watchSettle")
+	}
+	if !f.healthyWithin(5 * time.Second) {
+		t.Error("not healthy after watchSettle")
+	}
+}
+
+// A recovery that reaches the cache after a newer failure does not clear
+// that failure.
+func TestTrackedWatchRecoveryDoesNotHideANewerFailure(t *testing.T) {
+	t.Parallel()
+	f := newTrackFixture(t, false)
+	f.send(t, watch.Event{Type: watch.Added, Object: svcAt("a", "12")})
+	f.w.markBroken("services") // the connection broke meanwhile
+	if err := f.store.Add(svcAt("a", "12")); err != nil {
+		t.Fatal(err)
+	}
+	if f.healthyWithin(100 * time.Millisecond) {
+		t.Error("a stale recovery cleared a newer failure")
 	}
 }

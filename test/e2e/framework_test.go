@@ -21,7 +21,9 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/controlplane"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/testbed"
@@ -30,13 +32,19 @@ import (
 // newNamespace creates a namespace for one test and deletes it afterwards.
 func newNamespace(t *testing.T) string {
 	t.Helper()
-	ns, err := client.CoreV1().Namespaces().Create(context.Background(),
+	return newNamespaceIn(t, client)
+}
+
+// newNamespaceIn is newNamespace on the API server of c.
+func newNamespaceIn(t *testing.T, c kubernetes.Interface) string {
+	t.Helper()
+	ns, err := c.CoreV1().Namespaces().Create(context.Background(),
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "e2e-"}}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatalf("create namespace: %v", err)
 	}
 	t.Cleanup(func() {
-		_ = client.CoreV1().Namespaces().Delete(context.Background(), ns.Name, metav1.DeleteOptions{})
+		_ = c.CoreV1().Namespaces().Delete(context.Background(), ns.Name, metav1.DeleteOptions{})
 	})
 	return ns.Name
 }
@@ -75,6 +83,12 @@ func httpPort(name string, port int32) corev1.ServicePort { return testbed.TCPPo
 
 func createService(t *testing.T, ns string, s service) *corev1.Service {
 	t.Helper()
+	return createServiceIn(t, client, ns, s)
+}
+
+// createServiceIn is createService on the API server of c.
+func createServiceIn(t *testing.T, c kubernetes.Interface, ns string, s service) *corev1.Service {
+	t.Helper()
 	svc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: s.name, Labels: s.labels, Annotations: s.annotations},
 		Spec:       corev1.ServiceSpec{Ports: s.ports},
@@ -82,7 +96,7 @@ func createService(t *testing.T, ns string, s service) *corev1.Service {
 	if s.headless {
 		svc.Spec.ClusterIP = corev1.ClusterIPNone
 	}
-	created, err := client.CoreV1().Services(ns).Create(context.Background(), svc, metav1.CreateOptions{})
+	created, err := c.CoreV1().Services(ns).Create(context.Background(), svc, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatalf("create service %s: %v", s.name, err)
 	}
@@ -96,10 +110,18 @@ type (
 
 func createSlice(t *testing.T, ns, svcName string, ports []slicePort, eps ...endpoint) {
 	t.Helper()
+	createSliceIn(t, client, ns, svcName, ports, eps...)
+}
+
+// createSliceIn is createSlice on the API server of c.
+func createSliceIn(t *testing.T, c kubernetes.Interface, ns, svcName string, ports []slicePort, eps ...endpoint) *discoveryv1.EndpointSlice {
+	t.Helper()
 	s := testbed.EndpointSlice(svcName, ports, eps...)
-	if _, err := client.DiscoveryV1().EndpointSlices(ns).Create(context.Background(), s, metav1.CreateOptions{}); err != nil {
+	created, err := c.DiscoveryV1().EndpointSlices(ns).Create(context.Background(), s, metav1.CreateOptions{})
+	if err != nil {
 		t.Fatalf("create endpointslice for %s: %v", svcName, err)
 	}
+	return created
 }
 
 // result is what a run of the kube-nginx-sync binary did.
@@ -200,6 +222,8 @@ type daemon struct {
 	logPath string
 	done    chan struct{}
 	err     error
+	// killed is set by kill: the process is expected to be gone.
+	killed bool
 }
 
 // startDaemon starts kube-nginx-sync with args in the background. At the
@@ -219,6 +243,12 @@ func startDaemon(t *testing.T, args ...string) *daemon {
 	}
 	go func() { d.err = d.cmd.Wait(); logFile.Close(); close(d.done) }()
 	t.Cleanup(func() {
+		if d.killed {
+			if t.Failed() {
+				t.Logf("kube-nginx-sync %s (killed by the test) log:\n%s", args[0], d.log())
+			}
+			return
+		}
 		// reload and run stop nginx gracefully: up to --shutdown-timeout
 		// (25 s), then SIGTERM, then SIGKILL 5 s later.
 		const limit = 40 * time.Second
@@ -244,6 +274,14 @@ func startDaemon(t *testing.T, args ...string) *daemon {
 		}
 	})
 	return d
+}
+
+// kill ends the process with SIGKILL, by its PID, and waits until it is
+// gone; the test's end then expects nothing more of it.
+func (d *daemon) kill() {
+	_ = d.cmd.Process.Kill()
+	<-d.done
+	d.killed = true
 }
 
 func (d *daemon) log() string {
@@ -336,4 +374,37 @@ func createMany(t *testing.T, ns string, n, endpointsEach, workers int) {
 	}
 	close(work)
 	wg.Wait()
+}
+
+// startControlPlane starts a private etcd and kube-apiserver for one test
+// (for faults that would disturb the shared one), with extra arguments for
+// kube-apiserver, and stops both, by their PIDs, when the test ends.
+func startControlPlane(t *testing.T, apiserverArgs ...string) (*controlplane.ControlPlane, kubernetes.Interface) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	start := time.Now()
+	dir := t.TempDir()
+	cp, err := controlplane.Start(ctx, controlplane.Options{BinDir: os.Getenv("KNS_CONTROLPLANE_BIN"), WorkDir: dir, APIServerArgs: apiserverArgs})
+	if err != nil {
+		t.Fatalf("start a private control plane: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := cp.Stop(); err != nil {
+			t.Errorf("stop the private control plane: %v", err)
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(dir, "kube-apiserver.log"))
+			if len(b) > 4000 {
+				b = b[len(b)-4000:]
+			}
+			t.Logf("private kube-apiserver's log ends:\n%s", b)
+		}
+	})
+	c, err := kubernetes.NewForConfig(cp.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("private control plane ready in %s", time.Since(start).Round(time.Millisecond))
+	return cp, c
 }

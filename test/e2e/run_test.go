@@ -10,13 +10,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
-
-	"net/http"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -104,63 +100,91 @@ func TestRunRoutesNewService(t *testing.T) {
 	}
 }
 
-// TestReloadExitsWhenNginxDies: when nginx's master is killed, reload
-// exits at once with a non-zero status (so the container restarts) and
-// leaves no nginx process behind.
+// TestReloadExitsWhenNginxDies: when nginx's master is killed, reload (and
+// run) exits at once with a non-zero status (so the container restarts)
+// and leaves no nginx process behind: the master's workers are gone too,
+// and nothing answers on nginx's port.
 func TestReloadExitsWhenNginxDies(t *testing.T) {
 	t.Parallel()
-	port := freePort(t)
-	confDir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(confDir, "default.conf"), handWritten(port, "up"), 0o644); err != nil {
-		t.Fatal(err)
+	for _, mode := range []string{"reload", "run"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			port := freePort(t)
+			confDir := t.TempDir()
+			prefix := t.TempDir()
+			mainConf, err := testbed.WriteMainConfig(prefix, confDir, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+			args := []string{mode, "--listen", listen}
+			switch mode {
+			case "reload":
+				if err := os.WriteFile(filepath.Join(confDir, "default.conf"), handWritten(port, "up"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				args = append(args, "--config-dir", confDir)
+			case "run":
+				args = append(args, "--kubeconfig", cluster.Kubeconfig, "--namespace", newNamespace(t),
+					"--output", filepath.Join(confDir, "default.conf"), "--http-address", "127.0.0.1",
+					"--http-port", strconv.Itoa(port), "--status-port", strconv.Itoa(freePort(t)))
+			}
+			cmd := exec.Command(binary, append(args, "--", "-p", prefix+"/", "-c", mainConf)...)
+			var out strings.Builder
+			cmd.Stdout, cmd.Stderr = &out, &out
+			cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			t.Cleanup(func() { _ = cmd.Process.Kill() })
+			eventually(t, 30*time.Second, func() error {
+				if code := httpStatus("http://" + listen + "/readyz"); code != 200 {
+					return fmt.Errorf("/readyz answers %d", code)
+				}
+				return nil
+			})
+			master := nginxMaster(t, cmd.Process.Pid)
+			workers := nginxWorkers(t, master)
+			if len(workers) == 0 {
+				t.Fatal("nginx has no worker")
+			}
+			killed := time.Now()
+			if err := syscall.Kill(master, syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-done:
+				exit, ok := err.(*exec.ExitError)
+				if !ok || exit.ExitCode() == 0 {
+					t.Errorf("%s exited with %v, want a non-zero status", mode, err)
+				}
+				t.Logf("%s exited %s after nginx's master was killed: %v; its last words: %s", mode, time.Since(killed).Round(time.Millisecond), err, lastLine(out.String()))
+			case <-time.After(10 * time.Second):
+				t.Fatalf("%s still runs 10 s after nginx died:\n%s", mode, out.String())
+			}
+			eventually(t, 5*time.Second, func() error {
+				for _, pid := range workers {
+					if !gone(pid) {
+						return fmt.Errorf("nginx's worker %d outlived its master: an orphan", pid)
+					}
+				}
+				if status, _, err := tryGet(port, "", "/"); err == nil {
+					return fmt.Errorf("something still answers on nginx's port (%d): an orphaned worker", status)
+				}
+				return nil
+			})
+			t.Logf("its workers %v were gone %s after the kill", workers, time.Since(killed).Round(time.Millisecond))
+		})
 	}
-	prefix := t.TempDir()
-	mainConf, err := testbed.WriteMainConfig(prefix, confDir, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(binary, "reload", "--config-dir", confDir, "--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		"--", "-p", prefix+"/", "-c", mainConf)
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	waitServed(t, port, "up")
-	master, err := os.ReadFile(filepath.Join(prefix, "nginx.pid"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(master)))
-	killed := time.Now()
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-done:
-		exit, ok := err.(*exec.ExitError)
-		if !ok || exit.ExitCode() == 0 {
-			t.Errorf("reload exited with %v, want a non-zero status", err)
-		}
-		t.Logf("reload exited %s after nginx's master was killed: %v; its last words: %s", time.Since(killed).Round(time.Millisecond), err, lastLine(out.String()))
-	case <-time.After(10 * time.Second):
-		t.Fatalf("reload still runs 10 s after nginx died:\n%s", out.String())
-	}
-	eventually(t, 5*time.Second, func() error {
-		if status, _, err := tryGet(port, "", "/"); err == nil {
-			return fmt.Errorf("something still answers on nginx's port (%d): an orphaned worker", status)
-		}
-		return nil
-	})
 }
 
-// TestReloadUnderLoad: 50 keep-alive clients (Go's http.Transport, which
-// retries an idempotent request on a connection the server closed) load a
-// route that never changes while the config changes every 100 ms for 20 s.
-// No request may fail, and the last config must be the one served.
+// TestReloadUnderLoad: 50 keep-alive clients (each with an http.Transport of
+// its own, which retries an idempotent request on a connection the server
+// closed) load a route that never changes while the config changes every
+// 100 ms for 20 s. No request may fail, and the last config must be the one
+// served.
 func TestReloadUnderLoad(t *testing.T) {
 	t.Parallel()
 	const (
@@ -191,38 +215,9 @@ func TestReloadUnderLoad(t *testing.T) {
 	}
 	rl := startReloader(t, confDir, "--min-reload-interval", "500ms")
 	settle()
-	before := nginxFigures(t, rl)
+	before := nginxFigures(t, rl.listen)
 
-	var requests, failures atomic.Int64
-	var firstErr atomic.Value
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range clients {
-		wg.Go(func() {
-			client := &http.Client{Timeout: 10 * time.Second} // a default Transport: keep-alive, retries
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/stable/x", port))
-				requests.Add(1)
-				if err == nil {
-					body := make([]byte, 64)
-					n, _ := resp.Body.Read(body)
-					resp.Body.Close()
-					if resp.StatusCode != 200 || string(body[:n]) != "stable /x" {
-						err = fmt.Errorf("status %d body %q", resp.StatusCode, body[:n])
-					}
-				}
-				if err != nil {
-					failures.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-				}
-			}
-		})
-	}
+	ld := startLoad(t, clients, target{port: port, path: "/stable/x", body: "stable /x"})
 	reloadsBefore := rl.reloads(t, nginx.ResultOK)
 	gen := 0
 	for start := time.Now(); time.Since(start) < duration; time.Sleep(every) {
@@ -239,25 +234,25 @@ func TestReloadUnderLoad(t *testing.T) {
 		}
 		return nil
 	})
-	close(stop)
-	wg.Wait()
+	ld.stop()
 	reloads := rl.reloads(t, nginx.ResultOK) - reloadsBefore
 	settle()
-	after := nginxFigures(t, rl)
-	t.Logf("%d config changes in %s (every %s): %v confirmed reloads; %d requests by %d keep-alive clients, %d failed; "+
-		"nginx before: %s; after: %s", gen, duration, every, reloads, requests.Load(), clients, failures.Load(), before, after)
-	if failures.Load() > 0 {
-		t.Errorf("%d of %d requests failed; first: %v", failures.Load(), requests.Load(), firstErr.Load())
+	after := nginxFigures(t, rl.listen)
+	t.Logf("%d config changes in %s (every %s): %v confirmed reloads; %s; "+
+		"nginx before: %s; after: %s", gen, duration, every, reloads, ld, before, after)
+	if n := ld.failures.Load(); n > 0 {
+		t.Errorf("%d of %d requests failed:%s", n, ld.requests.Load(), ld.failuresSince(ld.started))
 	}
 	if maxReloads := float64(duration/(500*time.Millisecond)) + 2; reloads > maxReloads {
 		t.Errorf("%v reloads, more than the rate cap allows (%v)", reloads, maxReloads)
 	}
 }
 
-// nginxFigures describes nginx's processes from the reloader's metrics.
-func nginxFigures(t *testing.T, rl *reloader) string {
+// nginxFigures describes nginx's processes from the metrics of the reload
+// (or run) process that listens on listen.
+func nginxFigures(t *testing.T, listen string) string {
 	t.Helper()
-	m := func(name string) float64 { return metric(t, rl.listen, "kube_nginx_sync_"+name) }
+	m := func(name string) float64 { return metric(t, listen, "kube_nginx_sync_"+name) }
 	return fmt.Sprintf("%v workers (%.1f MiB), %v draining generations (%v workers, %.1f MiB)",
 		m("nginx_workers"), m("nginx_workers_resident_bytes")/(1<<20), m("nginx_draining_generations"),
 		m("nginx_draining_workers"), m("nginx_draining_resident_bytes")/(1<<20))

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -23,35 +24,84 @@ import (
 // needs to compare its file with the cluster.
 type generator struct {
 	*daemon
-	ns     string
+	ns         string
+	output     string
+	listen     string
+	kubeconfig string
+	// httpPort and statusPort are the rendered config's (0: 18080, and the
+	// default status port).
+	httpPort, statusPort int
+}
+
+// generatorOptions change what startGeneratorWith starts.
+type generatorOptions struct {
+	// kubeconfig is the API server's; empty means the shared cluster's.
+	kubeconfig string
+	// output is the file to write; empty means default.conf in a folder
+	// of the test's.
 	output string
-	listen string
+	// httpPort is the port of the rendered servers; 0 means 18080.
+	httpPort int
+	// statusPort is the rendered status server's port; 0 leaves the
+	// default (8099): set it when an nginx loads the config.
+	statusPort int
+	// extra flags, after the others.
+	extra []string
 }
 
 // startGenerator runs `watch` for namespace ns with a short debounce, and
 // waits until it is ready.
 func startGenerator(t *testing.T, ns string, extra ...string) *generator {
 	t.Helper()
+	return startGeneratorWith(t, ns, generatorOptions{extra: extra})
+}
+
+// startGeneratorWith is startGenerator with options.
+func startGeneratorWith(t *testing.T, ns string, o generatorOptions) *generator {
+	t.Helper()
 	g := &generator{
-		ns:     ns,
-		output: filepath.Join(t.TempDir(), "default.conf"),
-		listen: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		ns:         ns,
+		output:     o.output,
+		listen:     fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		kubeconfig: o.kubeconfig,
+		httpPort:   o.httpPort,
+		statusPort: o.statusPort,
 	}
-	args := append([]string{"watch", "--kubeconfig", cluster.Kubeconfig, "--output", g.output,
+	if g.output == "" {
+		g.output = filepath.Join(t.TempDir(), "default.conf")
+	}
+	if g.kubeconfig == "" {
+		g.kubeconfig = cluster.Kubeconfig
+	}
+	args := append([]string{"watch", "--kubeconfig", g.kubeconfig, "--output", g.output,
 		"--listen", g.listen, "--debounce", "50ms", "--max-delay", "500ms", "--log-level", "debug"},
 		g.selectionFlags()...)
-	g.daemon = startDaemon(t, append(args, extra...)...)
-	eventually(t, 30*time.Second, func() error {
+	g.daemon = startDaemon(t, append(args, o.extra...)...)
+	g.waitReady(t, 30*time.Second)
+	return g
+}
+
+// waitReady waits until the generator's /readyz answers 200.
+func (g *generator) waitReady(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	eventually(t, timeout, func() error {
 		if code := httpStatus("http://" + g.listen + "/readyz"); code != 200 {
 			return fmt.Errorf("/readyz answers %d", code)
 		}
 		return nil
 	})
-	return g
 }
 
 func (g *generator) selectionFlags() []string {
-	return []string{"--namespace", g.ns, "--http-address", "127.0.0.1", "--http-port", "18080"}
+	port := g.httpPort
+	if port == 0 {
+		port = 18080
+	}
+	flags := []string{"--namespace", g.ns, "--http-address", "127.0.0.1", "--http-port", strconv.Itoa(port)}
+	if g.statusPort != 0 {
+		flags = append(flags, "--status-port", strconv.Itoa(g.statusPort))
+	}
+	return flags
 }
 
 // file returns the generator's config file, which must always be complete.
@@ -73,7 +123,7 @@ func (g *generator) inSync(t *testing.T) string {
 	t.Helper()
 	var got string
 	eventually(t, 15*time.Second, func() error {
-		res := runBinary(t, append([]string{"render", "--kubeconfig", cluster.Kubeconfig, "--output", "-"}, g.selectionFlags()...)...)
+		res := runBinary(t, append([]string{"render", "--kubeconfig", g.kubeconfig, "--output", "-"}, g.selectionFlags()...)...)
 		if res.code != 0 {
 			return fmt.Errorf("render exited %d: %s", res.code, res.stderr)
 		}
