@@ -27,6 +27,9 @@ type system struct {
 	// statusPort is kube-nginx-sync's status server port (0 for the
 	// baseline).
 	statusPort int
+	// initCommand, when set, runs to its end before the others start:
+	// the seed's init container.
+	initCommand func(s *system) *exec.Cmd
 	// command returns the processes to start; each runs in a process
 	// group of its own, which stop ends.
 	command func(s *system) []*exec.Cmd
@@ -75,6 +78,12 @@ http {
 func (s *system) start(ctx context.Context, ready []int) error {
 	s.log = &syncBuffer{}
 	_ = os.Remove(s.configPath())
+	if s.initCommand != nil {
+		cmd := s.initCommand(s)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("%s: init: %v: %s", s.name, err, out)
+		}
+	}
 	for _, cmd := range s.command(s) {
 		cmd.Stdout, cmd.Stderr = s.log, s.log
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -161,17 +170,16 @@ func newOurs(dir, binary, kubeconfig string, port, statusPort, listenPort int) *
 }
 
 func newBaseline(dir, scripts, kubeconfig string, port int) *system {
-	return &system{name: baseline, dir: dir, port: port, command: func(s *system) []*exec.Cmd {
-		gen := exec.Command(filepath.Join(scripts, "generator.sh"), kubeconfig, namespace, "kube-nginx-sync.io/expose=true",
-			fmt.Sprintf("127.0.0.1:%d", port), s.configPath())
-		// The reloader starts once the first config is there, as the
-		// seed's init container guarantees.
-		// sh -c SCRIPT reloader.sh CONFIG CONFDIR NGINX_ARGS...: $0 is
-		// reloader.sh, $1 the config to wait for.
-		args := append([]string{"-c", `while [ ! -s "$1" ]; do sleep 0.05; done; shift; exec "$0" "$@"`,
-			filepath.Join(scripts, "reloader.sh"), s.configPath(), s.confDir()}, s.nginxArgs()...)
-		return []*exec.Cmd{gen, exec.Command("sh", args...)}
-	}}
+	generator := func(s *system, extra ...string) *exec.Cmd {
+		return exec.Command(filepath.Join(scripts, "generator.sh"), append([]string{kubeconfig, namespace,
+			"kube-nginx-sync.io/expose=true", fmt.Sprintf("127.0.0.1:%d", port), s.configPath()}, extra...)...)
+	}
+	return &system{name: baseline, dir: dir, port: port,
+		initCommand: func(s *system) *exec.Cmd { return generator(s, "once") },
+		command: func(s *system) []*exec.Cmd {
+			reloader := exec.Command(filepath.Join(scripts, "reloader.sh"), append([]string{s.confDir()}, s.nginxArgs()...)...)
+			return []*exec.Cmd{generator(s), reloader}
+		}}
 }
 
 // routed says whether nginx on port routes Service i to one of its

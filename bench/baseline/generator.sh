@@ -5,10 +5,11 @@
 # a hand-written prototype would). It is the baseline of `make bench`, not
 # part of kube-nginx-sync.
 #
-# Usage: generator.sh KUBECONFIG NAMESPACE SELECTOR LISTEN OUTPUT
+# Usage: generator.sh KUBECONFIG NAMESPACE SELECTOR LISTEN OUTPUT [once]
+# With "once" it writes the file and exits: the seed's init container.
 # Needs kubectl and jq on PATH.
 set -eu
-kubeconfig=$1 namespace=$2 selector=$3 listen=$4 output=$5
+kubeconfig=$1 namespace=$2 selector=$3 listen=$4 output=$5 once=${6:-}
 here=$(dirname "$0")
 
 render() {
@@ -19,7 +20,9 @@ render() {
 }
 
 render
-echo "generator: first default.conf written" >&2
+if [ "$once" = once ]; then
+	exit 0
+fi
 # kubectl watches one resource type at a time: one watch per type, both
 # feeding the loop; every line is an event.
 {
