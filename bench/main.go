@@ -40,10 +40,11 @@ func main() {
 	quick := flag.Bool("quick", false, "a run of a few minutes: fewer trials at 10,000 routes, a 20 s churn")
 	out := flag.String("out", "bench/results/latest.json", "where to write the JSON results")
 	sizes := flag.String("sizes", "10,1000,10000", "the numbers of existing routes to measure single changes at")
+	logDir := flag.String("logs", "", "a folder to keep the log of each system's run in")
 	flag.Parse()
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	if err := run(ctx, *quick, *out, *sizes); err != nil {
+	if err := run(ctx, *quick, *out, *sizes, *logDir); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -68,7 +69,7 @@ type SystemResults struct {
 	Scale10000     *ScaleResult        `json:"scale_10000"`
 }
 
-func run(ctx context.Context, quick bool, outPath, sizeList string) error {
+func run(ctx context.Context, quick bool, outPath, sizeList, logDir string) error {
 	binDir := os.Getenv("KNS_CONTROLPLANE_BIN")
 	if binDir == "" {
 		return fmt.Errorf("KNS_CONTROLPLANE_BIN is not set: run `make bench`")
@@ -124,6 +125,7 @@ func run(ctx context.Context, quick bool, outPath, sizeList string) error {
 	baseSys := newBaseline(filepath.Join(work, "baseline"), scripts, cp.Kubeconfig, ports[3])
 	systems := []*system{oursSys, baseSys}
 	for _, s := range systems {
+		s.logDir = logDir
 		if err := s.prepare(); err != nil {
 			return err
 		}

@@ -36,6 +36,9 @@ type system struct {
 
 	procs []*exec.Cmd
 	log   *syncBuffer
+	// logDir, when set, receives each run's log at stop.
+	logDir string
+	runs   int
 }
 
 func (s *system) confDir() string    { return filepath.Join(s.dir, "conf.d") }
@@ -126,6 +129,10 @@ func (s *system) stop() {
 		// master, a baseline's kubectl) goes too.
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}
+	if s.logDir != "" && s.procs != nil {
+		s.runs++
+		_ = os.WriteFile(filepath.Join(s.logDir, fmt.Sprintf("%s-%d.log", s.name, s.runs)), []byte(s.log.String()), 0o644)
+	}
 	s.procs = nil
 }
 
@@ -164,7 +171,7 @@ func newOurs(dir, binary, kubeconfig string, port, statusPort, listenPort int) *
 	return &system{name: ours, dir: dir, port: port, statusPort: statusPort, command: func(s *system) []*exec.Cmd {
 		return []*exec.Cmd{exec.Command(binary, "run", "--kubeconfig", kubeconfig, "--namespace", namespace,
 			"--output", s.configPath(), "--listen", fmt.Sprintf("127.0.0.1:%d", listenPort),
-			"--http-address", "127.0.0.1", "--http-port", strconv.Itoa(port), "--status-port", strconv.Itoa(statusPort),
+			"--http-address", "127.0.0.1", "--http-port", strconv.Itoa(port), "--status-port", strconv.Itoa(statusPort), "--log-level", "debug",
 			"--", "-p", s.prefix()+"/", "-c", s.mainConfig())}
 	}}
 }

@@ -11,10 +11,10 @@ import "time"
 // single change is worked on almost at once, a burst once it settles.
 //
 // Once work was done, a cooldown starts, at first MaxDelay long. Changes
-// that begin within a quarter of it (the window is busy: the same burst
-// or stream goes on) are due when the cooldown since the last work is
-// over, or earlier when no change came for an eighth of the cooldown (at
-// least Quiet): the end of a burst. Each piece
+// that begin within MaxDelay/4 of the work (the window is busy: the same
+// burst or stream goes on) are due when the cooldown since the last work
+// is over, or earlier when no change came for an eighth of the cooldown
+// (at least Quiet): the end of a burst. Each piece
 // of work done while busy (or at a stream's MaxDelay) doubles the cooldown
 // up to MaxDelayLimit; work after a quiet time sets it back to MaxDelay.
 // So a stream of changes of any rhythm, steady or every 100 ms, costs
@@ -45,11 +45,13 @@ func (c *Window) cool() time.Duration {
 	return c.cooldown
 }
 
-// busy reports whether the pending changes began within a quarter of the
-// cooldown after the last work: part of the same burst or stream. A change
-// that comes later is a change of its own, worked on after Quiet.
+// busy reports whether the pending changes began within a quarter of
+// MaxDelay after the last work: part of the same burst or stream. A change
+// that comes later is a change of its own, worked on after Quiet, however
+// long the cooldown has grown: the cooldown bounds how often a stream is
+// worked on, not how soon a change after a pause is.
 func (c *Window) busy() bool {
-	return !c.lastWork.IsZero() && c.first.Before(c.lastWork.Add(c.cool()/4))
+	return !c.lastWork.IsZero() && c.first.Before(c.lastWork.Add(c.MaxDelay/4))
 }
 
 // Notify records a change at now.
