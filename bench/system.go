@@ -171,7 +171,7 @@ func newOurs(dir, binary, kubeconfig string, port, statusPort, listenPort int) *
 	return &system{name: ours, dir: dir, port: port, statusPort: statusPort, command: func(s *system) []*exec.Cmd {
 		return []*exec.Cmd{exec.Command(binary, "run", "--kubeconfig", kubeconfig, "--namespace", namespace,
 			"--output", s.configPath(), "--listen", fmt.Sprintf("127.0.0.1:%d", listenPort),
-			"--http-address", "127.0.0.1", "--http-port", strconv.Itoa(port), "--status-port", strconv.Itoa(statusPort), "--log-level", "debug",
+			"--http-address", "127.0.0.1", "--http-port", strconv.Itoa(port), "--status-port", strconv.Itoa(statusPort),
 			"--", "-p", s.prefix()+"/", "-c", s.mainConfig())}
 	}}
 }
