@@ -14,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/testbed"
 )
 
 // system is one way of keeping nginx in step with the cluster: the thing
@@ -59,21 +61,8 @@ func (s *system) prepare() error {
 			return err
 		}
 	}
-	conf := fmt.Sprintf(`worker_processes 2;
-pid %[1]s/nginx.pid;
-error_log stderr notice;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path %[1]s/client_body;
-    proxy_temp_path %[1]s/proxy;
-    fastcgi_temp_path %[1]s/fastcgi;
-    uwsgi_temp_path %[1]s/uwsgi;
-    scgi_temp_path %[1]s/scgi;
-    include %[2]s/*.conf;
-}
-`, s.prefix(), s.confDir())
-	return os.WriteFile(s.mainConfig(), []byte(conf), 0o644)
+	_, err := testbed.MainConfig{Prefix: s.prefix(), ConfDir: s.confDir(), Workers: 2, WorkerConnections: 4096}.Write()
+	return err
 }
 
 // start starts the system and waits until nginx answers the routes of
@@ -167,14 +156,18 @@ const (
 	baseline = "baseline"
 )
 
+// newOurs is kube-nginx-sync run with its default settings.
 func newOurs(dir, binary, kubeconfig string, port, statusPort, listenPort int) *system {
 	return &system{name: ours, dir: dir, port: port, statusPort: statusPort, command: func(s *system) []*exec.Cmd {
-		return []*exec.Cmd{exec.Command(binary, "run", "--kubeconfig", kubeconfig, "--namespace", namespace,
+		args := append([]string{"run", "--kubeconfig", kubeconfig, "--namespace", namespace,
 			"--output", s.configPath(), "--listen", fmt.Sprintf("127.0.0.1:%d", listenPort),
 			"--http-address", "127.0.0.1", "--http-port", strconv.Itoa(port), "--status-port", strconv.Itoa(statusPort),
-			"--", "-p", s.prefix()+"/", "-c", s.mainConfig())}
+			"--"}, s.nginxArgs()...)
+		return []*exec.Cmd{exec.Command(binary, args...)}
 	}}
 }
+
+// newBaseline is the seed's design done literally: bench/baseline.
 
 func newBaseline(dir, scripts, kubeconfig string, port int) *system {
 	generator := func(s *system, extra ...string) *exec.Cmd {

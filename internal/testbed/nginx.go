@@ -1,6 +1,7 @@
 package testbed
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"os"
@@ -69,15 +70,31 @@ func StartNginx(nginxBin, prefix, confDir string, port int) (*Nginx, error) {
 // With foreground, it also says "daemon off;" (leave it out when
 // kube-nginx-sync reload runs nginx: it adds that itself).
 func WriteMainConfig(prefix, confDir string, foreground bool) (string, error) {
+	return MainConfig{Prefix: prefix, ConfDir: confDir, Foreground: foreground}.Write()
+}
+
+// MainConfig is nginx's main config for tests and benchmarks: everything
+// under Prefix, the error log on stderr at notice level (so each reload
+// logs "reconfiguring"), and an http block that includes ConfDir/*.conf.
+type MainConfig struct {
+	Prefix, ConfDir string
+	// Foreground adds "daemon off;".
+	Foreground bool
+	// Workers defaults to 1, WorkerConnections to 1024.
+	Workers, WorkerConnections int
+}
+
+// Write writes Prefix/nginx.conf and returns its path.
+func (c MainConfig) Write() (string, error) {
 	daemon := ""
-	if foreground {
+	if c.Foreground {
 		daemon = "daemon off;\n"
 	}
 	conf := fmt.Sprintf(`%[3]smaster_process on;
-worker_processes 1;
+worker_processes %[4]d;
 pid %[1]s/nginx.pid;
 error_log stderr notice;
-events { worker_connections 1024; }
+events { worker_connections %[5]d; }
 http {
     access_log off;
     client_body_temp_path %[1]s/client_body;
@@ -87,8 +104,8 @@ http {
     scgi_temp_path %[1]s/scgi;
     include %[2]s/*.conf;
 }
-`, prefix, confDir, daemon)
-	mainConf := filepath.Join(prefix, "nginx.conf")
+`, c.Prefix, c.ConfDir, daemon, cmp.Or(c.Workers, 1), cmp.Or(c.WorkerConnections, 1024))
+	mainConf := filepath.Join(c.Prefix, "nginx.conf")
 	if err := os.WriteFile(mainConf, []byte(conf), 0o644); err != nil {
 		return "", err
 	}
