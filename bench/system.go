@@ -168,7 +168,6 @@ func newOurs(dir, binary, kubeconfig string, port, statusPort, listenPort int) *
 }
 
 // newBaseline is the seed's design done literally: bench/baseline.
-
 func newBaseline(dir, scripts, kubeconfig string, port int) *system {
 	generator := func(s *system, extra ...string) *exec.Cmd {
 		return exec.Command(filepath.Join(scripts, "generator.sh"), append([]string{kubeconfig, namespace,
