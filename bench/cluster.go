@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -114,6 +115,56 @@ func remove(ctx context.Context, c kubernetes.Interface, i int) error {
 		return fmt.Errorf("delete EndpointSlice %s-0: %w", serviceName(i), err)
 	}
 	return nil
+}
+
+// watches counts the API server's open watches of a resource
+// ("services", "endpointslices"), from its apiserver_longrunning_requests
+// metric.
+func watches(ctx context.Context, c kubernetes.Interface, resource string) (int, error) {
+	data, err := c.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("API server metrics: %w", err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(data), "\n") {
+		if !strings.HasPrefix(line, "apiserver_longrunning_requests{") || !strings.Contains(line, `verb="WATCH"`) ||
+			!strings.Contains(line, `resource="`+resource+`"`) {
+			continue
+		}
+		var v float64
+		if _, err := fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &v); err == nil {
+			n += int(v)
+		}
+	}
+	return n, nil
+}
+
+// waitWatches waits until the API server has at least want watches of
+// both Services and EndpointSlices open (at most want when atMost): a
+// generator that lists, then watches, misses the changes made in between.
+func waitWatches(ctx context.Context, c kubernetes.Interface, want int, atMost bool) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		ok := true
+		for _, r := range []string{"services", "endpointslices"} {
+			n, err := watches(ctx, c, r)
+			if err != nil {
+				return err
+			}
+			ok = ok && (n >= want && !atMost || n <= want && atMost)
+		}
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the API server's watches did not reach %d in a minute", want)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // parallel runs f for every index in [from, to) on workers goroutines and

@@ -170,7 +170,7 @@ func run(ctx context.Context, quick bool, outPath, sizeList, logDir string) erro
 			if n >= 10000 && quick {
 				trials = map[string]int{ours: 5, baseline: 3}[s.name]
 			}
-			if err := s.start(ctx, ready); err != nil {
+			if err := s.start(ctx, client, ready); err != nil {
 				return err
 			}
 			d, err := b.singleChange(ctx, s, trials, 3*time.Minute)
@@ -210,7 +210,7 @@ func run(ctx context.Context, quick bool, outPath, sizeList, logDir string) erro
 			if quick {
 				limit = time.Minute
 			}
-			if err := s.start(ctx, ready); err != nil {
+			if err := s.start(ctx, client, ready); err != nil {
 				return err
 			}
 			br, ids, err := b.burst(ctx, s, 1000, limit)
@@ -229,7 +229,7 @@ func run(ctx context.Context, quick bool, outPath, sizeList, logDir string) erro
 			if quick {
 				d = 20 * time.Second
 			}
-			if err := s.start(ctx, ready); err != nil {
+			if err := s.start(ctx, client, ready); err != nil {
 				return err
 			}
 			stable, churning := seq(0, 50), seq(50, 100)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/testbed"
+	"k8s.io/client-go/kubernetes"
 )
 
 // system is one way of keeping nginx in step with the cluster: the thing
@@ -66,8 +67,13 @@ func (s *system) prepare() error {
 }
 
 // start starts the system and waits until nginx answers the routes of
-// the Services in ready.
-func (s *system) start(ctx context.Context, ready []int) error {
+// the Services in ready and the system watches the API server.
+func (s *system) start(ctx context.Context, c kubernetes.Interface, ready []int) error {
+	// The watches of the system that ran before must be gone, so that
+	// the count below is this system's.
+	if err := waitWatches(ctx, c, 0, true); err != nil {
+		return err
+	}
 	s.log = &syncBuffer{}
 	_ = os.Remove(s.configPath())
 	if s.initCommand != nil {
@@ -95,6 +101,9 @@ func (s *system) start(ctx context.Context, ready []int) error {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
+	}
+	if err := waitWatches(ctx, c, 1, false); err != nil {
+		return fmt.Errorf("%s: %w", s.name, err)
 	}
 	return waitQuiet(ctx, s.configPath(), 500*time.Millisecond)
 }
