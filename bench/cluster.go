@@ -118,8 +118,9 @@ func remove(ctx context.Context, c kubernetes.Interface, i int) error {
 }
 
 // watches counts the API server's open watches of a resource
-// ("services", "endpointslices"), from its apiserver_longrunning_requests
-// metric.
+// ("services", "endpointslices") in a namespace, from its
+// apiserver_longrunning_requests metric; the API server's own watches are
+// of the whole cluster.
 func watches(ctx context.Context, c kubernetes.Interface, resource string) (int, error) {
 	data, err := c.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
 	if err != nil {
@@ -128,7 +129,7 @@ func watches(ctx context.Context, c kubernetes.Interface, resource string) (int,
 	n := 0
 	for _, line := range strings.Split(string(data), "\n") {
 		if !strings.HasPrefix(line, "apiserver_longrunning_requests{") || !strings.Contains(line, `verb="WATCH"`) ||
-			!strings.Contains(line, `resource="`+resource+`"`) {
+			!strings.Contains(line, `resource="`+resource+`"`) || !strings.Contains(line, `scope="namespace"`) {
 			continue
 		}
 		var v float64
