@@ -293,6 +293,11 @@ type ChurnResult struct {
 	NginxRSSMiBBefore float64 `json:"nginx_rss_mib_before"`
 	NginxRSSMiBDuring float64 `json:"nginx_rss_mib_during_max"`
 	NginxRSSMiBAfter  float64 `json:"nginx_rss_mib_after"`
+	// PSS splits the pages that nginx's processes share (the config
+	// that workers inherit from the master), so it is what they use.
+	NginxPSSMiBBefore float64 `json:"nginx_pss_mib_before"`
+	NginxPSSMiBDuring float64 `json:"nginx_pss_mib_during_max"`
+	NginxPSSMiBAfter  float64 `json:"nginx_pss_mib_after"`
 	FirstFailure      string  `json:"first_failure,omitempty"`
 }
 
@@ -305,7 +310,7 @@ func (b *bench) churn(ctx context.Context, s *system, stable, churning []int, d,
 		return nil, err
 	}
 	res := &ChurnResult{Seconds: d.Seconds()}
-	res.NginxProcsBefore, res.NginxRSSMiBBefore = nginxUsage(master)
+	res.NginxProcsBefore, res.NginxRSSMiBBefore, res.NginxPSSMiBBefore = nginxUsage(master)
 	before := s.reloads()
 
 	loadCtx, stopLoad := context.WithCancel(ctx)
@@ -335,9 +340,10 @@ func (b *bench) churn(ctx context.Context, s *system, stable, churning []int, d,
 	go func() {
 		defer wg.Done()
 		for loadCtx.Err() == nil {
-			n, rss := nginxUsage(master)
+			n, rss, pss := nginxUsage(master)
 			res.NginxProcsDuring = max(res.NginxProcsDuring, n)
 			res.NginxRSSMiBDuring = max(res.NginxRSSMiBDuring, rss)
+			res.NginxPSSMiBDuring = max(res.NginxPSSMiBDuring, pss)
 			time.Sleep(250 * time.Millisecond)
 		}
 	}()
@@ -371,12 +377,15 @@ func (b *bench) churn(ctx context.Context, s *system, stable, churning []int, d,
 		return res, err
 	}
 	for range 100 {
-		if n, _ := nginxUsage(master); n <= res.NginxProcsBefore {
+		if n, _, _ := nginxUsage(master); n <= res.NginxProcsBefore {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	res.NginxProcsAfter, res.NginxRSSMiBAfter = nginxUsage(master)
+	// nginx's master frees the memory of replaced configs on a 30 s
+	// timer (ngx_clean_old_cycles).
+	time.Sleep(35 * time.Second)
+	res.NginxProcsAfter, res.NginxRSSMiBAfter, res.NginxPSSMiBAfter = nginxUsage(master)
 	res.Reloads = s.reloads() - before
 	return res, nil
 }
@@ -403,6 +412,7 @@ type ScaleResult struct {
 	NginxTMS        float64  `json:"nginx_t_ms"`
 	GeneratorRSSMiB float64  `json:"generator_rss_mib"`
 	NginxRSSMiB     float64  `json:"nginx_rss_mib"`
+	NginxPSSMiB     float64  `json:"nginx_pss_mib"`
 	NginxProcesses  int      `json:"nginx_processes"`
 }
 
@@ -442,30 +452,34 @@ func (b *bench) scale(ctx context.Context, s *system, services int, render func(
 	if err != nil {
 		return nil, err
 	}
-	res.NginxProcesses, res.NginxRSSMiB = nginxUsage(master)
+	res.NginxProcesses, res.NginxRSSMiB, res.NginxPSSMiB = nginxUsage(master)
 	return res, nil
 }
 
-// nginxUsage counts nginx's master and its children and sums their RSS.
-func nginxUsage(master int) (int, float64) {
+// nginxUsage counts nginx's master and its children and sums their RSS
+// and PSS.
+func nginxUsage(master int) (procs int, rss, pss float64) {
 	pids := append([]int{master}, children(master)...)
-	total := 0.0
 	for _, p := range pids {
-		total += rssMiB(p)
+		rss += rssMiB(p)
+		pss += procKiB(p, "smaps_rollup", "Pss:") / 1024
 	}
-	return len(pids), round(total)
+	return len(pids), round(rss), round(pss)
 }
 
 // rssMiB is a process's resident set size.
-func rssMiB(pid int) float64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+func rssMiB(pid int) float64 { return procKiB(pid, "status", "VmRSS:") / 1024 }
+
+// procKiB reads the field (in kB) of /proc/PID/file.
+func procKiB(pid int, file, field string) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", pid, file))
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, field); ok {
 			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
-			return kb / 1024
+			return kb
 		}
 	}
 	return 0

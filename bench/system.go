@@ -92,7 +92,7 @@ func (s *system) start(ctx context.Context, c kubernetes.Interface, ready []int)
 		s.procs = append(s.procs, cmd)
 	}
 	client := newPollClient()
-	deadline := time.Now().Add(10 * time.Minute)
+	deadline := time.Now().Add(2 * time.Minute)
 	for _, i := range ready {
 		for !routed(client, s.port, i) {
 			if time.Now().After(deadline) || ctx.Err() != nil {

@@ -57,9 +57,11 @@ func table(res *Results, sizes []int) string {
 		fmt.Fprintf(&sb, "| churn %gs: failed / requests | %d / %d | %d / %d | |\n", o.Churn.Seconds,
 			o.Churn.FailedRequests, o.Churn.Requests, b.Churn.FailedRequests, b.Churn.Requests)
 		row(fmt.Sprintf("churn: reloads (%d changes)", o.Churn.Changes), f(o.Churn.Reloads), f(b.Churn.Reloads), "")
-		fmt.Fprintf(&sb, "| churn: nginx processes / MiB before → max during → after | %d / %g → %d / %g → %d / %g | %d / %g → %d / %g → %d / %g | |\n",
-			o.Churn.NginxProcsBefore, o.Churn.NginxRSSMiBBefore, o.Churn.NginxProcsDuring, o.Churn.NginxRSSMiBDuring, o.Churn.NginxProcsAfter, o.Churn.NginxRSSMiBAfter,
-			b.Churn.NginxProcsBefore, b.Churn.NginxRSSMiBBefore, b.Churn.NginxProcsDuring, b.Churn.NginxRSSMiBDuring, b.Churn.NginxProcsAfter, b.Churn.NginxRSSMiBAfter)
+		usage := func(c *ChurnResult) string {
+			return fmt.Sprintf("%d / %g / %g → %d / %g / %g → %d / %g / %g", c.NginxProcsBefore, c.NginxRSSMiBBefore, c.NginxPSSMiBBefore,
+				c.NginxProcsDuring, c.NginxRSSMiBDuring, c.NginxPSSMiBDuring, c.NginxProcsAfter, c.NginxRSSMiBAfter, c.NginxPSSMiBAfter)
+		}
+		fmt.Fprintf(&sb, "| churn: nginx processes / RSS MiB / PSS MiB, before → max during → 35 s after | %s | %s | |\n", usage(o.Churn), usage(b.Churn))
 	}
 	if o.Scale10000 != nil && b.Scale10000 != nil {
 		os, bs := o.Scale10000, b.Scale10000
@@ -68,6 +70,7 @@ func table(res *Results, sizes []int) string {
 		row("scale: nginx -t", &os.NginxTMS, &bs.NginxTMS, "ms")
 		row("scale: generator RSS", &os.GeneratorRSSMiB, &bs.GeneratorRSSMiB, "MiB")
 		row("scale: nginx RSS (all processes)", &os.NginxRSSMiB, &bs.NginxRSSMiB, "MiB")
+		row("scale: nginx PSS (all processes)", &os.NginxPSSMiB, &bs.NginxPSSMiB, "MiB")
 	}
 	return sb.String()
 }

@@ -13,14 +13,14 @@ import "time"
 // Once work was done, a cooldown starts, at first MaxDelay long. Changes
 // that begin within MaxDelay/4 of the work (the window is busy: the same
 // burst or stream goes on) are due when the cooldown since the last work
-// is over, or earlier when no change came for an eighth of the cooldown
-// (at least Quiet): the end of a burst. Each piece
+// is over, or earlier when no change came for a quarter of the cooldown
+// (at least Quiet, at most 500 ms): the end of a burst. Each piece
 // of work done while busy (or at a stream's MaxDelay) doubles the cooldown
 // up to MaxDelayLimit; work after a quiet time sets it back to MaxDelay.
 // So a stream of changes of any rhythm, steady or every 100 ms, costs
 // about log2(MaxDelayLimit/MaxDelay) + length/MaxDelayLimit + 2 pieces of
-// work, and a burst's end is worked on at most MaxDelayLimit/8 after its
-// last change.
+// work, and a burst's end is worked on at most 500 ms after its last
+// change.
 //
 // Time is passed in, so tests need no clock. The zero value with Quiet and
 // MaxDelay set is ready to use; MaxDelayLimit below MaxDelay means the
@@ -77,11 +77,22 @@ func (c *Window) DueAt() (at time.Time, ok bool) {
 	case c.now:
 		return c.last, true
 	case c.busy():
-		return earlier(c.last.Add(max(c.Quiet, c.cool()/8)), c.lastWork.Add(c.cool())), true
+		return earlier(c.last.Add(c.burstEnd()), c.lastWork.Add(c.cool())), true
 	default:
 		return earlier(c.last.Add(c.Quiet), c.first.Add(c.MaxDelay)), true
 	}
 }
+
+// burstEnd is how long a busy window waits for the next change before it
+// takes a burst as over: a quarter of the cooldown, at most maxBurstEnd,
+// at least Quiet. Under load, the API server delivers a burst's events in
+// clumps a good 100 ms apart.
+func (c *Window) burstEnd() time.Duration {
+	return max(c.Quiet, min(c.cool()/4, maxBurstEnd))
+}
+
+// maxBurstEnd bounds how late the end of a burst is worked on.
+const maxBurstEnd = 500 * time.Millisecond
 
 func earlier(a, b time.Time) time.Time {
 	if a.Before(b) {

@@ -52,14 +52,14 @@ func TestWindow(t *testing.T) {
 		{"a single change is due Quiet after it", []int{100}, 5000, []int{120}},
 		{"two changes 10 ms apart are one piece of work", []int{100, 110}, 5000, []int{130}},
 		// The second change comes after the work on the first, within
-		// the cooldown: it is the end of a burst, due an eighth of the
+		// the cooldown: it is the end of a burst, due a quarter of the
 		// cooldown later.
-		{"a change just after work waits cooldown/8", []int{100, 130}, 5000, []int{120, 255}},
+		{"a change just after work waits cooldown/4", []int{100, 130}, 5000, []int{120, 380}},
 		// A change every 10 ms for 12 s: at MaxDelay, then the cooldown
-		// doubles (2 s, 4 s, 4 s), and the end is due cooldown/8 after
-		// the last change.
+		// doubles (2 s, 4 s, 4 s), and the end is due 500 ms (at most)
+		// after the last change.
 		{"a steady stream", every(0, 12000, 10), 20000, []int{1000, 3000, 7000, 11000, 12500}},
-		// A change every 100 ms never pauses for cooldown/8 once busy.
+		// A change every 100 ms never pauses for cooldown/4 once busy.
 		{"a stream with pauses", every(0, 12000, 100), 20000, []int{20, 1020, 3020, 7020, 11020, 12500}},
 		// The last change (3000) is taken in by the work at 3000. After
 		// a quiet time the cooldown is MaxDelay again.
@@ -75,7 +75,7 @@ func TestWindow(t *testing.T) {
 func TestWindowWithoutLimitDoesNotGrow(t *testing.T) {
 	t.Parallel()
 	c := &Window{Quiet: 20 * time.Millisecond, MaxDelay: time.Second}
-	if got, want := drive(c, append(every(0, 5000, 10), 5001), 10000), []int{1000, 2000, 3000, 4000, 5000, 5126}; !slices.Equal(got, want) {
+	if got, want := drive(c, append(every(0, 5000, 10), 5001), 10000), []int{1000, 2000, 3000, 4000, 5000, 5251}; !slices.Equal(got, want) {
 		t.Errorf("work at %v ms, want %v", got, want)
 	}
 	if c.Cooldown() != time.Second {
