@@ -299,6 +299,9 @@ type ChurnResult struct {
 	NginxPSSMiBDuring float64 `json:"nginx_pss_mib_during_max"`
 	NginxPSSMiBAfter  float64 `json:"nginx_pss_mib_after"`
 	FirstFailure      string  `json:"first_failure,omitempty"`
+	// Settled: the config stopped changing within 30 s of the churn's
+	// end (the baseline works off its backlog of events for longer).
+	Settled bool `json:"settled"`
 }
 
 // churn flips an endpoint of the churning Services every interval for d
@@ -372,8 +375,10 @@ func (b *bench) churn(ctx context.Context, s *system, stable, churning []int, d,
 	if churnErr != nil {
 		return res, churnErr
 	}
-	// After: once the last change is served and old workers are gone.
-	if err := waitQuiet(ctx, s.configPath(), 2*time.Second); err != nil {
+	// After: once the last change is served and old workers are gone. A
+	// generator with a backlog of events may rewrite the file for many
+	// minutes: give it 30 s.
+	if res.Settled, err = waitQuietAtMost(ctx, s.configPath(), 2*time.Second, 30*time.Second); err != nil {
 		return res, err
 	}
 	for range 100 {

@@ -222,17 +222,28 @@ func newPollClient() *http.Client {
 
 // waitQuiet waits until the file has not changed for quiet.
 func waitQuiet(ctx context.Context, path string, quiet time.Duration) error {
+	_, err := waitQuietAtMost(ctx, path, quiet, 0)
+	return err
+}
+
+// waitQuietAtMost is waitQuiet that gives up after limit (0: never) and
+// says whether the file went quiet.
+func waitQuietAtMost(ctx context.Context, path string, quiet, limit time.Duration) (bool, error) {
+	start := time.Now()
 	var last time.Time
 	for {
+		if limit > 0 && time.Since(start) > limit {
+			return false, nil
+		}
 		fi, err := os.Stat(path)
 		if err == nil && fi.ModTime() != last {
 			last = fi.ModTime()
 		} else if err == nil && time.Since(last) >= quiet {
-			return nil
+			return true, nil
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return false, ctx.Err()
 		case <-time.After(quiet / 5):
 		}
 	}
