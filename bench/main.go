@@ -330,6 +330,9 @@ func versions(ctx context.Context, binary, binDir string) map[string]string {
 	try("kube-nginx-sync", binary, "version")
 	try("kube-nginx-sync_commit", "git", "rev-parse", "--short", "HEAD")
 	try("nginx", "nginx", "-v")
+	// Built from pinned modules, the binaries say v0.0.0-master: the
+	// folder that hack/control-plane.sh built them in names the versions.
+	v["controlplane_build"] = filepath.Base(binDir)
 	try("kube-apiserver", filepath.Join(binDir, "kube-apiserver"), "--version")
 	try("etcd", filepath.Join(binDir, "etcd"), "--version")
 	try("kubectl", filepath.Join(binDir, "kubectl"), "version", "--client")
