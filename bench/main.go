@@ -33,6 +33,7 @@ import (
 
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/controlplane"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/testbed"
 )
 
@@ -265,10 +266,8 @@ func seq(from, to int) []int {
 
 // timeOursRender times one rebuild and render as the generator does it,
 // from objects already in memory (as its informers hold them).
-func (b *bench) timeOursRender(ctx context.Context, r interface {
-	Render(model.Config, int) ([]byte, error)
-}) (time.Duration, error) {
-	svcs, eps, err := b.clusterObjects(ctx, nil)
+func (b *bench) timeOursRender(ctx context.Context, r *nginxconf.Renderer) (time.Duration, error) {
+	svcs, eps, err := b.list(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -295,8 +294,6 @@ kubectl --kubeconfig %[1]q -n %[2]s get endpointslices -o json; } | jq -r -s --a
 }
 
 func exposedSelector() labels.Selector { return labels.SelectorFromSet(testbed.ExposedLabels) }
-
-func labelsSet(m map[string]string) labels.Set { return labels.Set(m) }
 
 func machine() map[string]any {
 	m := map[string]any{"cpus": runtime.NumCPU(), "goarch": runtime.GOARCH}

@@ -20,6 +20,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
@@ -92,9 +93,9 @@ func (b *bench) singleChange(ctx context.Context, s *system, trials int, timeout
 	return out, nil
 }
 
-// configMaker renders a system's config for the cluster plus extra
-// Services, as the system itself would.
-type configMaker func(ctx context.Context, extra []int) ([]byte, error)
+// configMaker renders a system's config for these objects, as the system
+// itself would.
+type configMaker func(ctx context.Context, svcs *corev1.ServiceList, eps *discoveryv1.EndpointSliceList) ([]byte, error)
 
 // nginxFloor measures nginx alone on a system's config shape: an nginx of
 // the bench's own runs the config that maker renders; each trial adds a
@@ -102,9 +103,14 @@ type configMaker func(ctx context.Context, extra []int) ([]byte, error)
 // for the route's first correct answer. The system must be stopped (its
 // ports are reused).
 func (b *bench) nginxFloor(ctx context.Context, s *system, maker configMaker, trials int) ([]time.Duration, error) {
-	var extra []int
+	// The cluster does not change meanwhile: list it once, and add each
+	// trial's Service to the lists.
+	svcs, eps, err := b.list(ctx)
+	if err != nil {
+		return nil, err
+	}
 	write := func() error {
-		data, err := maker(ctx, extra)
+		data, err := maker(ctx, svcs, eps)
 		if err != nil {
 			return err
 		}
@@ -139,7 +145,8 @@ func (b *bench) nginxFloor(ctx context.Context, s *system, maker configMaker, tr
 	var out []time.Duration
 	for range trials {
 		i := b.fresh()
-		extra = append(extra, i)
+		svc, slice := objects(i, "floor")
+		svcs.Items, eps.Items = append(svcs.Items, *svc), append(eps.Items, *slice)
 		if err := write(); err != nil {
 			return out, err
 		}
@@ -161,9 +168,8 @@ func (b *bench) nginxFloor(ctx context.Context, s *system, maker configMaker, tr
 	return out, nil
 }
 
-// clusterObjects lists the benchmark's Services and EndpointSlices and
-// adds the objects of the extra Services.
-func (b *bench) clusterObjects(ctx context.Context, extra []int) (*corev1.ServiceList, *discoveryv1.EndpointSliceList, error) {
+// list lists the benchmark's Services and EndpointSlices.
+func (b *bench) list(ctx context.Context) (*corev1.ServiceList, *discoveryv1.EndpointSliceList, error) {
 	svcs, err := b.client.CoreV1().Services(namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, nil, err
@@ -171,11 +177,6 @@ func (b *bench) clusterObjects(ctx context.Context, extra []int) (*corev1.Servic
 	eps, err := b.client.DiscoveryV1().EndpointSlices(namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, nil, err
-	}
-	for _, i := range extra {
-		svc, slice := objects(i, "floor")
-		svcs.Items = append(svcs.Items, *svc)
-		eps.Items = append(eps.Items, *slice)
 	}
 	return svcs, eps, nil
 }
@@ -187,11 +188,7 @@ func (b *bench) oursConfig(s *system) (configMaker, *nginxconf.Renderer, error) 
 	if err != nil {
 		return nil, nil, err
 	}
-	return func(ctx context.Context, extra []int) ([]byte, error) {
-		svcs, eps, err := b.clusterObjects(ctx, extra)
-		if err != nil {
-			return nil, err
-		}
+	return func(_ context.Context, svcs *corev1.ServiceList, eps *discoveryv1.EndpointSliceList) ([]byte, error) {
 		res := model.Build(ptrs(svcs.Items), ptrs(eps.Items), model.Options{Selector: exposedSelector()})
 		return r.Render(res.Config, res.Services)
 	}, r, nil
@@ -199,19 +196,14 @@ func (b *bench) oursConfig(s *system) (configMaker, *nginxconf.Renderer, error) 
 
 // baselineConfig renders with the baseline's jq template.
 func (b *bench) baselineConfig(s *system, scripts string) configMaker {
-	return func(ctx context.Context, extra []int) ([]byte, error) {
-		svcs, eps, err := b.clusterObjects(ctx, extra)
-		if err != nil {
-			return nil, err
-		}
-		var selected []corev1.Service
+	return func(ctx context.Context, svcs *corev1.ServiceList, eps *discoveryv1.EndpointSliceList) ([]byte, error) {
+		selected := &corev1.ServiceList{}
 		for _, svc := range svcs.Items {
-			if exposedSelector().Matches(labelsSet(svc.Labels)) {
-				selected = append(selected, svc)
+			if exposedSelector().Matches(labels.Set(svc.Labels)) {
+				selected.Items = append(selected.Items, svc)
 			}
 		}
-		svcs.Items = selected
-		a, _ := json.Marshal(svcs)
+		a, _ := json.Marshal(selected)
 		c, _ := json.Marshal(eps)
 		cmd := exec.CommandContext(ctx, "jq", "-r", "-s", "--arg", "listen", fmt.Sprintf("127.0.0.1:%d", s.port),
 			"-f", filepath.Join(scripts, "default.conf.jq"))

@@ -34,23 +34,17 @@ func table(res *Results, sizes []int) string {
 		fmt.Fprintf(&sb, "| nginx floor (SIGHUP) at %d routes, same shape | %s | %s | %s |\n", n,
 			lat(o.NginxFloorMS[k]), lat(b.NginxFloorMS[k]), ratio(p50(b.NginxFloorMS[k]), p50(o.NginxFloorMS[k])))
 		fmt.Fprintf(&sb, "| single change / floor at %d routes (p50) | %s | %s | |\n", n,
-			ratioOf(p50(o.SingleChangeMS[k]), p50(o.NginxFloorMS[k])), ratioOf(p50(b.SingleChangeMS[k]), p50(b.NginxFloorMS[k])))
+			ratio(p50(o.SingleChangeMS[k]), p50(o.NginxFloorMS[k])), ratio(p50(b.SingleChangeMS[k]), p50(b.NginxFloorMS[k])))
 	}
 	if o.Burst1000 != nil && b.Burst1000 != nil {
-		burst := func(r *BurstResult) *float64 {
-			if r.ConvergeMS == nil {
-				return nil
-			}
-			return r.ConvergeMS
-		}
 		cell := func(r *BurstResult) string {
 			if r.TimedOut {
 				return fmt.Sprintf("not converged: %d of 1000 answering after the limit", r.Answering)
 			}
-			return num(burst(r), "ms")
+			return num(r.ConvergeMS, "ms")
 		}
 		fmt.Fprintf(&sb, "| burst of 1,000: last create → all answering | %s | %s | %s |\n", cell(o.Burst1000), cell(b.Burst1000),
-			ratio(burst(b.Burst1000), burst(o.Burst1000)))
+			ratio(b.Burst1000.ConvergeMS, o.Burst1000.ConvergeMS))
 		row("burst of 1,000: reloads", f(o.Burst1000.Reloads), f(b.Burst1000.Reloads), "")
 	}
 	if o.Churn != nil && b.Churn != nil {
@@ -97,5 +91,3 @@ func ratio(b, o *float64) string {
 	}
 	return fmt.Sprintf("%.1f×", *b / *o)
 }
-
-func ratioOf(a, b *float64) string { return ratio(a, b) }

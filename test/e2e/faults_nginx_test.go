@@ -43,25 +43,9 @@ func TestFaultsNginxWorkerKilled(t *testing.T) {
 		postClients = 10
 		kills       = 3
 	)
-	port, statusPort := freePort(t), freePort(t)
-	backend := startBackend(t, "stable", netip.AddrPortFrom(nextIP(), 8080))
-	confDir := t.TempDir()
-	file := filepath.Join(confDir, "default.conf")
-	r, err := nginxconf.NewRenderer(nginxconf.Options{HTTPPort: port, HTTPAddresses: []string{"127.0.0.1"}, StatusPort: statusPort})
-	if err != nil {
-		t.Fatal(err)
-	}
-	render := func(gen int) []byte {
-		data, err := r.Render(loadConfig(backend, gen), 2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return data
-	}
-	if err := os.WriteFile(file, render(0), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	rl := startReloader(t, confDir)
+	bed := newLoadBed(t)
+	port, statusPort, file, render := bed.port, bed.statusPort, bed.file, bed.render
+	rl := startReloader(t, bed.confDir)
 	stable := target{port: port, path: "/stable/x", body: "stable /x"}
 	waitAnswers(t, stable)
 	master := nginxMaster(t, rl.cmd.Process.Pid)

@@ -192,28 +192,9 @@ func TestReloadUnderLoad(t *testing.T) {
 		duration = 20 * time.Second
 		every    = 100 * time.Millisecond
 	)
-	port, statusPort := freePort(t), freePort(t)
-	backend := startBackend(t, "stable", netip.AddrPortFrom(nextIP(), 8080))
-	confDir := t.TempDir()
-	file := filepath.Join(confDir, "default.conf")
-	r, err := nginxconf.NewRenderer(nginxconf.Options{HTTPPort: port, HTTPAddresses: []string{"127.0.0.1"}, StatusPort: statusPort})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Each generation changes the routes of a "churn" Service; the route
-	// of "stable" never changes.
-	render := func(gen int) []byte {
-		cfg := loadConfig(backend, gen)
-		data, err := r.Render(cfg, 2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return data
-	}
-	if err := os.WriteFile(file, render(0), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	rl := startReloader(t, confDir, "--min-reload-interval", "500ms")
+	bed := newLoadBed(t)
+	port, statusPort, file, render := bed.port, bed.statusPort, bed.file, bed.render
+	rl := startReloader(t, bed.confDir, "--min-reload-interval", "500ms")
 	settle()
 	before := nginxFigures(t, rl.listen)
 
@@ -266,8 +247,41 @@ func writeAtomically(path string, data []byte) (bool, error) {
 	return true, os.Rename(tmp, path)
 }
 
-// loadConfig is the model of TestReloadUnderLoad's generation gen: a
-// stable route to backend, and a churning one whose endpoints change.
+// loadBed is a config folder for tests of nginx under load: its file
+// routes /stable/ to a backend of its own, and /churn/ to an address that
+// changes with each generation of the file.
+type loadBed struct {
+	port, statusPort int
+	confDir, file    string
+	// render renders generation gen; the file holds generation 0.
+	render func(gen int) []byte
+}
+
+func newLoadBed(t *testing.T) *loadBed {
+	t.Helper()
+	port, statusPort := freePort(t), freePort(t)
+	backend := startBackend(t, "stable", netip.AddrPortFrom(nextIP(), 8080))
+	r, err := nginxconf.NewRenderer(nginxconf.Options{HTTPPort: port, HTTPAddresses: []string{"127.0.0.1"}, StatusPort: statusPort})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &loadBed{port: port, statusPort: statusPort, confDir: t.TempDir()}
+	b.file = filepath.Join(b.confDir, "default.conf")
+	b.render = func(gen int) []byte {
+		data, err := r.Render(loadConfig(backend, gen), 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data
+	}
+	if err := os.WriteFile(b.file, b.render(0), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// loadConfig is the model of a loadBed's generation gen: a stable route to
+// backend, and a churning one whose endpoints change.
 func loadConfig(backend netip.AddrPort, gen int) model.Config {
 	stable := model.ServicePort{Namespace: "load", Name: "stable", Port: "http"}
 	churn := model.ServicePort{Namespace: "load", Name: "churn", Port: "http"}
