@@ -1,5 +1,8 @@
 // Package coalesce decides when a burst of changes has settled, so that a
-// burst causes one piece of work instead of one per change.
+// burst causes one piece of work instead of one per change. Window is the
+// decision, with time passed in; Loop runs a piece of work by it, on an
+// injected clock, and is the one loop of both the controller and the
+// reloader.
 package coalesce
 
 import "time"

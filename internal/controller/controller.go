@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/utils/clock"
 
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/coalesce"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/kube"
@@ -48,29 +51,30 @@ type Options struct {
 	// OnWrite, when set, is called after each write of a changed file
 	// (the all-in-one mode hands the change to the reloader at once).
 	OnWrite func()
+	// Clock is the controller's time; nil means the real clock.
+	Clock clock.WithTicker
 }
 
 // Controller keeps the config file in step with the Source.
 type Controller struct {
-	opts    Options
-	events  *eventReporter
-	trigger chan struct{}
+	opts   Options
+	clock  clock.WithTicker
+	events *eventReporter
+	loop   *coalesce.Loop
 
 	// firstChange is when the oldest change not yet rendered was seen.
 	mu          sync.Mutex
 	firstChange time.Time
 
 	// Owned by the loop.
-	last model.Config
+	last    model.Config
+	backoff wait.Backoff
 
-	synced    atomic.Bool
-	written   atomic.Bool
-	heartbeat atomic.Int64 // Unix nanoseconds of the loop's last turn
+	synced  atomic.Bool
+	written atomic.Bool
 }
 
 const (
-	// heartbeatEvery is how often the idle loop turns, for /healthz.
-	heartbeatEvery = time.Second
 	// stuckAfter is how long without a turn makes the loop unhealthy: far
 	// more than the slowest rebuild (nginx -t at 10,000 routes takes a few
 	// seconds).
@@ -78,14 +82,21 @@ const (
 	// brokenRecheck is how often a rebuild held back by a broken watch is
 	// looked at again (the watcher also notifies when it recovers).
 	brokenRecheck = time.Second
-	minRetry      = time.Second
-	maxRetry      = 30 * time.Second
 )
+
+// retryBackoff is the wait after a failed rebuild: 1 s, doubling to 30 s.
+var retryBackoff = wait.Backoff{Duration: time.Second, Factor: 2, Steps: math.MaxInt32, Cap: 30 * time.Second}
 
 // New creates a Controller.
 func New(opts Options) *Controller {
-	c := &Controller{opts: opts, events: newEventReporter(opts.Recorder, opts.Log), trigger: make(chan struct{}, 1)}
-	c.heartbeat.Store(time.Now().UnixNano())
+	c := &Controller{opts: opts, clock: opts.Clock, events: newEventReporter(opts.Recorder, opts.Log), backoff: retryBackoff}
+	if c.clock == nil {
+		c.clock = clock.RealClock{}
+	}
+	c.loop = coalesce.NewLoop(coalesce.LoopOptions{
+		Quiet: opts.Debounce, MaxDelay: opts.MaxDelay, MaxDelayLimit: opts.MaxDelayLimit,
+		Work: c.work, Clock: c.clock,
+	})
 	return c
 }
 
@@ -94,13 +105,10 @@ func New(opts Options) *Controller {
 func (c *Controller) Notify() {
 	c.mu.Lock()
 	if c.firstChange.IsZero() {
-		c.firstChange = time.Now()
+		c.firstChange = c.clock.Now()
 	}
 	c.mu.Unlock()
-	select {
-	case c.trigger <- struct{}{}:
-	default:
-	}
+	c.loop.Notify()
 }
 
 // takeFirstChange returns and clears the time of the oldest pending change.
@@ -133,90 +141,47 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	c.synced.Store(true)
 	log.Info("caches synced")
-
-	var (
-		pending = coalesce.Window{Quiet: c.opts.Debounce, MaxDelay: c.opts.MaxDelay, MaxDelayLimit: c.opts.MaxDelayLimit}
-		retry   = minRetry
-		// retryAt is when a failed or held-back rebuild is tried again.
-		retryAt time.Time
-		// heldBack says that retryAt waits for a broken watch, which
-		// notifies when it recovers: then the rebuild is due at once.
-		heldBack bool
-	)
-	// The first rebuild is due at once: the caches hold a complete list.
-	pending.NotifyNow(time.Now())
-
-	ticker := time.NewTicker(heartbeatEvery)
-	defer ticker.Stop()
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for {
-		now := time.Now()
-		c.heartbeat.Store(now.UnixNano())
-		if pending.Due(now) && !now.Before(retryAt) {
-			switch {
-			case !c.opts.Source.BrokenSince().IsZero():
-				// The cache may be stale or half-updated: keep the
-				// last good file until the watches recover.
-				retryAt, heldBack = now.Add(brokenRecheck), true
-			default:
-				pending.Reset(now)
-				heldBack = false
-				if err := c.sync(ctx); err != nil {
-					if ctx.Err() != nil {
-						return nil
-					}
-					log.Error("config not updated; the previous file stays", "err", err, "retry_in", retry)
-					pending.Notify(now)
-					retryAt = now.Add(retry)
-					retry = min(2*retry, maxRetry)
-				} else {
-					retry, retryAt = minRetry, time.Time{}
-				}
-			}
-		}
-		if at, ok := pending.DueAt(); ok {
-			if at.Before(retryAt) {
-				at = retryAt
-			}
-			resetTimer(timer, time.Until(at))
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-c.trigger:
-			pending.Notify(time.Now())
-			if heldBack { // perhaps the watches' recovery: look again after the debounce
-				retryAt, heldBack = time.Time{}, false
-			}
-		case <-timer.C:
-		case <-ticker.C:
-		}
-	}
+	// The loop's first rebuild is due at once: the caches hold a complete
+	// list.
+	return c.loop.Run(ctx)
 }
 
-func resetTimer(t *time.Timer, d time.Duration) {
-	t.Stop()
-	t.Reset(max(d, 0))
+// work is the loop's piece of work: one rebuild, unless a watch is broken.
+func (c *Controller) work(ctx context.Context) coalesce.Outcome {
+	if !c.opts.Source.BrokenSince().IsZero() {
+		// The cache may be stale or half-updated: keep the last good
+		// file until the watches recover, which they notify.
+		return coalesce.Outcome{RetryAfter: brokenRecheck, RetryOnChange: true}
+	}
+	if err := c.sync(ctx); err != nil {
+		if ctx.Err() != nil {
+			return coalesce.Done
+		}
+		retry := c.backoff.Step()
+		c.opts.Log.Error("config not updated; the previous file stays", "err", err, "retry_in", retry)
+		return coalesce.Retry(retry)
+	}
+	c.backoff = retryBackoff
+	return coalesce.Done
 }
 
 // sync is one rebuild: build, render, write if changed, report.
 func (c *Controller) sync(ctx context.Context) error {
 	m, log := c.opts.Metrics, c.opts.Log
 	changedAt := c.takeFirstChange()
-	start := time.Now()
+	start := c.clock.Now()
 	objs := c.opts.Source.Objects()
 	out, err := c.opts.Pipeline.Apply(ctx, objs)
 	res, data, changed := out.Result, out.Data, out.Changed
 	m.Rebuilds.Inc()
-	m.RebuildSeconds.Observe(time.Since(start).Seconds())
+	m.RebuildSeconds.Observe(c.clock.Since(start).Seconds())
 	m.observeResult(res)
 	c.events.report(res.Rejected, objs.Services)
 	if err != nil {
 		m.WriteErrors.Inc()
 		return err
 	}
-	now := time.Now()
+	now := c.clock.Now()
 	m.LastWrite.Set(float64(now.UnixNano()) / 1e9)
 	if !changed {
 		m.WritesUnchanged.Inc()
@@ -261,9 +226,8 @@ func summarize(d model.RouteChanges) []string {
 
 // Healthy reports whether the loop is turning.
 func (c *Controller) Healthy() error {
-	last := time.Unix(0, c.heartbeat.Load())
-	if since := time.Since(last); since > stuckAfter {
-		return fmt.Errorf("the controller loop has not turned for %s", since.Round(time.Second))
+	if err := c.loop.Healthy(stuckAfter); err != nil {
+		return fmt.Errorf("controller: %w", err)
 	}
 	return nil
 }
@@ -280,9 +244,9 @@ func (c *Controller) Ready() error {
 	case !c.written.Load():
 		return fmt.Errorf("%w: first config not written yet", ErrNotReady)
 	}
-	if since := c.opts.Source.BrokenSince(); !since.IsZero() && time.Since(since) > c.opts.StaleAfter {
+	if since := c.opts.Source.BrokenSince(); !since.IsZero() && c.clock.Since(since) > c.opts.StaleAfter {
 		return fmt.Errorf("%w: watching the API server has failed for %s; the config may be stale",
-			ErrNotReady, time.Since(since).Round(time.Second))
+			ErrNotReady, c.clock.Since(since).Round(time.Second))
 	}
 	return nil
 }

@@ -17,8 +17,10 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/record"
 
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/coalesce"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/kube"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
@@ -74,6 +76,8 @@ func service(name string, annotations map[string]string) *corev1.Service {
 	}
 }
 
+// harness runs a Controller, or, when Run is not started, lets the test do
+// its loop's work by hand.
 type harness struct {
 	src      *fakeSource
 	ctrl     *Controller
@@ -84,7 +88,25 @@ type harness struct {
 	done     chan error
 }
 
+// start starts a Controller's Run.
 func start(t *testing.T, output string) *harness {
+	t.Helper()
+	h := newHarness(t, output)
+	var ctx context.Context
+	ctx, h.cancel = context.WithCancel(context.Background())
+	go func() { h.done <- h.ctrl.Run(ctx) }()
+	t.Cleanup(func() {
+		h.cancel()
+		if err := <-h.done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return h
+}
+
+// newHarness creates a Controller whose loop does not run: the test calls
+// its work.
+func newHarness(t *testing.T, output string) *harness {
 	t.Helper()
 	r, err := nginxconf.NewRenderer(nginxconf.Options{HTTPPort: 80})
 	if err != nil {
@@ -107,27 +129,17 @@ func start(t *testing.T, output string) *harness {
 		Metrics:    h.metrics,
 		Log:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
-	var ctx context.Context
-	ctx, h.cancel = context.WithCancel(context.Background())
-	go func() { h.done <- h.ctrl.Run(ctx) }()
-	t.Cleanup(func() {
-		h.cancel()
-		if err := <-h.done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
 	return h
 }
 
-// waitFor polls cond for up to 5 s.
+// waitFor polls cond until it holds; a minute without means the controller
+// hangs, not that the machine is slow.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
+	err := wait.PollUntilContextTimeout(context.Background(), 5*time.Millisecond, time.Minute, true,
+		func(context.Context) (bool, error) { return cond(), nil })
+	if err != nil {
+		t.Fatalf("timed out waiting for %s", what)
 	}
 }
 
@@ -150,7 +162,8 @@ func TestControllerWritesOnlyAfterSync(t *testing.T) {
 	h := start(t, filepath.Join(t.TempDir(), "default.conf"))
 	h.src.setServices(service("a", nil))
 	h.ctrl.Notify()
-	time.Sleep(100 * time.Millisecond) // longer than the debounce
+	// Run waits for the sync before its loop starts: nothing can be
+	// written, however long the debounce is past.
 	if _, err := os.Stat(h.output); !os.IsNotExist(err) {
 		t.Fatalf("a config was written before the caches synced (%v)", err)
 	}
@@ -205,27 +218,34 @@ func TestControllerCoalescesBursts(t *testing.T) {
 
 func TestControllerHoldsWhileWatchIsBroken(t *testing.T) {
 	t.Parallel()
-	h := start(t, filepath.Join(t.TempDir(), "default.conf"))
+	h := newHarness(t, filepath.Join(t.TempDir(), "default.conf"))
+	ctx := context.Background()
 	h.src.setServices(service("a", nil), service("b", nil))
-	close(h.src.synced)
-	waitFor(t, "the first write", func() bool { return testutil.ToFloat64(h.metrics.Writes) == 1 })
+	if out := h.ctrl.work(ctx); out != coalesce.Done {
+		t.Fatalf("first rebuild = %+v", out)
+	}
 
-	// A broken watch may leave a half-updated cache: nothing is written.
+	// A broken watch may leave a half-updated cache: nothing is written,
+	// and the change waits for the watch's recovery, which notifies (the
+	// loop then works on it as on any change: TestLoopRetryOnChange), or
+	// for the recheck.
 	h.src.setBroken(time.Now())
 	h.src.setServices(service("a", nil))
-	h.ctrl.Notify()
-	time.Sleep(300 * time.Millisecond) // longer than debounce and max delay
-	if n := h.routes(t); n != 2 {
-		t.Fatalf("%d routes written while the watch was broken, want the last good 2", n)
+	want := coalesce.Outcome{RetryAfter: brokenRecheck, RetryOnChange: true}
+	for range 2 {
+		if out := h.ctrl.work(ctx); out != want {
+			t.Fatalf("rebuild with a broken watch = %+v, want %+v", out, want)
+		}
+		if n := h.routes(t); n != 2 {
+			t.Fatalf("%d routes written while the watch was broken, want the last good 2", n)
+		}
 	}
-	// The watcher notifies when it recovers: the held change is written
-	// after the debounce, not at the next recheck of a broken watch (1 s).
 	h.src.setBroken(time.Time{})
-	recovered := time.Now()
-	h.ctrl.Notify()
-	waitFor(t, "the held change", func() bool { return h.routes(t) == 1 })
-	if took := time.Since(recovered); took > brokenRecheck/2 {
-		t.Errorf("the held change was written %s after the recovery", took)
+	if out := h.ctrl.work(ctx); out != coalesce.Done {
+		t.Fatalf("rebuild after the recovery = %+v", out)
+	}
+	if n := h.routes(t); n != 1 {
+		t.Errorf("%d routes after the recovery, want 1", n)
 	}
 }
 
@@ -258,49 +278,67 @@ func TestControllerStaleReadiness(t *testing.T) {
 func TestControllerRetriesFailedWrites(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "conf.d") // missing at first
-	h := start(t, filepath.Join(dir, "default.conf"))
-	close(h.src.synced)
-	waitFor(t, "a write error", func() bool { return testutil.ToFloat64(h.metrics.WriteErrors) >= 1 })
+	h := newHarness(t, filepath.Join(dir, "default.conf"))
+	ctx := context.Background()
+	for _, want := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second} {
+		if out := h.ctrl.work(ctx); out != coalesce.Retry(want) {
+			t.Fatalf("failed rebuild = %+v, want a retry after %s", out, want)
+		}
+	}
+	if n := testutil.ToFloat64(h.metrics.WriteErrors); n != 3 {
+		t.Errorf("%v write errors counted, want 3", n)
+	}
 	if err := h.ctrl.Ready(); err == nil {
 		t.Error("ready without a config on disk")
 	}
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the retried write", func() bool { return testutil.ToFloat64(h.metrics.Writes) == 1 })
+	if out := h.ctrl.work(ctx); out != coalesce.Done {
+		t.Fatalf("retried rebuild = %+v", out)
+	}
+	if n := testutil.ToFloat64(h.metrics.Writes); n != 1 {
+		t.Errorf("%v writes, want 1", n)
+	}
+	// The backoff starts again after a success.
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	h.src.setServices(service("a", nil))
+	if out := h.ctrl.work(ctx); out != coalesce.Retry(time.Second) {
+		t.Errorf("failed rebuild after a success = %+v, want a retry after 1s", out)
+	}
 }
 
 func TestControllerEvents(t *testing.T) {
 	t.Parallel()
-	h := start(t, filepath.Join(t.TempDir(), "default.conf"))
+	h := newHarness(t, filepath.Join(t.TempDir(), "default.conf"))
+	ctx := context.Background()
 	bad := service("bad", map[string]string{model.AnnotationPath: "/a;b"})
 	h.src.setServices(service("good", nil), bad)
-	close(h.src.synced)
 	event := func() string {
 		select {
 		case e := <-h.recorder.Events:
 			return e
-		case <-time.After(5 * time.Second):
+		default: // the recorder is synchronous: an event is there by now
 			return "no event"
 		}
 	}
+	h.ctrl.work(ctx)
 	if e := event(); !strings.HasPrefix(e, "Warning InvalidAnnotation not routed: annotation kube-nginx-sync.io/path=\"/a;b\"") {
 		t.Errorf("event = %q", e)
 	}
 	// Rebuilds with the same problem do not repeat the event.
 	for range 3 {
-		h.ctrl.Notify()
-		time.Sleep(40 * time.Millisecond)
+		h.ctrl.work(ctx)
 	}
-	select {
-	case e := <-h.recorder.Events:
+	if e := event(); e != "no event" {
 		t.Errorf("repeated event %q", e)
-	default:
 	}
 	fixed := bad.DeepCopy()
 	fixed.Annotations[model.AnnotationPath] = "/fixed"
 	h.src.setServices(service("good", nil), fixed)
-	h.ctrl.Notify()
+	h.ctrl.work(ctx)
 	if e := event(); e != "Normal Routed routed: the problem reported before is resolved" {
 		t.Errorf("event = %q", e)
 	}
