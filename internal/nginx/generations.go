@@ -39,16 +39,11 @@ func (g *generations) retire(pids []int) {
 // prune forgets the processes that have exited and the generations that
 // have none left; it returns how many generations and workers still
 // drain, and their resident memory.
-func (g *generations) prune() (gens, procs int, rss int64) {
+func (g *generations) prune(n Nginx) (gens, procs int, rss int64) {
 	kept := g.draining[:0]
 	for _, gen := range g.draining {
-		var live []int
-		for _, pid := range gen {
-			if alive(pid) {
-				live = append(live, pid)
-				rss += residentBytes(pid)
-			}
-		}
+		live, bytes := n.Resident(gen)
+		rss += bytes
 		if len(live) > 0 {
 			kept = append(kept, live)
 			procs += len(live)

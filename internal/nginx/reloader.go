@@ -5,17 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+	"golang.org/x/sync/errgroup"
+	"k8s.io/utils/clock"
 
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/atomicfile"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/coalesce"
@@ -71,9 +70,27 @@ type Status struct {
 	Error string `json:"error,omitempty"`
 }
 
+// Nginx is the running nginx that a Reloader reloads; *Supervisor is the
+// real one.
+type Nginx interface {
+	// Validate checks the whole config that a reload would load.
+	Validate(ctx context.Context) error
+	// Reload makes nginx load its config and confirms it.
+	Reload(ctx context.Context, want Expect) (Reloaded, error)
+	// Workers lists the current generation's workers.
+	Workers() ([]int, error)
+	// Resident returns which of pids still live, and their memory.
+	Resident(pids []int) (live []int, bytes int64)
+	// PID is the master's.
+	PID() int
+	// Done is closed when nginx has exited, with ExitError then set.
+	Done() <-chan struct{}
+	ExitError() error
+}
+
 // ReloaderOptions configure a Reloader.
 type ReloaderOptions struct {
-	Nginx     *Supervisor
+	Nginx     Nginx
 	ConfigDir string
 	// StartedWith is the folder's Fingerprint taken before nginx started.
 	StartedWith string
@@ -94,22 +111,29 @@ type ReloaderOptions struct {
 	DrainWait   time.Duration
 	Metrics     *Metrics
 	Log         *slog.Logger
+	// Clock is the reloader's time; nil means the real clock.
+	Clock clock.WithTicker
 }
 
-// Reloader reloads nginx when its config folder changes.
+// Reloader reloads nginx when its config folder changes. Each settled
+// change goes through four steps: the gate (is there a config nginx does
+// not serve, and may nginx be reloaded now), validation (nginx -t, as
+// ValidateMode says), the reload (nginx's, confirmed), and the record
+// (metrics, the status file, the log).
 type Reloader struct {
-	opts    ReloaderOptions
-	trigger chan struct{}
+	opts  ReloaderOptions
+	clock clock.WithTicker
+	loop  *coalesce.Loop
 
 	// Owned by the loop.
 	loaded     string // fingerprint of the config nginx serves
 	failed     string // fingerprint of the last config nginx refused
 	lastReload time.Time
+	lastCheck  time.Time
 	gens       generations
 	validate   ValidateMode // the effective mode, after auto's decision
 
 	confirmed atomic.Bool
-	heartbeat atomic.Int64
 	mu        sync.Mutex
 	lastErr   string
 }
@@ -117,24 +141,25 @@ type Reloader struct {
 // NewReloader creates a Reloader for a running nginx that was started with
 // the folder's current content.
 func NewReloader(opts ReloaderOptions) *Reloader {
-	r := &Reloader{opts: opts, trigger: make(chan struct{}, 1), validate: opts.Validate}
-	r.heartbeat.Store(time.Now().UnixNano())
+	r := &Reloader{opts: opts, clock: opts.Clock, validate: opts.Validate}
+	if r.clock == nil {
+		r.clock = clock.RealClock{}
+	}
+	r.loop = coalesce.NewLoop(coalesce.LoopOptions{
+		Quiet: opts.Debounce, MaxDelay: opts.MaxDelay, MaxDelayLimit: opts.MaxDelayLimit,
+		Work: r.work, Tick: r.tick, Clock: r.clock,
+	})
 	return r
 }
 
 // Notify asks for a reload check at once (the generator calls it after it
 // wrote a new config, in the all-in-one mode).
-func (r *Reloader) Notify() {
-	select {
-	case r.trigger <- struct{}{}:
-	default:
-	}
-}
+func (r *Reloader) Notify() { r.loop.NotifyNow() }
 
 // Run confirms the config nginx started with, then reloads nginx on every
-// settled change of the folder until ctx ends or nginx exits.
+// settled change of the folder until ctx ends (it returns nil) or nginx
+// exits (it returns how).
 func (r *Reloader) Run(ctx context.Context) error {
-	log := r.opts.Log
 	watcher, err := fsnotify.NewWatcher()
 	if err != nil {
 		return fmt.Errorf("watch config folder: %w", err)
@@ -143,207 +168,198 @@ func (r *Reloader) Run(ctx context.Context) error {
 	if err := watcher.Add(r.opts.ConfigDir); err != nil {
 		return fmt.Errorf("watch config folder %s: %w", r.opts.ConfigDir, err)
 	}
-
 	r.confirmStart()
-	pending := coalesce.Window{Quiet: r.opts.Debounce, MaxDelay: r.opts.MaxDelay, MaxDelayLimit: r.opts.MaxDelayLimit}
-	// The folder may have changed while nginx started.
-	pending.NotifyNow(time.Now())
-	check := time.NewTicker(r.opts.CheckInterval)
-	defer check.Stop()
-	beat := time.NewTicker(time.Second)
-	defer beat.Stop()
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	var waitUntil time.Time // for the rate cap and for draining workers
-	for {
-		now := time.Now()
-		r.heartbeat.Store(now.UnixNano())
-		if pending.Due(now) && !now.Before(waitUntil) {
-			wait := r.attempt(ctx)
-			if wait > 0 {
-				waitUntil = time.Now().Add(wait)
-			} else {
-				pending.Reset(now)
-				waitUntil = time.Time{}
-			}
-		}
-		if at, ok := pending.DueAt(); ok {
-			resetTimer(timer, time.Until(laterOf(at, waitUntil)))
-		}
+
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-r.opts.Nginx.Done():
 			return fmt.Errorf("nginx exited: %w", exitErr(r.opts.Nginx))
+		}
+	})
+	g.Go(func() error { return r.forwardEvents(ctx, watcher) })
+	// The loop's first check is due at once: the folder may have changed
+	// while nginx started.
+	g.Go(func() error { return r.loop.Run(ctx) })
+	return g.Wait()
+}
+
+// forwardEvents notifies the loop of the folder's file events.
+func (r *Reloader) forwardEvents(ctx context.Context, watcher *fsnotify.Watcher) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
 		case ev, ok := <-watcher.Events:
 			if !ok {
 				return errors.New("config folder watch closed")
 			}
-			if !strings.HasPrefix(filepath.Base(ev.Name), ".kube-nginx-sync-reload-status") {
-				pending.Notify(time.Now())
+			if filepath.Base(ev.Name) != StatusFile {
+				r.loop.Notify()
 			}
 		case err, ok := <-watcher.Errors:
 			if ok {
-				log.Warn("watching the config folder", "err", err)
+				r.opts.Log.Warn("watching the config folder", "err", err)
 			}
-		case <-r.trigger:
-			pending.NotifyNow(time.Now())
-		case <-check.C:
-			if fp, err := Fingerprint(r.opts.ConfigDir); err == nil && fp != r.loaded && fp != r.failed && !pending.Pending() {
-				log.Warn("the config folder changed without a file event; reloading")
-				r.opts.Metrics.MissedEvents.Inc()
-				pending.NotifyNow(time.Now())
-			}
-		case <-timer.C:
-		case <-beat.C:
-			r.observeWorkers()
 		}
 	}
 }
 
-func exitErr(s *Supervisor) error {
-	if err := s.ExitError(); err != nil {
+// tick runs at the loop's heartbeat: it samples the workers, and now and
+// then fingerprints the folder in case a file event was missed.
+func (r *Reloader) tick(pending bool) {
+	r.observeWorkers()
+	now := r.clock.Now()
+	if pending || now.Sub(r.lastCheck) < r.opts.CheckInterval {
+		return
+	}
+	r.lastCheck = now
+	if fp, err := Fingerprint(r.opts.ConfigDir); err == nil && fp != r.loaded && fp != r.failed {
+		r.opts.Log.Warn("the config folder changed without a file event; reloading")
+		r.opts.Metrics.MissedEvents.Inc()
+		r.loop.NotifyNow()
+	}
+}
+
+func exitErr(n Nginx) error {
+	if err := n.ExitError(); err != nil {
 		return err
 	}
 	return errors.New("exit status 0")
-}
-
-func laterOf(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
-}
-
-func resetTimer(t *time.Timer, d time.Duration) {
-	t.Stop()
-	t.Reset(max(d, 0))
 }
 
 // confirmStart records the config that nginx started with: StartNginx
 // returned once nginx had workers, so nginx took it.
 func (r *Reloader) confirmStart() {
 	r.loaded = r.opts.StartedWith
+	r.lastCheck = r.clock.Now()
 	r.confirmed.Store(true)
-	version := versionOf(r.opts.ConfigDir)
-	r.writeStatus(Status{Time: time.Now(), OK: true, Version: version})
+	header, _ := expectedVersion(r.opts.ConfigDir)
+	r.writeStatus(Status{Time: r.clock.Now(), OK: true, Version: header.Version})
 	r.observeWorkers()
-	r.opts.Log.Info("nginx serves its config", "pid", r.opts.Nginx.PID(), "version", version)
+	r.opts.Log.Info("nginx serves its config", "pid", r.opts.Nginx.PID(), "version", header.Version)
 }
 
-func versionOf(dir string) string {
-	h, _ := expectedVersion(dir)
-	return h.Version
-}
-
-// attempt reloads nginx if the folder holds a config it does not serve. It
-// returns how long to wait before trying again, or 0 when done.
-func (r *Reloader) attempt(ctx context.Context) time.Duration {
-	log, m := r.opts.Log, r.opts.Metrics
+// work reloads nginx if the folder holds a config it does not serve: gate,
+// validate, reload, record.
+func (r *Reloader) work(ctx context.Context) coalesce.Outcome {
 	fp, err := Fingerprint(r.opts.ConfigDir)
 	if err != nil {
-		log.Error("cannot read the config folder", "err", err)
-		return time.Second
+		r.opts.Log.Error("cannot read the config folder", "err", err)
+		return coalesce.Retry(time.Second)
 	}
 	if fp == r.loaded || fp == r.failed {
-		return 0 // settled back to what nginx serves, or already refused
+		return coalesce.Done // settled back to what nginx serves, or already refused
 	}
-	if wait := time.Until(r.lastReload.Add(r.opts.MinInterval)); wait > 0 {
-		return wait
+	if wait := r.gate(); wait > 0 {
+		return coalesce.Retry(wait)
 	}
-	if gens, procs, _ := r.gens.prune(); gens >= r.opts.MaxDraining && r.opts.MaxDraining > 0 {
-		if since := time.Since(r.lastReload); since < r.opts.DrainWait {
-			log.Info("waiting for old nginx workers to finish their connections before reloading",
-				"draining_generations", gens, "draining_workers", procs)
-			return 500 * time.Millisecond
-		}
-		log.Warn("old nginx workers still drain; reloading anyway", "draining_generations", gens, "waited", r.opts.DrainWait)
-	}
-	header, hasHeader := expectedVersion(r.opts.ConfigDir)
-
-	if r.shouldValidate() {
-		start := time.Now()
-		err := r.opts.Nginx.Validate(ctx)
-		took := time.Since(start)
-		m.ValidateSeconds.Observe(took.Seconds())
-		if err != nil {
-			if ctx.Err() != nil {
-				return 0
-			}
+	header, _ := expectedVersion(r.opts.ConfigDir)
+	if err := r.check(ctx); err != nil {
+		if ctx.Err() == nil {
 			r.refused(fp, header.Version, ResultInvalid, err.Error())
-			return 0
 		}
-		if r.validate == ValidateAuto && took > AutoValidateBudget {
-			log.Info("nginx -t took longer than the auto budget: later reloads rely on nginx's own refusal of a bad config",
-				"took", took.Round(time.Millisecond), "budget", AutoValidateBudget)
-			r.validate = ValidateNever
-		}
-	} else {
-		m.ValidationSkipped.Inc()
+		return coalesce.Done
 	}
-
-	again := false
-	before, err := workers(r.opts.Nginx.PID())
-	if err != nil {
-		log.Error("cannot list nginx's workers", "err", err)
-		return time.Second
-	}
-	var servedBefore string
-	if hasHeader && header.Status != "" {
-		servedBefore, _ = servedVersion(newStatusClient(), header)
-	}
-	start := time.Now()
-	if err := r.opts.Nginx.signal(sighup); err != nil {
-		log.Error("cannot signal nginx", "err", err)
-		return time.Second
+	start := r.clock.Now()
+	res, err := r.opts.Nginx.Reload(ctx, r.expect(header))
+	switch {
+	case ctx.Err() != nil:
+		return coalesce.Done
+	case errors.Is(err, ErrNotSignalled):
+		r.opts.Log.Error("cannot reload nginx", "err", err)
+		return coalesce.Retry(time.Second)
 	}
 	r.lastReload = start
-	deadline := start.Add(r.opts.Timeout)
-	cur, err := waitForGeneration(ctx, r.opts.Nginx, before, deadline, start)
-	if err == nil && hasHeader && header.Status != "" {
-		var served string
-		served, err = waitForVersion(ctx, header, servedBefore, r.opts.ConfigDir, deadline, r.opts.Nginx, start)
-		if err == nil && served != header.Version {
-			// The file was replaced again while nginx reloaded, and nginx
-			// read a newer one. Unless it is the one there now, which one
-			// nginx serves is not known: reload once more (the rate cap
-			// still holds) so that nginx ends on the folder's content.
-			log.Debug("nginx took a newer config than the one that triggered the reload", "version", served)
-			header.Version = served
-			if now, ok := currentVersion(r.opts.ConfigDir); ok && now == served {
-				fp, _ = Fingerprint(r.opts.ConfigDir)
-			} else {
-				fp, again = "", true
-			}
-		}
-	}
 	if err != nil {
-		if ctx.Err() != nil {
-			return 0
-		}
-		r.opts.Nginx.waitQuiet(time.Second, 10*time.Second)
 		r.refused(fp, header.Version, ResultFailed, err.Error())
+		return coalesce.Done
+	}
+	return r.record(fp, header.Version, res, r.clock.Since(start))
+}
+
+// gate returns how long a reload must wait: for the rate cap, or for old
+// workers to drain (up to DrainWait); 0 when it may go now.
+func (r *Reloader) gate() time.Duration {
+	if wait := r.lastReload.Add(r.opts.MinInterval).Sub(r.clock.Now()); wait > 0 {
+		return wait
+	}
+	gens, procs, _ := r.gens.prune(r.opts.Nginx)
+	if r.opts.MaxDraining <= 0 || gens < r.opts.MaxDraining {
 		return 0
 	}
-	took := time.Since(start)
-	r.gens.retire(before)
-	r.loaded, r.failed = fp, ""
-	m.Reloads.WithLabelValues(ResultOK).Inc()
-	m.ReloadSeconds.Observe(took.Seconds())
-	m.LastReload.Set(float64(time.Now().UnixNano()) / 1e9)
-	r.setLastErr("")
-	r.writeStatus(Status{Time: time.Now(), OK: true, Version: header.Version})
-	r.observeWorkers()
-	log.Info("nginx reloaded", "version", header.Version, "took", took.Round(time.Microsecond),
-		"workers", len(cur), "draining_generations", len(r.gens.draining))
-	if again {
-		return max(r.opts.MinInterval, time.Millisecond)
+	if since := r.clock.Since(r.lastReload); since < r.opts.DrainWait {
+		r.opts.Log.Info("waiting for old nginx workers to finish their connections before reloading",
+			"draining_generations", gens, "draining_workers", procs)
+		return 500 * time.Millisecond
 	}
+	r.opts.Log.Warn("old nginx workers still drain; reloading anyway", "draining_generations", gens, "waited", r.opts.DrainWait)
 	return 0
 }
 
-func (r *Reloader) shouldValidate() bool {
-	return r.validate == ValidateAlways || r.validate == ValidateAuto
+// check validates the config with nginx -t when the mode says so.
+func (r *Reloader) check(ctx context.Context) error {
+	if r.validate != ValidateAlways && r.validate != ValidateAuto {
+		r.opts.Metrics.ValidationSkipped.Inc()
+		return nil
+	}
+	start := r.clock.Now()
+	err := r.opts.Nginx.Validate(ctx)
+	took := r.clock.Since(start)
+	r.opts.Metrics.ValidateSeconds.Observe(took.Seconds())
+	if err == nil && r.validate == ValidateAuto && took > AutoValidateBudget {
+		r.opts.Log.Info("nginx -t took longer than the auto budget: later reloads rely on nginx's own refusal of a bad config",
+			"took", took.Round(time.Millisecond), "budget", AutoValidateBudget)
+		r.validate = ValidateNever
+	}
+	return err
+}
+
+// expect says how the reload of the config with header h is confirmed.
+func (r *Reloader) expect(h nginxconf.Header) Expect {
+	want := Expect{Timeout: r.opts.Timeout}
+	if h.Version != "" && h.Status != "" {
+		want.Version, want.StatusAddr = h.Version, h.Status
+		want.Latest = func() (string, bool) { return currentVersion(r.opts.ConfigDir) }
+	}
+	return want
+}
+
+// record takes a confirmed reload of the config fp, with version: nginx
+// serves it now. It returns Done, or a retry when nginx read a config
+// newer than fp that is no longer the folder's.
+func (r *Reloader) record(fp, version string, res Reloaded, took time.Duration) coalesce.Outcome {
+	again := false
+	if res.Served != "" && res.Served != version {
+		// The file was replaced again while nginx reloaded, and nginx
+		// read a newer one. Unless it is the one there now, which one
+		// nginx serves is not known: reload once more (the rate cap still
+		// holds) so that nginx ends on the folder's content.
+		r.opts.Log.Debug("nginx took a newer config than the one that triggered the reload", "version", res.Served)
+		version = res.Served
+		if now, ok := currentVersion(r.opts.ConfigDir); ok && now == res.Served {
+			fp, _ = Fingerprint(r.opts.ConfigDir)
+		} else {
+			fp, again = "", true
+		}
+	}
+	m := r.opts.Metrics
+	r.gens.retire(res.Replaced)
+	r.loaded, r.failed = fp, ""
+	m.Reloads.WithLabelValues(ResultOK).Inc()
+	m.ReloadSeconds.Observe(took.Seconds())
+	m.LastReload.Set(float64(r.clock.Now().UnixNano()) / 1e9)
+	r.setLastErr("")
+	r.writeStatus(Status{Time: r.clock.Now(), OK: true, Version: version})
+	r.observeWorkers()
+	r.opts.Log.Info("nginx reloaded", "version", version, "took", took.Round(time.Microsecond),
+		"workers", len(res.Workers), "draining_generations", len(r.gens.draining))
+	if again {
+		return coalesce.Retry(r.opts.MinInterval)
+	}
+	return coalesce.Done
 }
 
 // refused records a config that nginx did not take; it keeps serving the
@@ -352,7 +368,7 @@ func (r *Reloader) refused(fp, version, result, msg string) {
 	r.failed = fp
 	r.opts.Metrics.Reloads.WithLabelValues(result).Inc()
 	r.setLastErr(msg)
-	r.writeStatus(Status{Time: time.Now(), OK: false, Version: version, Error: msg})
+	r.writeStatus(Status{Time: r.clock.Now(), OK: false, Version: version, Error: msg})
 	r.opts.Log.Error("nginx did not take the new config; it keeps serving the last good one",
 		"result", result, "version", version, "nginx", msg)
 }
@@ -383,107 +399,17 @@ func (r *Reloader) writeStatus(s Status) {
 
 func (r *Reloader) observeWorkers() {
 	m := r.opts.Metrics
-	gens, procs, drss := r.gens.prune()
+	gens, procs, drss := r.gens.prune(r.opts.Nginx)
 	// Workers of a replaced generation may not call themselves "shutting
 	// down" yet: the master tells them to quit 100 ms after the reload.
-	cur, _ := workers(r.opts.Nginx.PID())
+	cur, _ := r.opts.Nginx.Workers()
 	cur = slices.DeleteFunc(cur, r.gens.has)
-	var rss int64
-	for _, pid := range cur {
-		rss += residentBytes(pid)
-	}
+	_, rss := r.opts.Nginx.Resident(cur)
 	m.Workers.Set(float64(len(cur)))
 	m.WorkersBytes.Set(float64(rss))
 	m.DrainingGens.Set(float64(gens))
 	m.DrainingWorkers.Set(float64(procs))
 	m.DrainingBytes.Set(float64(drss))
-}
-
-// waitForGeneration waits until nginx has started a worker that was not in
-// before: the master parsed and took the new config. A master that cannot
-// load it logs [emerg] and starts none. It returns the new workers.
-func waitForGeneration(ctx context.Context, s *Supervisor, before []int, deadline, since time.Time) ([]int, error) {
-	for {
-		cur, err := workers(s.PID())
-		if err == nil {
-			fresh := slices.DeleteFunc(cur, func(p int) bool { return slices.Contains(before, p) })
-			if len(fresh) > 0 {
-				return fresh, nil
-			}
-		}
-		if err := waitStep(ctx, s, deadline, since); err != nil {
-			return nil, err
-		}
-	}
-}
-
-// waitForVersion waits until the status server answers the config's
-// version: new workers serve it. It also accepts the version of the file
-// now in dir, and any version other than servedBefore (when known): if the
-// file was replaced again during the reload, nginx read a newer one. It
-// returns the version served.
-func waitForVersion(ctx context.Context, h nginxconf.Header, servedBefore, dir string, deadline time.Time, s *Supervisor, since time.Time) (string, error) {
-	client := newStatusClient()
-	var last string
-	for {
-		served, err := servedVersion(client, h)
-		if err == nil {
-			last = served
-			if served == h.Version || (servedBefore != "" && served != servedBefore) {
-				return served, nil
-			}
-			if now, ok := currentVersion(dir); ok && served == now {
-				return served, nil
-			}
-		} else {
-			last = err.Error()
-		}
-		if err := waitStep(ctx, s, deadline, since); err != nil {
-			return "", fmt.Errorf("%w (the status server answered %q)", err, last)
-		}
-	}
-}
-
-// newStatusClient asks the status server on a new connection each time, so
-// that it reaches the new workers as soon as they accept.
-func newStatusClient() *http.Client {
-	return &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-}
-
-// servedVersion asks the status server which config version nginx serves.
-func servedVersion(client *http.Client, h nginxconf.Header) (string, error) {
-	resp, err := client.Get("http://" + h.Status + nginxconf.VersionPath)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 256))
-	if err != nil {
-		return "", err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("status server: %s", resp.Status)
-	}
-	return strings.TrimSpace(string(body)), nil
-}
-
-// waitStep sleeps a poll interval, and fails when nginx logged a refusal,
-// exited, or the deadline passed.
-func waitStep(ctx context.Context, s *Supervisor, deadline, since time.Time) error {
-	if msg := s.recentProblems(since); msg != "" {
-		return errors.New(msg)
-	}
-	if time.Now().After(deadline) {
-		return fmt.Errorf("nginx did not confirm the reload within %s", time.Since(since).Round(time.Millisecond))
-	}
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-s.Done():
-		return fmt.Errorf("nginx exited: %v", s.ExitError())
-	case <-time.After(5 * time.Millisecond):
-		return nil
-	}
 }
 
 // Ready reports whether nginx runs with a confirmed config.
@@ -506,8 +432,8 @@ func (r *Reloader) Healthy() error {
 		return errors.New("nginx is not running")
 	default:
 	}
-	if since := time.Since(time.Unix(0, r.heartbeat.Load())); since > 2*time.Minute+r.opts.Timeout {
-		return fmt.Errorf("the reload loop has not turned for %s", since.Round(time.Second))
+	if err := r.loop.Healthy(2*time.Minute + r.opts.Timeout); err != nil {
+		return fmt.Errorf("reloader: %w", err)
 	}
 	return nil
 }

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // Supervisor runs nginx as a child process in the foreground.
@@ -95,19 +97,23 @@ func StartNginx(ctx context.Context, opts StartOptions) (*Supervisor, error) {
 		close(s.done)
 	}()
 
-	for {
+	err = wait.PollUntilContextCancel(ctx, 10*time.Millisecond, false, func(context.Context) (bool, error) {
 		select {
 		case <-s.done:
-			return nil, fmt.Errorf("nginx exited at start (%v): %s", s.err, s.recentProblems(time.Time{}))
-		case <-ctx.Done():
+			return false, fmt.Errorf("nginx exited at start (%v): %s", s.err, s.recentProblems(time.Time{}))
+		default:
+		}
+		ws, err := s.Workers()
+		return err == nil && len(ws) > 0, nil
+	})
+	if err != nil {
+		if ctx.Err() != nil {
 			s.Stop(5 * time.Second)
 			return nil, ctx.Err()
-		case <-time.After(10 * time.Millisecond):
 		}
-		if ws, err := workers(s.PID()); err == nil && len(ws) > 0 {
-			return s, nil
-		}
+		return nil, err
 	}
+	return s, nil
 }
 
 // setsDaemon reports whether nginx arguments already set the daemon
@@ -159,19 +165,15 @@ func (s *Supervisor) recentProblems(since time.Time) string {
 // go on logging for a while (it tries a busy port five times, 500 ms
 // apart), and those lines must not be taken for the next reload's.
 func (s *Supervisor) waitQuiet(quiet, limit time.Duration) {
-	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) {
+	_ = wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, limit, true, func(context.Context) (bool, error) {
 		s.mu.Lock()
+		defer s.mu.Unlock()
 		var last time.Time
 		if n := len(s.problems); n > 0 {
 			last = s.problems[n-1].at
 		}
-		s.mu.Unlock()
-		if time.Since(last) >= quiet {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return time.Since(last) >= quiet, nil
+	})
 }
 
 // PID is the master's process ID.
