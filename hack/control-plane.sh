@@ -6,7 +6,8 @@
 # where <key> changes with the pinned versions, so each machine builds them
 # once (the first kube-apiserver build takes about 8 minutes on 2 cores).
 #
-# Usage: hack/control-plane.sh [build]   build if needed, print the bin folder
+# Usage: hack/control-plane.sh [build]   build all four if needed, print the bin folder
+#        hack/control-plane.sh demo      only what the demo needs (no helm)
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -31,15 +32,17 @@ build() { # build NAME MODULE-DIR PACKAGE
 }
 
 case "${1:-build}" in
-build)
+build | demo)
 	build etcd hack/controlplane/etcd go.etcd.io/etcd/server/v3
 	build kube-apiserver hack/controlplane/kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver
+	# The demo prints a kubectl command line to look at its cluster.
 	build kubectl hack/controlplane/kube-apiserver k8s.io/kubernetes/cmd/kubectl
-	build helm hack/controlplane/helm helm.sh/helm/v3/cmd/helm
+	# Only the deployment tests use helm.
+	[[ ${1:-build} == demo ]] || build helm hack/controlplane/helm helm.sh/helm/v3/cmd/helm
 	echo "$bin"
 	;;
 *)
-	echo "usage: $0 [build]" >&2
+	echo "usage: $0 [build|demo]" >&2
 	exit 2
 	;;
 esac

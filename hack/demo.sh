@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 hack/deps.sh
-controlplane_bin=$(hack/control-plane.sh)
+controlplane_bin=$(hack/control-plane.sh demo)
 mkdir -p bin .cache
 CGO_ENABLED=0 go build -trimpath -o bin/kube-nginx-sync ./cmd/kube-nginx-sync
 go build -o .cache/demo ./hack/demo

@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/confdir"
 )
 
 // Options tune Write.
@@ -36,9 +38,6 @@ func Write(path string, data []byte, opts Options) (changed bool, err error) {
 	return true, nil
 }
 
-// tempPattern is the name pattern of Write's temporary files for base.
-func tempPattern(base string) string { return "." + base + ".tmp-*" }
-
 // RemoveTemporary removes the temporary files that writes of path left
 // behind when their process was killed between creating and renaming
 // them, and returns their names. Call it where no other process writes
@@ -48,7 +47,7 @@ func RemoveTemporary(path string) ([]string, error) {
 	if dir == "" {
 		dir = "."
 	}
-	matches, err := filepath.Glob(filepath.Join(dir, globEscape(tempPattern(base))))
+	matches, err := filepath.Glob(filepath.Join(dir, globEscape(confdir.TempPattern(base))))
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +87,7 @@ func replace(path string, data []byte, opts Options) (err error) {
 	if mode == 0 {
 		mode = 0o644
 	}
-	tmp, err := os.CreateTemp(dir, tempPattern(base))
+	tmp, err := os.CreateTemp(dir, confdir.TempPattern(base))
 	if err != nil {
 		return fmt.Errorf("create temporary file for %s: %w", path, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/atomicfile"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/confdir"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/controller"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/kube"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
@@ -98,7 +99,7 @@ func logRejections(log *slog.Logger, rejected []model.Rejection) {
 // fallBackToLastGood puts the last validated config in place of a fresh
 // render that failed with cause, and says so loudly.
 func fallBackToLastGood(output string, cause error, log *slog.Logger) error {
-	lastGood := controller.LastGoodPath(output)
+	lastGood := confdir.LastGood(output)
 	data, err := os.ReadFile(lastGood)
 	if err != nil {
 		return fmt.Errorf("%w; and no last good config to fall back to: %v", cause, err)

@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/atomicfile"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/confdir"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/kube"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginx"
@@ -79,7 +80,7 @@ func (p *Pipeline) Write(ctx context.Context, data []byte) (changed bool, err er
 		// Only a config that passed validation is kept as the last good
 		// one (render --fallback-last-good serves it when the API server
 		// is unreachable).
-		if _, err := atomicfile.Write(LastGoodPath(p.Output), data, atomicfile.Options{}); err != nil {
+		if _, err := atomicfile.Write(confdir.LastGood(p.Output), data, atomicfile.Options{}); err != nil {
 			return changed, fmt.Errorf("keep the last good config: %w", err)
 		}
 	}
@@ -93,15 +94,8 @@ func (p *Pipeline) Write(ctx context.Context, data []byte) (changed bool, err er
 // small.
 func (p *Pipeline) RemoveTemporary() ([]string, error) {
 	removed, err := atomicfile.RemoveTemporary(p.Output)
-	more, err2 := atomicfile.RemoveTemporary(LastGoodPath(p.Output))
+	more, err2 := atomicfile.RemoveTemporary(confdir.LastGood(p.Output))
 	return append(removed, more...), errors.Join(err, err2)
-}
-
-// LastGoodPath is where the last config that passed validation is kept,
-// beside the live one: hidden, so nginx's *.conf globs and the reloader's
-// fingerprint ignore it.
-func LastGoodPath(output string) string {
-	return filepath.Join(filepath.Dir(output), "."+filepath.Base(output)+".last-good")
 }
 
 // Apply builds, renders and writes the config. With Validate, a config

@@ -13,13 +13,13 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/confdir"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
 )
 
 // Fingerprint hashes what the config folder holds: the name and content of
-// every file in it whose name does not start with "." (temporary files,
-// the kubelet's ..data folders, our status file), following symlinks, so
-// a ConfigMap's ..data swap changes it exactly once.
+// every file in it that is not hidden (see confdir), following symlinks,
+// so a ConfigMap's ..data swap changes it exactly once.
 func Fingerprint(dir string) (string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -28,7 +28,7 @@ func Fingerprint(dir string) (string, error) {
 	h := sha256.New()
 	for _, e := range entries { // sorted by name
 		name := e.Name()
-		if strings.HasPrefix(name, ".") {
+		if confdir.IsHidden(name) {
 			continue
 		}
 		data, err := os.ReadFile(filepath.Join(dir, name))
@@ -52,7 +52,7 @@ func expectedVersion(dir string) (nginxconf.Header, bool) {
 		return nginxconf.Header{}, false
 	}
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), ".") || !strings.HasSuffix(e.Name(), ".conf") {
+		if confdir.IsHidden(e.Name()) || !strings.HasSuffix(e.Name(), ".conf") {
 			continue
 		}
 		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
@@ -76,7 +76,7 @@ func currentVersion(dir string) (string, bool) {
 		return "", false
 	}
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), ".") || !strings.HasSuffix(e.Name(), ".conf") {
+		if confdir.IsHidden(e.Name()) || !strings.HasSuffix(e.Name(), ".conf") {
 			continue
 		}
 		f, err := os.Open(filepath.Join(dir, e.Name()))

@@ -18,6 +18,7 @@ import (
 
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/atomicfile"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/coalesce"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/confdir"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
 )
 
@@ -53,10 +54,9 @@ func ParseValidateMode(s string) (ValidateMode, error) {
 }
 
 // StatusFile is the reloader's report in the config folder: the result of
-// the last reload attempt, for the generator side and for people. Its
-// name starts with "." so that neither nginx's *.conf globs nor the
-// folder's fingerprint see it.
-const StatusFile = ".kube-nginx-sync-reload-status.json"
+// the last reload attempt, for the generator side and for people. It is
+// hidden (see confdir): neither nginx nor the folder's fingerprint see it.
+const StatusFile = confdir.StatusFile
 
 // Status is the content of StatusFile.
 type Status struct {
@@ -196,7 +196,9 @@ func (r *Reloader) forwardEvents(ctx context.Context, watcher *fsnotify.Watcher)
 			if !ok {
 				return errors.New("config folder watch closed")
 			}
-			if filepath.Base(ev.Name) != StatusFile {
+			// Our own files (this status, temporary files) never change
+			// what nginx loads; the kubelet's ..data swap does.
+			if !confdir.IsOurs(filepath.Base(ev.Name)) {
 				r.loop.Notify()
 			}
 		case err, ok := <-watcher.Errors:
