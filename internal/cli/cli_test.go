@@ -223,9 +223,9 @@ func TestSingleDashLongFlags(t *testing.T) {
 	}
 	for _, args := range [][]string{
 		{"render", "-from-file", objectsFile, "-output", "-", "-selector", selector, "-http-port", "8080"},
-		{"render", "-from-file=" + objectsFile, "-output=-", "-selector="+selector, "-http-port=8080"},
+		{"render", "-from-file=" + objectsFile, "-output=-", "-selector=" + selector, "-http-port=8080"},
 		{"render", "--from-file", objectsFile, "-output", "-", "--l", selector, "-http-port", "8080", "-validate=false"},
-		{"render", "-from-file", objectsFile, "-output", "-", "-l="+selector, "--http-port=8080", "-log-level", "warn"},
+		{"render", "-from-file", objectsFile, "-output", "-", "-l=" + selector, "--http-port=8080", "-log-level", "warn"},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			t.Parallel()
