@@ -85,9 +85,9 @@ func (f *reloadFlags) check() (nginx.ValidateMode, error) {
 	return mode, nil
 }
 
-// nginxArgs refuses positional arguments before "--"; those after it go
+// onlyNginxArgs refuses positional arguments before "--"; those after it go
 // to nginx.
-func nginxArgs(cmd *cobra.Command, args []string) error {
+func onlyNginxArgs(cmd *cobra.Command, args []string) error {
 	before := args
 	if dash := cmd.ArgsLenAtDash(); dash >= 0 {
 		before = args[:dash]
@@ -115,9 +115,9 @@ func reloadCommand(e env) *cobra.Command {
 			"config folder holds changes.",
 		Example: `  kube-nginx-sync reload --config-dir /etc/nginx/conf.d --listen :9091
   kube-nginx-sync reload --config-dir ./conf.d -- -p ./nginx/ -c nginx.conf`,
-		Args:              nginxArgs,
+		Args:              onlyNginxArgs,
 		ValidArgsFunction: cobra.NoFileCompletions,
-		// nginxArgs let through only the arguments after "--".
+		// onlyNginxArgs lets through only the arguments after "--".
 		RunE: running(func(ctx context.Context, args []string) error { return o.run(ctx, e, args) }),
 	}
 	o.logs.register(cmd)

@@ -32,9 +32,9 @@ func runCommand(e env) *cobra.Command {
 			"--reload-debounce and --reload-max-delay the reloads of nginx.",
 		Example: `  kube-nginx-sync run --output /etc/nginx/conf.d/default.conf --listen :9090
   kube-nginx-sync run --kubeconfig ~/.kube/config --context kind-dev --output ./conf.d/default.conf -- -p ./nginx/ -c nginx.conf`,
-		Args:              nginxArgs,
+		Args:              onlyNginxArgs,
 		ValidArgsFunction: cobra.NoFileCompletions,
-		// nginxArgs let through only the arguments after "--".
+		// onlyNginxArgs lets through only the arguments after "--".
 		RunE: running(func(ctx context.Context, args []string) error { return o.run(ctx, e, args) }),
 	}
 	o.gf.register(cmd)
