@@ -110,7 +110,7 @@ func (f *selectionFlags) options() (kube.Selection, model.Options, error) {
 	}
 	for _, ns := range f.namespaces {
 		if err := model.CheckNamespace(ns); err != nil {
-			return kube.Selection{}, model.Options{}, usageError("--namespace %q: %v", ns, err)
+			return kube.Selection{}, model.Options{}, usageError("--namespace %q: %v; want a namespace name such as shop (lowercase letters, digits and -)", ns, err)
 		}
 	}
 	mode, err := model.ParseUpstreamMode(f.defaultUpstream)
