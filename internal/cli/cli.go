@@ -3,12 +3,12 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"runtime/debug"
-	"slices"
 	"strings"
+
+	"github.com/spf13/cobra"
 )
 
 // Version is set at link time (-ldflags "-X ...cli.Version=v1.2.3"); when
@@ -31,13 +31,20 @@ type exitCodeError struct {
 
 func (e exitCodeError) Error() string { return e.err.Error() }
 
-// errUsage marks errors in the command line; Run prints the usage and
-// exits with ExitUsage.
+// errUsage marks errors in the command line; Run exits with ExitUsage.
 var errUsage = errors.New("usage")
 
 func usageError(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{errUsage}, args...)...)
 }
+
+// runError marks an error that a command's run returned, as opposed to
+// one that cobra returned before it: those are all errors in the command
+// line.
+type runError struct{ err error }
+
+func (e runError) Error() string { return e.err.Error() }
+func (e runError) Unwrap() error { return e.err }
 
 // env is what a subcommand gets from the process.
 type env struct {
@@ -45,77 +52,103 @@ type env struct {
 	stderr io.Writer
 }
 
-type command struct {
-	name    string
-	summary string
-	run     func(ctx context.Context, e env, args []string) error
-}
-
-func commands() []command {
-	return []command{
-		{"render", "list the Services once, write the nginx config, and exit (the init container)", runRender},
-		{"watch", "watch Services and EndpointSlices, keep the nginx config current (the generator sidecar)", runWatch},
-		{"reload", "run nginx and hot-reload it, confirmed, when its config folder changes (the nginx container)", runReload},
-		{"run", "watch and reload in one process: generate the config and serve it with nginx", runRun},
-		{"explain", "say whether and how a Service is routed, and if not, why", runExplain},
-		{"diff", "show what a render now would change in the live config file", runDiff},
-		{"version", "print the version", runVersion},
-	}
-}
-
 // Run runs the program with args (without the program name) and returns the
-// process exit code.
+// process exit code: ExitOK, ExitUsage for an error in the command line,
+// a command's own code (nginx's status, diff's ExitDiffers), or ExitError.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	e := env{stdout: stdout, stderr: stderr}
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		printUsage(stderr)
-		if len(args) == 0 {
-			return ExitUsage
-		}
-		return ExitOK
-	}
-	i := slices.IndexFunc(commands(), func(c command) bool { return c.name == args[0] })
-	if i < 0 {
-		fmt.Fprintf(stderr, "kube-nginx-sync: unknown command %q\n\n", args[0])
-		printUsage(stderr)
+	root := newRoot(env{stdout: stdout, stderr: stderr})
+	if len(args) == 0 {
+		fmt.Fprint(stderr, root.UsageString())
 		return ExitUsage
 	}
-	err := commands()[i].run(ctx, e, args[1:])
+	root.SetArgs(normalizeArgs(root, args))
+	cmd, err := root.ExecuteContextC(ctx)
+	if cmd == nil {
+		cmd = root
+	}
 	var code exitCodeError
 	switch {
 	case err == nil:
 		return ExitOK
 	case errors.As(err, &code):
-		fmt.Fprintf(stderr, "kube-nginx-sync %s: %v\n", args[0], code.err)
+		fmt.Fprintf(stderr, "%s: %v\n", cmd.CommandPath(), code.err)
 		return code.code
-	case errors.Is(err, flag.ErrHelp):
-		return ExitOK
-	case errors.Is(err, errUsage):
-		fmt.Fprintf(stderr, "kube-nginx-sync %s: %s\nRun 'kube-nginx-sync %s -h' for the flags.\n",
-			args[0], strings.TrimPrefix(err.Error(), errUsage.Error()+": "), args[0])
+	case errors.Is(err, errUsage) || !errors.As(err, new(runError)):
+		msg := strings.TrimSuffix(strings.TrimPrefix(err.Error(), errUsage.Error()+": "), "\n")
+		if cmd == root {
+			fmt.Fprintf(stderr, "%s: %s\n\n%s", cmd.CommandPath(), msg, root.UsageString())
+		} else {
+			fmt.Fprintf(stderr, "%s: %s\nRun '%s -h' for the flags.\n", cmd.CommandPath(), msg, cmd.CommandPath())
+		}
 		return ExitUsage
 	default:
-		fmt.Fprintf(stderr, "kube-nginx-sync %s: %v\n", args[0], err)
+		fmt.Fprintf(stderr, "%s: %v\n", cmd.CommandPath(), err)
 		return ExitError
 	}
 }
 
-func printUsage(w io.Writer) {
-	fmt.Fprintln(w, "kube-nginx-sync keeps nginx's routing in step with a Kubernetes cluster.")
-	fmt.Fprintln(w, "\nUsage: kube-nginx-sync COMMAND [FLAGS]\n\nCommands:")
-	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+// newRoot builds the command tree. Each Run builds its own, so that runs
+// share no flag values.
+func newRoot(e env) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "kube-nginx-sync",
+		Short: "Keep nginx's routing in step with a Kubernetes cluster",
+		Long: "kube-nginx-sync keeps nginx's routing in step with a Kubernetes cluster: it routes the Services\n" +
+			"that match a label selector, by their annotations, and hot-reloads nginx, confirmed, when they change.",
+		SilenceErrors: true,
+		SilenceUsage:  true,
 	}
-	fmt.Fprintln(w, "\nRun 'kube-nginx-sync COMMAND -h' for a command's flags.")
+	root.SetOut(e.stdout)
+	root.SetErr(e.stderr)
+	root.SetFlagErrorFunc(flagError)
+	for _, cmd := range []*cobra.Command{
+		renderCommand(e), watchCommand(e), reloadCommand(e), runCommand(e),
+		explainCommand(e), diffCommand(e), versionCommand(e),
+	} {
+		root.AddCommand(cmd)
+	}
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	// cobra's completion command shows its help without a shell, or with
+	// an unknown one, and exits 0: make both errors in the command line.
+	if completion, _, err := root.Find([]string{"completion"}); err == nil && completion != root {
+		completion.RunE = func(*cobra.Command, []string) error {
+			return usageError("name a shell: bash, zsh, fish or powershell")
+		}
+	}
+	return root
 }
 
-func runVersion(_ context.Context, e env, args []string) error {
-	fs := newFlagSet("version", e)
-	if err := parseFlags(fs, args); err != nil {
-		return err
+// running adapts a command's run to cobra: it gets the command's context
+// and the positional arguments, and its errors are marked as its own.
+func running(run func(ctx context.Context, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := run(cmd.Context(), args); err != nil {
+			return runError{err}
+		}
+		return nil
 	}
-	fmt.Fprintln(e.stdout, "kube-nginx-sync", version())
+}
+
+// noArgs refuses positional arguments.
+func noArgs(_ *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageError("unexpected argument %q", args[0])
+	}
 	return nil
+}
+
+func versionCommand(e env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  noArgs,
+		RunE: running(func(context.Context, []string) error {
+			_, err := fmt.Fprintln(e.stdout, "kube-nginx-sync", version())
+			return err
+		}),
+		ValidArgsFunction: cobra.NoFileCompletions,
+	}
 }
 
 func version() string {

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/controller"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxsyntax"
@@ -20,28 +22,41 @@ import (
 // ExitDiffers is diff's exit code when the live config would change.
 const ExitDiffers = 1
 
-func runDiff(ctx context.Context, e env, args []string) error {
-	flags := newFlagSet("diff", e)
-	var (
-		gf  generatorFlags
-		src sourceFlags
-	)
-	gf.register(flags)
-	src.register(flags, 30*time.Second)
-	if err := parseFlags(flags, args); err != nil {
+// diffOptions are diff's flags.
+type diffOptions struct {
+	gf  generatorFlags
+	src sourceFlags
+}
+
+func diffCommand(e env) *cobra.Command {
+	var o diffOptions
+	cmd := &cobra.Command{
+		Use:   "diff",
+		Short: "Show what a render now would change in the live config file",
+		Long: "diff renders the config as render would and compares it, entry by entry, with the file --output\n" +
+			"names. It exits 0 when they are the same and 1 when the file would change.",
+		Example:           `  kube-nginx-sync diff --output /etc/nginx/conf.d/default.conf`,
+		Args:              noArgs,
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE:              running(func(ctx context.Context, _ []string) error { return o.run(ctx, e) }),
+	}
+	o.gf.register(cmd)
+	o.src.register(cmd, 30*time.Second)
+	return cmd
+}
+
+func (o *diffOptions) run(ctx context.Context, e env) error {
+	if err := o.src.check(); err != nil {
 		return err
 	}
-	if err := src.check(); err != nil {
-		return err
-	}
-	log, cfg, err := gf.resolve(env{stdout: e.stdout, stderr: io.Discard})
+	log, cfg, err := o.gf.resolve(env{stdout: e.stdout, stderr: io.Discard})
 	if err != nil {
 		return err
 	}
 	if cfg.out.output == "-" {
 		return usageError("diff compares with the file --output names")
 	}
-	objs, err := src.read(ctx, cfg, log)
+	objs, err := o.src.read(ctx, cfg, log)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -20,32 +21,48 @@ import (
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
 )
 
-func runExplain(ctx context.Context, e env, args []string) error {
-	fs := newFlagSet("explain", e)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: kube-nginx-sync explain [FLAGS] NAMESPACE/SERVICE")
-		fs.PrintDefaults()
+// explainOptions are explain's flags.
+type explainOptions struct {
+	gf  generatorFlags
+	src sourceFlags
+}
+
+func explainCommand(e env) *cobra.Command {
+	var o explainOptions
+	cmd := &cobra.Command{
+		Use:   "explain NAMESPACE/SERVICE",
+		Short: "Say whether and how a Service is routed, and if not, why",
+		Long: "explain says whether a Service is routed with the given flags (to which hosts, paths and\n" +
+			"backends) and, if not, why. The Service need not match the selector.",
+		Example: `  kube-nginx-sync explain shop/web
+  kube-nginx-sync explain shop/web --context staging -l app=web
+  kube-nginx-sync explain shop/web --from-file objects.yaml`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageError("name one Service as NAMESPACE/SERVICE")
+			}
+			return nil
+		},
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			return completeServices(cmd, args, toComplete, o.gf.client, &o.src)
+		},
+		RunE: running(func(ctx context.Context, args []string) error { return o.run(ctx, e, args[0]) }),
 	}
-	var (
-		gf  generatorFlags
-		src sourceFlags
-	)
-	gf.register(fs)
-	src.register(fs, 30*time.Second)
-	if err := fs.Parse(args); err != nil {
-		return usageError("%v", err)
-	}
+	o.gf.register(cmd)
+	o.src.register(cmd, 30*time.Second)
+	return cmd
+}
+
+func (o *explainOptions) run(ctx context.Context, e env, ref string) error {
+	src := &o.src
 	if err := src.check(); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		return usageError("name one Service as NAMESPACE/SERVICE")
-	}
-	ns, name, ok := strings.Cut(fs.Arg(0), "/")
+	ns, name, ok := strings.Cut(ref, "/")
 	if !ok || ns == "" || name == "" {
-		return usageError("%q is not NAMESPACE/SERVICE", fs.Arg(0))
+		return usageError("%q is not NAMESPACE/SERVICE", ref)
 	}
-	_, cfg, err := gf.resolve(env{stdout: e.stdout, stderr: io.Discard})
+	_, cfg, err := o.gf.resolve(env{stdout: e.stdout, stderr: io.Discard})
 	if err != nil {
 		return err
 	}

@@ -1,16 +1,19 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/klog/v2"
 
@@ -24,31 +27,24 @@ import (
 // --selector is given.
 const DefaultSelector = "kube-nginx-sync.io/expose=true"
 
-func newFlagSet(name string, e env) *flag.FlagSet {
-	fs := flag.NewFlagSet("kube-nginx-sync "+name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	return fs
+// This file holds the flag groups: each group is defined once and
+// registered on every command that takes it. A group's register adds its
+// flags (and their shell completions) to a command; its check or resolve
+// turns the parsed values into options, with errors that name the flag and
+// say what a valid value looks like.
+
+// completeWords completes a flag with a fixed list of values.
+func completeWords(words ...string) cobra.CompletionFunc {
+	return cobra.FixedCompletions(words, cobra.ShellCompDirectiveNoFileComp)
 }
 
-// parseFlags parses args and refuses positional arguments.
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError("%v", err)
+// mustComplete registers a completion of flag name on cmd. It fails only
+// for a flag that is not defined or is already registered: a bug here.
+func mustComplete(cmd *cobra.Command, name string, f cobra.CompletionFunc) {
+	if err := cmd.RegisterFlagCompletionFunc(name, f); err != nil {
+		panic(err)
 	}
-	if fs.NArg() > 0 {
-		return usageError("unexpected argument %q", fs.Arg(0))
-	}
-	return nil
 }
-
-// stringList is a repeatable string flag.
-type stringList []string
-
-func (l *stringList) String() string     { return strings.Join(*l, ",") }
-func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
 var redirectKlog sync.Once
 
@@ -58,9 +54,12 @@ type logFlags struct {
 	format string
 }
 
-func (f *logFlags) register(fs *flag.FlagSet) {
+func (f *logFlags) register(cmd *cobra.Command) {
+	fs := cmd.Flags()
 	fs.StringVar(&f.level, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&f.format, "log-format", "text", "log format: text or json")
+	mustComplete(cmd, "log-level", completeWords("debug", "info", "warn", "error"))
+	mustComplete(cmd, "log-format", completeWords("text", "json"))
 }
 
 func (f *logFlags) logger(e env) (*slog.Logger, error) {
@@ -88,33 +87,35 @@ func (f *logFlags) logger(e env) (*slog.Logger, error) {
 // selectionFlags choose the Services to route.
 type selectionFlags struct {
 	selector        string
-	namespaces      stringList
+	namespaces      []string
 	defaultUpstream string
 }
 
-func (f *selectionFlags) register(fs *flag.FlagSet) {
-	const selectorHelp = "label selector of the Services to route (Kubernetes syntax)"
-	fs.StringVar(&f.selector, "selector", DefaultSelector, selectorHelp)
-	fs.StringVar(&f.selector, "l", DefaultSelector, selectorHelp+" (short for --selector)")
-	fs.Var(&f.namespaces, "namespace", "namespace to watch; repeat for several (default: all namespaces)")
+func (f *selectionFlags) register(cmd *cobra.Command, client *clientFlags) {
+	fs := cmd.Flags()
+	fs.StringVarP(&f.selector, "selector", "l", DefaultSelector, "label selector of the Services to route (Kubernetes syntax, e.g. app=web,tier!=db)")
+	fs.StringArrayVarP(&f.namespaces, "namespace", "n", nil, "namespace to watch; repeat for several (default: all namespaces)")
 	fs.StringVar(&f.defaultUpstream, "default-upstream", string(model.UpstreamEndpoints),
 		"upstream mode of Services without the "+model.AnnotationUpstream+" annotation: endpoints or service")
+	mustComplete(cmd, "selector", cobra.NoFileCompletions)
+	mustComplete(cmd, "namespace", client.completeNamespaces)
+	mustComplete(cmd, "default-upstream", completeWords(string(model.UpstreamEndpoints), string(model.UpstreamService)))
 }
 
 // options validates the flags into the selection and the model options.
 func (f *selectionFlags) options() (kube.Selection, model.Options, error) {
 	sel, err := labels.Parse(f.selector)
 	if err != nil {
-		return kube.Selection{}, model.Options{}, usageError("--selector %q: %v", f.selector, err)
+		return kube.Selection{}, model.Options{}, usageError("--selector %q: %v; want a label selector such as app=web,tier!=db", f.selector, err)
 	}
 	for _, ns := range f.namespaces {
 		if err := model.CheckNamespace(ns); err != nil {
-			return kube.Selection{}, model.Options{}, usageError("--namespace %q: %v", ns, err)
+			return kube.Selection{}, model.Options{}, usageError("--namespace %q: %v; want a namespace name such as shop (lowercase letters, digits and -)", ns, err)
 		}
 	}
 	mode, err := model.ParseUpstreamMode(f.defaultUpstream)
 	if err != nil {
-		return kube.Selection{}, model.Options{}, usageError("--default-upstream: %v", err)
+		return kube.Selection{}, model.Options{}, usageError("--default-upstream %q: %v", f.defaultUpstream, err)
 	}
 	return kube.Selection{Selector: sel, Namespaces: f.namespaces},
 		model.Options{Selector: sel, Namespaces: f.namespaces, DefaultMode: mode}, nil
@@ -124,19 +125,39 @@ func (f *selectionFlags) options() (kube.Selection, model.Options, error) {
 type rendererFlags struct {
 	template      string
 	httpPort      int
-	httpAddresses stringList
+	httpAddresses []string
 	statusPort    int
 }
 
-func (f *rendererFlags) register(fs *flag.FlagSet) {
+func (f *rendererFlags) register(cmd *cobra.Command) {
+	fs := cmd.Flags()
 	fs.StringVar(&f.template, "template", "", "Go text/template file to render instead of the built-in one")
 	fs.IntVar(&f.httpPort, "http-port", 80, "port that nginx's servers listen on")
-	fs.Var(&f.httpAddresses, "http-address", "address that nginx's servers listen on (an IP address, or * for all IPv4); repeat for several (default *)")
+	fs.StringArrayVar(&f.httpAddresses, "http-address", nil, "address that nginx's servers listen on (an IP address, or * for all IPv4); repeat for several (default *)")
 	fs.IntVar(&f.statusPort, "status-port", 8099, "port of the status server on 127.0.0.1 that answers the config's version, so reloads can be confirmed; 0 for none")
+	mustComplete(cmd, "http-port", cobra.NoFileCompletions)
+	mustComplete(cmd, "http-address", cobra.NoFileCompletions)
+	mustComplete(cmd, "status-port", cobra.NoFileCompletions)
 }
 
 func (f *rendererFlags) renderer() (*nginxconf.Renderer, error) {
-	opts := nginxconf.Options{HTTPPort: f.httpPort, HTTPAddresses: f.httpAddresses, StatusPort: f.statusPort}
+	// nginxconf owns the rules for valid listen options; adding the
+	// options one flag at a time tells which flag broke them.
+	opts := nginxconf.Options{HTTPPort: f.httpPort}
+	steps := []struct {
+		flag string
+		add  func()
+	}{
+		{"--http-port", func() {}},
+		{"--http-address", func() { opts.HTTPAddresses = f.httpAddresses }},
+		{"--status-port", func() { opts.StatusPort = f.statusPort }},
+	}
+	for _, s := range steps {
+		s.add()
+		if _, err := nginxconf.NewRenderer(opts); err != nil {
+			return nil, usageError("%s: %v", s.flag, err)
+		}
+	}
 	if f.template != "" {
 		text, err := os.ReadFile(f.template)
 		if err != nil {
@@ -146,20 +167,23 @@ func (f *rendererFlags) renderer() (*nginxconf.Renderer, error) {
 	}
 	r, err := nginxconf.NewRenderer(opts)
 	if err != nil {
-		return nil, usageError("%v", err)
+		return nil, usageError("--template %s: %v", f.template, err)
 	}
 	return r, nil
 }
 
-// clientFlags locate the API server.
+// clientFlags locate the API server, the way kubectl's flags of the same
+// names do.
 type clientFlags struct {
 	kubeconfig string
 	context    string
 }
 
-func (f *clientFlags) register(fs *flag.FlagSet) {
+func (f *clientFlags) register(cmd *cobra.Command) {
+	fs := cmd.Flags()
 	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then in-cluster)")
-	fs.StringVar(&f.context, "context", "", "kubeconfig context (default: the current one)")
+	fs.StringVar(&f.context, "context", "", "kubeconfig context to use (default: the kubeconfig's current context)")
+	mustComplete(cmd, "context", f.completeContexts)
 }
 
 func (f *clientFlags) options() kube.ClientOptions {
@@ -170,14 +194,6 @@ func (f *clientFlags) options() kube.ClientOptions {
 	}
 }
 
-// positive refuses a zero or negative duration flag.
-func positive(name string, d time.Duration) error {
-	if d <= 0 {
-		return usageError("--%s must be positive", name)
-	}
-	return nil
-}
-
 // outputFlags say where the rendered config goes.
 type outputFlags struct {
 	output   string
@@ -185,7 +201,8 @@ type outputFlags struct {
 	nginx    string
 }
 
-func (f *outputFlags) register(fs *flag.FlagSet) {
+func (f *outputFlags) register(cmd *cobra.Command) {
+	fs := cmd.Flags()
 	fs.StringVar(&f.output, "output", DefaultOutput, "file to write the nginx config to (atomically), or - for stdout")
 	fs.BoolVar(&f.validate, "validate", false, "check the new config with nginx -t before it replaces the old one")
 	fs.StringVar(&f.nginx, "nginx", "nginx", "nginx binary used by --validate")
@@ -200,9 +217,9 @@ func (f *outputFlags) validator() func(context.Context, string) error {
 	return func(ctx context.Context, path string) error { return nginx.ValidateSnippet(ctx, f.nginx, path) }
 }
 
-// generatorFlags are the flags that render, watch and run share: logging,
-// which Services, how to render, where the API server is, where the
-// config goes.
+// generatorFlags are the flags that render, watch, run, explain and diff
+// share: logging, which Services, how to render, where the API server is,
+// where the config goes.
 type generatorFlags struct {
 	logs   logFlags
 	sel    selectionFlags
@@ -211,12 +228,12 @@ type generatorFlags struct {
 	out    outputFlags
 }
 
-func (f *generatorFlags) register(fs *flag.FlagSet) {
-	f.logs.register(fs)
-	f.sel.register(fs)
-	f.rend.register(fs)
-	f.client.register(fs)
-	f.out.register(fs)
+func (f *generatorFlags) register(cmd *cobra.Command) {
+	f.logs.register(cmd)
+	f.sel.register(cmd, &f.client)
+	f.rend.register(cmd)
+	f.client.register(cmd)
+	f.out.register(cmd)
 }
 
 // resolve checks the parsed flags and returns the logger and the
@@ -244,9 +261,151 @@ type sourceFlags struct {
 	timeout  time.Duration
 }
 
-func (f *sourceFlags) register(fs *flag.FlagSet, defaultTimeout time.Duration) {
+func (f *sourceFlags) register(cmd *cobra.Command, defaultTimeout time.Duration) {
+	fs := cmd.Flags()
 	fs.DurationVar(&f.timeout, "timeout", defaultTimeout, "how long to keep retrying while the API server cannot be reached")
 	fs.StringVar(&f.fromFile, "from-file", "", "read the Services from a file saved with 'kubectl get svc,endpointslices -A -o yaml' instead of a cluster")
+	mustComplete(cmd, "timeout", cobra.NoFileCompletions)
 }
 
 func (f *sourceFlags) check() error { return positive("timeout", f.timeout) }
+
+// coalesceFlags time the work that a burst of changes causes: the
+// generator's rebuilds of the config (flags without a prefix) or the
+// reloads of nginx (prefix "reload-"). run takes both.
+type coalesceFlags struct {
+	prefix   string
+	debounce time.Duration
+	maxDelay time.Duration
+	maxLimit time.Duration
+}
+
+// register adds --PREFIXdebounce, --PREFIXmax-delay and
+// --PREFIXmax-delay-limit; work names one piece of work ("rebuild"), and
+// adding "s" makes its plural.
+func (f *coalesceFlags) register(cmd *cobra.Command, prefix, work string, debounce time.Duration) {
+	f.prefix = prefix
+	fs := cmd.Flags()
+	fs.DurationVar(&f.debounce, prefix+"debounce", debounce, "quiet period after a change before a "+work)
+	fs.DurationVar(&f.maxDelay, prefix+"max-delay", time.Second,
+		"longest a burst of changes may defer a "+work+" after a quiet time; also the first cooldown between "+work+"s while changes keep coming")
+	fs.DurationVar(&f.maxLimit, prefix+"max-delay-limit", 4*time.Second, "the cooldown between "+work+"s doubles up to this while changes keep coming")
+	for _, name := range []string{"debounce", "max-delay", "max-delay-limit"} {
+		mustComplete(cmd, prefix+name, cobra.NoFileCompletions)
+	}
+}
+
+func (f *coalesceFlags) check() error {
+	debounce, maxDelay, maxLimit := "--"+f.prefix+"debounce", "--"+f.prefix+"max-delay", "--"+f.prefix+"max-delay-limit"
+	for _, d := range []struct {
+		name string
+		d    time.Duration
+	}{{debounce, f.debounce}, {maxDelay, f.maxDelay}} {
+		if err := positive(strings.TrimPrefix(d.name, "--"), d.d); err != nil {
+			return err
+		}
+	}
+	if f.maxLimit < f.maxDelay {
+		return usageError("%s %s: want at least %s (%s)", maxLimit, f.maxLimit, maxDelay, f.maxDelay)
+	}
+	if f.maxDelay < f.debounce {
+		return usageError("%s %s: want at least %s (%s)", maxDelay, f.maxDelay, debounce, f.debounce)
+	}
+	return nil
+}
+
+// registerListen adds --listen, the address of the HTTP listener.
+func registerListen(cmd *cobra.Command, listen *string) {
+	cmd.Flags().StringVar(listen, "listen", ":9090", "address of the HTTP listener for /metrics, /healthz and /readyz")
+	mustComplete(cmd, "listen", cobra.NoFileCompletions)
+}
+
+// positive refuses a zero or negative duration flag.
+func positive(name string, d time.Duration) error {
+	if d <= 0 {
+		return usageError("--%s %s: want a positive duration, such as 500ms, 30s or 2m", name, d)
+	}
+	return nil
+}
+
+// flagError turns pflag's parse errors into usage errors that name the flag
+// and say what a valid value looks like.
+func flagError(_ *cobra.Command, err error) error {
+	var invalid *pflag.InvalidValueError
+	if errors.As(err, &invalid) {
+		f := invalid.GetFlag()
+		return usageError("--%s %q: want %s", f.Name, invalid.GetValue(), cmp.Or(valueKind(f.Value.Type()), "a "+f.Value.Type()))
+	}
+	var missing *pflag.ValueRequiredError
+	if errors.As(err, &missing) {
+		f := missing.GetFlag()
+		if kind := valueKind(f.Value.Type()); kind != "" {
+			return usageError("--%s needs a value: want %s", f.Name, kind)
+		}
+		return usageError("--%s needs a value", f.Name)
+	}
+	return usageError("%v", err)
+}
+
+// valueKind says in words what a pflag value type accepts; "" for any
+// string.
+func valueKind(typ string) string {
+	switch typ {
+	case "duration":
+		return "a duration such as 500ms, 30s or 2m"
+	case "int":
+		return "a whole number"
+	case "bool":
+		return "true or false"
+	}
+	return ""
+}
+
+// normalizeArgs rewrites the single-dash long flags that Go's flag package
+// accepted (-selector x, -output=-) to pflag's double dash, and --l (Go's
+// flag took any name after one or two dashes) to the shorthand -l, so that
+// command lines written for earlier versions keep working. Only names the
+// command defines are rewritten, values of flags are skipped, and nothing
+// after "--" (nginx's arguments) is touched.
+func normalizeArgs(root *cobra.Command, args []string) []string {
+	if len(args) == 0 {
+		return args
+	}
+	cmd, _, err := root.Find(args[:1])
+	if err != nil || cmd == root {
+		return args
+	}
+	cmd.InitDefaultHelpFlag()
+	fs := cmd.Flags()
+	out := slices.Clone(args)
+	for i := 1; i < len(out); i++ {
+		arg := out[i]
+		if arg == "--" {
+			break
+		}
+		if len(arg) < 2 || arg[0] != '-' {
+			continue
+		}
+		var f *pflag.Flag
+		name, _, hasValue := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+		switch {
+		case strings.HasPrefix(arg, "--") && len(name) == 1:
+			if f = fs.ShorthandLookup(name); f != nil && fs.Lookup(name) == nil {
+				out[i] = arg[1:]
+			}
+		case strings.HasPrefix(arg, "--"):
+			f = fs.Lookup(name)
+		case len(name) == 1:
+			f = fs.ShorthandLookup(name)
+		default:
+			// -long-name, or a group of shorthands such as -nshop.
+			if f = fs.Lookup(name); f != nil {
+				out[i] = "-" + arg
+			}
+		}
+		if f != nil && !hasValue && f.NoOptDefVal == "" {
+			i++ // the flag's value, whatever it looks like
+		}
+	}
+	return out
+}

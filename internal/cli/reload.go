@@ -3,15 +3,14 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginx"
@@ -26,9 +25,7 @@ const DefaultConfigDir = "/etc/nginx/conf.d"
 type reloadFlags struct {
 	configDir       string
 	validate        string
-	debounce        time.Duration
-	maxDelay        time.Duration
-	maxLimit        time.Duration
+	coalesce        coalesceFlags
 	minInterval     time.Duration
 	timeout         time.Duration
 	checkInterval   time.Duration
@@ -37,96 +34,120 @@ type reloadFlags struct {
 	shutdownTimeout time.Duration
 }
 
-func (f *reloadFlags) register(fs *flag.FlagSet, configDirDefault string) {
-	fs.StringVar(&f.configDir, "config-dir", configDirDefault, "config folder to watch; nginx is reloaded when what it holds changes")
+func (f *reloadFlags) register(cmd *cobra.Command, configDirDefault, configDirHelp string) {
+	fs := cmd.Flags()
+	fs.StringVar(&f.configDir, "config-dir", configDirDefault, configDirHelp)
 	fs.StringVar(&f.validate, "reload-validate", string(nginx.ValidateAuto),
 		"when to run nginx -t on the whole config before a reload: auto (while it takes under 250ms), always or never")
-	fs.DurationVar(&f.debounce, "reload-debounce", 100*time.Millisecond, "quiet period after a change of the config folder before nginx is reloaded")
-	fs.DurationVar(&f.maxDelay, "reload-max-delay", time.Second, "longest a burst of config changes may defer a reload after a quiet time; also the first cooldown between reloads while changes keep coming")
-	fs.DurationVar(&f.maxLimit, "reload-max-delay-limit", 4*time.Second, "the cooldown between reloads doubles up to this while changes keep coming")
+	f.coalesce.register(cmd, "reload-", "reload", 100*time.Millisecond)
 	fs.DurationVar(&f.minInterval, "min-reload-interval", 200*time.Millisecond, "shortest time between two reloads")
 	fs.DurationVar(&f.timeout, "reload-timeout", time.Minute, "how long nginx may take to confirm a reload")
 	fs.DurationVar(&f.checkInterval, "check-interval", 10*time.Second, "how often the config folder is hashed, in case a file event was missed")
 	fs.IntVar(&f.maxDraining, "max-draining-generations", 4, "old worker generations that may still drain (long connections) before a reload waits for them; 0 for no bound")
 	fs.DurationVar(&f.drainWait, "drain-wait", time.Minute, "longest a reload waits for draining workers")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 25*time.Second, "on SIGTERM, how long nginx may finish its requests before it is stopped at once")
+	if err := cmd.MarkFlagDirname("config-dir"); err != nil {
+		panic(err)
+	}
+	mustComplete(cmd, "reload-validate", completeWords(string(nginx.ValidateAuto), string(nginx.ValidateAlways), string(nginx.ValidateNever)))
+	for _, name := range []string{"min-reload-interval", "reload-timeout", "check-interval", "max-draining-generations", "drain-wait", "shutdown-timeout"} {
+		mustComplete(cmd, name, cobra.NoFileCompletions)
+	}
 }
 
 func (f *reloadFlags) check() (nginx.ValidateMode, error) {
 	mode, err := nginx.ParseValidateMode(f.validate)
 	if err != nil {
-		return "", usageError("--reload-validate: %v", err)
+		return "", usageError("--reload-validate %q: %v", f.validate, err)
 	}
-	for name, d := range map[string]time.Duration{
-		"reload-debounce": f.debounce, "reload-max-delay": f.maxDelay, "reload-timeout": f.timeout,
-		"check-interval": f.checkInterval, "shutdown-timeout": f.shutdownTimeout,
-	} {
-		if err := positive(name, d); err != nil {
+	if err := f.coalesce.check(); err != nil {
+		return "", err
+	}
+	for _, d := range []struct {
+		name string
+		d    time.Duration
+	}{{"reload-timeout", f.timeout}, {"check-interval", f.checkInterval}, {"shutdown-timeout", f.shutdownTimeout}} {
+		if err := positive(d.name, d.d); err != nil {
 			return "", err
 		}
 	}
-	if f.maxLimit < f.maxDelay {
-		return "", usageError("--reload-max-delay-limit (%s) must not be shorter than --reload-max-delay (%s)", f.maxLimit, f.maxDelay)
+	for _, d := range []struct {
+		name string
+		d    time.Duration
+	}{{"min-reload-interval", f.minInterval}, {"drain-wait", f.drainWait}} {
+		if d.d < 0 {
+			return "", usageError("--%s %s: want a duration of 0 or more, such as 0s or 200ms", d.name, d.d)
+		}
 	}
-	if f.minInterval < 0 || f.drainWait < 0 || f.maxDraining < 0 {
-		return "", usageError("--min-reload-interval, --drain-wait and --max-draining-generations must not be negative")
+	if f.maxDraining < 0 {
+		return "", usageError("--max-draining-generations %d: want 0 (no bound) or more", f.maxDraining)
 	}
 	return mode, nil
 }
 
-// splitNginxArgs parses fs from args and returns the arguments after "--",
-// which go to nginx. Other positional arguments are refused.
-func splitNginxArgs(fs *flag.FlagSet, args []string) ([]string, error) {
-	var nginxArgs []string
-	if i := slices.Index(args, "--"); i >= 0 {
-		args, nginxArgs = args[:i], args[i+1:]
+// onlyNginxArgs refuses positional arguments before "--"; those after it go
+// to nginx.
+func onlyNginxArgs(cmd *cobra.Command, args []string) error {
+	before := args
+	if dash := cmd.ArgsLenAtDash(); dash >= 0 {
+		before = args[:dash]
 	}
-	if err := parseFlags(fs, args); err != nil {
-		return nil, err
+	if len(before) > 0 {
+		return usageError("unexpected argument %q (nginx's own arguments go after --)", before[0])
 	}
-	return nginxArgs, nil
+	return nil
 }
 
-func runReload(ctx context.Context, e env, args []string) error {
-	fs := newFlagSet("reload", e)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: kube-nginx-sync reload [FLAGS] [-- NGINX-ARGS...]")
-		fs.PrintDefaults()
+// reloadOptions are reload's flags.
+type reloadOptions struct {
+	logs     logFlags
+	rf       reloadFlags
+	nginxBin string
+	listen   string
+}
+
+func reloadCommand(e env) *cobra.Command {
+	var o reloadOptions
+	cmd := &cobra.Command{
+		Use:   "reload [flags] [-- NGINX-ARGS...]",
+		Short: "Run nginx and hot-reload it, confirmed, when its config folder changes (the nginx container)",
+		Long: "reload runs nginx in the foreground with NGINX-ARGS and reloads it, confirmed, when what its\n" +
+			"config folder holds changes.",
+		Example: `  kube-nginx-sync reload --config-dir /etc/nginx/conf.d --listen :9091
+  kube-nginx-sync reload --config-dir ./conf.d -- -p ./nginx/ -c nginx.conf`,
+		Args:              onlyNginxArgs,
+		ValidArgsFunction: cobra.NoFileCompletions,
+		// onlyNginxArgs lets through only the arguments after "--".
+		RunE: running(func(ctx context.Context, args []string) error { return o.run(ctx, e, args) }),
 	}
-	var (
-		logs     logFlags
-		rf       reloadFlags
-		nginxBin string
-		listen   string
-	)
-	logs.register(fs)
-	rf.register(fs, DefaultConfigDir)
-	fs.StringVar(&nginxBin, "nginx", "nginx", "nginx binary")
-	fs.StringVar(&listen, "listen", ":9090", "address of the HTTP listener for /metrics, /healthz and /readyz")
-	nginxArgs, err := splitNginxArgs(fs, args)
+	o.logs.register(cmd)
+	o.rf.register(cmd, DefaultConfigDir, "config folder to watch; nginx is reloaded when what it holds changes")
+	cmd.Flags().StringVar(&o.nginxBin, "nginx", "nginx", "nginx binary")
+	registerListen(cmd, &o.listen)
+	return cmd
+}
+
+func (o *reloadOptions) run(ctx context.Context, e env, nginxArgs []string) error {
+	log, err := o.logs.logger(e)
 	if err != nil {
 		return err
 	}
-	log, err := logs.logger(e)
-	if err != nil {
-		return err
-	}
-	mode, err := rf.check()
+	mode, err := o.rf.check()
 	if err != nil {
 		return err
 	}
 	registry := newRegistry()
-	srv, err := server.Listen(server.Options{Addr: listen, Gatherer: registry})
+	srv, err := server.Listen(server.Options{Addr: o.listen, Gatherer: registry})
 	if err != nil {
 		return err
 	}
 	reaping(ctx)
-	side, err := startNginxSide(ctx, e.stderr, log, registry, rf, mode, nginxBin, nginxArgs)
+	side, err := startNginxSide(ctx, e.stderr, log, registry, o.rf, mode, o.nginxBin, nginxArgs)
 	if err != nil {
 		return err
 	}
 	srv.SetChecks([]server.Check{side.reloader.Healthy}, []server.Check{side.reloader.Ready})
-	log.Info("supervising nginx", "pid", side.nginx.PID(), "config_dir", rf.configDir, "listen", srv.Addr().String(), "version", version())
+	log.Info("supervising nginx", "pid", side.nginx.PID(), "config_dir", o.rf.configDir, "listen", srv.Addr().String(), "version", version())
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Serve(gctx) })
@@ -164,9 +185,9 @@ func startNginxSide(ctx context.Context, out io.Writer, log *slog.Logger, regist
 		ConfigDir:     rf.configDir,
 		StartedWith:   startedWith,
 		Validate:      mode,
-		Debounce:      rf.debounce,
-		MaxDelay:      rf.maxDelay,
-		MaxDelayLimit: rf.maxLimit,
+		Debounce:      rf.coalesce.debounce,
+		MaxDelay:      rf.coalesce.maxDelay,
+		MaxDelayLimit: rf.coalesce.maxLimit,
 		MinInterval:   rf.minInterval,
 		Timeout:       rf.timeout,
 		CheckInterval: rf.checkInterval,

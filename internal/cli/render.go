@@ -7,6 +7,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/atomicfile"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/confdir"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/controller"
@@ -19,25 +21,38 @@ import (
 // emptyDir that nginx's conf.d is.
 const DefaultOutput = "/etc/nginx/conf.d/default.conf"
 
-func runRender(ctx context.Context, e env, args []string) error {
-	fs := newFlagSet("render", e)
-	var (
-		gf       generatorFlags
-		src      sourceFlags
-		fallback bool
-	)
-	gf.register(fs)
-	src.register(fs, time.Minute)
-	fs.BoolVar(&fallback, "fallback-last-good", false,
-		"when the API server cannot be reached within --timeout, write the last config that passed --validate (kept beside --output) instead of failing")
-	if err := parseFlags(fs, args); err != nil {
-		return err
+// renderOptions are render's flags.
+type renderOptions struct {
+	gf       generatorFlags
+	src      sourceFlags
+	fallback bool
+}
+
+func renderCommand(e env) *cobra.Command {
+	var o renderOptions
+	cmd := &cobra.Command{
+		Use:   "render",
+		Short: "List the Services once, write the nginx config, and exit (the init container)",
+		Example: `  kube-nginx-sync render --output /etc/nginx/conf.d/default.conf --validate
+  kube-nginx-sync render -n shop -l app=web --output -
+  kube-nginx-sync render --from-file objects.yaml --output -`,
+		Args:              noArgs,
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE:              running(func(ctx context.Context, _ []string) error { return o.run(ctx, e) }),
 	}
-	log, cfg, err := gf.resolve(e)
+	o.gf.register(cmd)
+	o.src.register(cmd, time.Minute)
+	cmd.Flags().BoolVar(&o.fallback, "fallback-last-good", false,
+		"when the API server cannot be reached within --timeout, write the last config that passed --validate (kept beside --output) instead of failing")
+	return cmd
+}
+
+func (o *renderOptions) run(ctx context.Context, e env) error {
+	log, cfg, err := o.gf.resolve(e)
 	if err != nil {
 		return err
 	}
-	if err := src.check(); err != nil {
+	if err := o.src.check(); err != nil {
 		return err
 	}
 	out := cfg.out
@@ -45,9 +60,9 @@ func runRender(ctx context.Context, e env, args []string) error {
 		return usageError("--validate needs a file --output, not stdout")
 	}
 
-	objs, err := src.read(ctx, cfg, log)
+	objs, err := o.src.read(ctx, cfg, log)
 	if err != nil {
-		if fallback && src.fromFile == "" && out.output != "-" {
+		if o.fallback && o.src.fromFile == "" && out.output != "-" {
 			return fallBackToLastGood(out.output, err, log)
 		}
 		return err

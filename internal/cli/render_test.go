@@ -77,47 +77,6 @@ func TestRenderValidateKeepsOldConfig(t *testing.T) {
 	}
 }
 
-func TestUsageErrors(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		args []string
-		want string
-	}{
-		{[]string{"render", "--selector", "a in (b"}, "--selector"},
-		{[]string{"render", "--default-upstream", "pods"}, "--default-upstream"},
-		{[]string{"render", "--namespace", "Bad_NS"}, "--namespace"},
-		{[]string{"render", "--http-port", "0"}, "out of range"},
-		{[]string{"render", "--http-address", "localhost"}, "neither an IP address"},
-		{[]string{"render", "--template", "/no/such/file"}, "--template"},
-		{[]string{"render", "--log-level", "loud"}, "--log-level"},
-		{[]string{"render", "--timeout", "0s"}, "--timeout"},
-		{[]string{"render", "--output", "-", "--validate"}, "--validate"},
-		{[]string{"render", "--no-such-flag"}, "no-such-flag"},
-		{[]string{"render", "extra"}, "unexpected argument"},
-		{[]string{"frobnicate"}, "unknown command"},
-		{nil, "Usage:"},
-	}
-	for _, tt := range tests {
-		code, _, stderr := run(tt.args...)
-		if code != ExitUsage || !strings.Contains(stderr, tt.want) {
-			t.Errorf("%q: exit %d, stderr %q; want %d and %q", tt.args, code, stderr, ExitUsage, tt.want)
-		}
-	}
-}
-
-func TestVersionAndHelp(t *testing.T) {
-	t.Parallel()
-	if code, stdout, _ := run("version"); code != ExitOK || !strings.HasPrefix(stdout, "kube-nginx-sync ") {
-		t.Errorf("version: exit %d, %q", code, stdout)
-	}
-	if code, _, stderr := run("render", "-h"); code != ExitOK || !strings.Contains(stderr, "-selector") {
-		t.Errorf("render -h: exit %d, %q", code, stderr)
-	}
-	if code, _, stderr := run("help"); code != ExitOK || !strings.Contains(stderr, "render") {
-		t.Errorf("help: exit %d, %q", code, stderr)
-	}
-}
-
 func TestDiff(t *testing.T) {
 	t.Parallel()
 	output := filepath.Join(t.TempDir(), "default.conf")

@@ -3,36 +3,50 @@ package cli
 import (
 	"context"
 	"errors"
-	"fmt"
 	"path/filepath"
 	"sync/atomic"
 	"time"
 
+	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginx"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/server"
 )
 
-func runRun(ctx context.Context, e env, args []string) error {
-	fs := newFlagSet("run", e)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: kube-nginx-sync run [FLAGS] [-- NGINX-ARGS...]")
-		fs.PrintDefaults()
+// runOptions are run's flags: the generator's and the nginx side's.
+type runOptions struct {
+	gf generatorFlags
+	wf watchFlags
+	rf reloadFlags
+}
+
+func runCommand(e env) *cobra.Command {
+	var o runOptions
+	cmd := &cobra.Command{
+		Use:   "run [flags] [-- NGINX-ARGS...]",
+		Short: "Watch and reload in one process: generate the config and serve it with nginx",
+		Long: "run is watch and reload in one process: nginx starts on the first complete config, and each new\n" +
+			"config is reloaded, confirmed. --debounce and --max-delay time the rebuilds of the config,\n" +
+			"--reload-debounce and --reload-max-delay the reloads of nginx.",
+		Example: `  kube-nginx-sync run --output /etc/nginx/conf.d/default.conf --listen :9090
+  kube-nginx-sync run --kubeconfig ~/.kube/config --context kind-dev --output ./conf.d/default.conf -- -p ./nginx/ -c nginx.conf`,
+		Args:              onlyNginxArgs,
+		ValidArgsFunction: cobra.NoFileCompletions,
+		// onlyNginxArgs lets through only the arguments after "--".
+		RunE: running(func(ctx context.Context, args []string) error { return o.run(ctx, e, args) }),
 	}
-	var (
-		gf generatorFlags
-		wf watchFlags
-		rf reloadFlags
-	)
-	gf.register(fs)
-	wf.register(fs)
-	rf.register(fs, "")
-	nginxArgs, err := splitNginxArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	log, cfg, err := gf.resolve(e)
+	o.gf.register(cmd)
+	o.wf.register(cmd)
+	o.rf.register(cmd, "", "config folder to watch; nginx is reloaded when what it holds changes (default: the folder of --output)")
+	cmd.Flags().Lookup("nginx").Usage = "nginx binary to run, and to check the config with for --validate"
+	return cmd
+}
+
+func (o *runOptions) run(ctx context.Context, e env, nginxArgs []string) error {
+	wf, rf := o.wf, o.rf
+	log, cfg, err := o.gf.resolve(e)
 	if err != nil {
 		return err
 	}
@@ -97,14 +111,9 @@ func runRun(ctx context.Context, e env, args []string) error {
 
 // waitUntil polls ready until it passes or ctx ends.
 func waitUntil(ctx context.Context, ready func() error) error {
-	for ready() != nil {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	return nil
+	return wait.PollUntilContextCancel(ctx, 20*time.Millisecond, true, func(context.Context) (bool, error) {
+		return ready() == nil, nil
+	})
 }
 
 // stopAll ends the group's goroutines after err stopped the start-up, and

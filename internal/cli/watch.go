@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
@@ -27,48 +27,50 @@ import (
 
 // watchFlags are the flags of the long-running generator.
 type watchFlags struct {
-	debounce   time.Duration
-	maxDelay   time.Duration
-	maxLimit   time.Duration
+	coalesce   coalesceFlags
 	staleAfter time.Duration
 	listen     string
 }
 
-func (f *watchFlags) register(fs *flag.FlagSet) {
-	fs.DurationVar(&f.debounce, "debounce", 20*time.Millisecond, "quiet period after a change before the config is rebuilt")
-	fs.DurationVar(&f.maxDelay, "max-delay", time.Second, "longest a burst may defer a rebuild after a quiet time; also the first cooldown between rebuilds while changes keep coming")
-	fs.DurationVar(&f.maxLimit, "max-delay-limit", 4*time.Second, "the cooldown between rebuilds doubles up to this while changes keep coming")
-	fs.DurationVar(&f.staleAfter, "stale-after", 30*time.Second, "how long the watch of the API server may fail before /readyz reports not ready")
-	fs.StringVar(&f.listen, "listen", ":9090", "address of the HTTP listener for /metrics, /healthz and /readyz")
+func (f *watchFlags) register(cmd *cobra.Command) {
+	f.coalesce.register(cmd, "", "rebuild", 20*time.Millisecond)
+	cmd.Flags().DurationVar(&f.staleAfter, "stale-after", 30*time.Second, "how long the watch of the API server may fail before /readyz reports not ready")
+	mustComplete(cmd, "stale-after", cobra.NoFileCompletions)
+	registerListen(cmd, &f.listen)
 }
 
 func (f *watchFlags) check() error {
-	for name, d := range map[string]time.Duration{"debounce": f.debounce, "max-delay": f.maxDelay, "stale-after": f.staleAfter} {
-		if err := positive(name, d); err != nil {
-			return err
-		}
-	}
-	if f.maxLimit < f.maxDelay {
-		return usageError("--max-delay-limit (%s) must not be shorter than --max-delay (%s)", f.maxLimit, f.maxDelay)
-	}
-	if f.maxDelay < f.debounce {
-		return usageError("--max-delay (%s) must not be shorter than --debounce (%s)", f.maxDelay, f.debounce)
-	}
-	return nil
-}
-
-func runWatch(ctx context.Context, e env, args []string) error {
-	fs := newFlagSet("watch", e)
-	var (
-		gf generatorFlags
-		wf watchFlags
-	)
-	gf.register(fs)
-	wf.register(fs)
-	if err := parseFlags(fs, args); err != nil {
+	if err := f.coalesce.check(); err != nil {
 		return err
 	}
-	log, cfg, err := gf.resolve(e)
+	return positive("stale-after", f.staleAfter)
+}
+
+// watchOptions are watch's flags.
+type watchOptions struct {
+	gf generatorFlags
+	wf watchFlags
+}
+
+func watchCommand(e env) *cobra.Command {
+	var o watchOptions
+	cmd := &cobra.Command{
+		Use:   "watch",
+		Short: "Watch Services and EndpointSlices, keep the nginx config current (the generator sidecar)",
+		Example: `  kube-nginx-sync watch --output /etc/nginx/conf.d/default.conf --listen :9090
+  kube-nginx-sync watch -n shop -n blog --debounce 50ms --max-delay 500ms`,
+		Args:              noArgs,
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE:              running(func(ctx context.Context, _ []string) error { return o.run(ctx, e) }),
+	}
+	o.gf.register(cmd)
+	o.wf.register(cmd)
+	return cmd
+}
+
+func (o *watchOptions) run(ctx context.Context, e env) error {
+	wf := o.wf
+	log, cfg, err := o.gf.resolve(e)
 	if err != nil {
 		return err
 	}
@@ -96,7 +98,7 @@ func runWatch(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	log.Info("watching", "selector", cfg.sel.Selector.String(), "namespaces", cfg.sel.Namespaces, "output", cfg.out.output,
-		"listen", srv.Addr().String(), "debounce", wf.debounce, "max_delay", wf.maxDelay, "version", version())
+		"listen", srv.Addr().String(), "debounce", wf.coalesce.debounce, "max_delay", wf.coalesce.maxDelay, "version", version())
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Serve(gctx) })
@@ -160,9 +162,9 @@ func newGenerator(ctx context.Context, log *slog.Logger, registry prometheus.Reg
 	g.ctrl = controller.New(controller.Options{
 		Source:        g.watcher,
 		Pipeline:      &controller.Pipeline{Model: cfg.modelOpts, Renderer: cfg.renderer, Output: cfg.out.output, Validate: cfg.out.validator()},
-		Debounce:      cfg.watch.debounce,
-		MaxDelay:      cfg.watch.maxDelay,
-		MaxDelayLimit: cfg.watch.maxLimit,
+		Debounce:      cfg.watch.coalesce.debounce,
+		MaxDelay:      cfg.watch.coalesce.maxDelay,
+		MaxDelayLimit: cfg.watch.coalesce.maxLimit,
 		StaleAfter:    cfg.watch.staleAfter,
 		Recorder:      recorder,
 		Metrics:       metrics,
