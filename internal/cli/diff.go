@@ -61,7 +61,8 @@ func (o *diffOptions) run(ctx context.Context, e env) error {
 		return err
 	}
 	pipeline := &controller.Pipeline{Model: cfg.modelOpts, Renderer: cfg.renderer}
-	_, rendered, err := pipeline.Generate(objs)
+	_, file, err := pipeline.Generate(objs)
+	rendered := file.Data
 	if err != nil {
 		return err
 	}

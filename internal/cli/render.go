@@ -70,24 +70,23 @@ func (o *renderOptions) run(ctx context.Context, e env) error {
 
 	pipeline := &controller.Pipeline{Model: cfg.modelOpts, Renderer: cfg.renderer, Output: out.output, Validate: out.validator()}
 	if out.output == "-" {
-		res, data, err := pipeline.Generate(objs)
+		res, file, err := pipeline.Generate(objs)
 		logRejections(log, res.Rejected)
 		if err != nil {
 			return err
 		}
-		_, err = e.stdout.Write(data)
+		_, err = e.stdout.Write(file.Data)
 		return err
 	}
 	outcome, err := pipeline.Apply(ctx, objs)
-	res, data, changed := outcome.Result, outcome.Data, outcome.Changed
+	res, changed := outcome.Result, outcome.Changed
 	logRejections(log, res.Rejected)
 	if err != nil {
 		return err
 	}
-	header, _ := nginxconf.Verify(data)
 	log.Info("rendered nginx config", "file", out.output, "changed", changed,
 		"services", res.Services, "routes", res.Config.Routes(), "upstreams", len(res.Config.Upstreams),
-		"rejected", len(res.Rejected), "validated", out.validate, "version", header.Version)
+		"rejected", len(res.Rejected), "validated", out.validate, "version", outcome.Version)
 	return nil
 }
 

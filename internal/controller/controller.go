@@ -17,7 +17,6 @@ import (
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/coalesce"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/kube"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
-	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
 )
 
 // Source is the cached cluster state the controller renders.
@@ -172,7 +171,7 @@ func (c *Controller) sync(ctx context.Context) error {
 	start := c.clock.Now()
 	objs := c.opts.Source.Objects()
 	out, err := c.opts.Pipeline.Apply(ctx, objs)
-	res, data, changed := out.Result, out.Data, out.Changed
+	res, changed := out.Result, out.Changed
 	m.Rebuilds.Inc()
 	m.RebuildSeconds.Observe(c.clock.Since(start).Seconds())
 	m.observeResult(res)
@@ -188,14 +187,13 @@ func (c *Controller) sync(ctx context.Context) error {
 		log.Debug("config unchanged", "routes", res.Config.Routes())
 	} else {
 		m.Writes.Inc()
-		header, _ := nginxconf.Verify(data)
 		if !changedAt.IsZero() {
 			m.EventToWrite.Observe(now.Sub(changedAt).Seconds())
 		}
 		diff := model.DiffRoutes(c.last, res.Config)
 		log.Info("wrote config", "file", c.opts.Pipeline.Output, "routes", res.Config.Routes(),
 			"added", len(diff.Added), "removed", len(diff.Removed), "updated", len(diff.Updated),
-			"changes", summarize(diff), "rejected", len(res.Rejected), "version", header.Version,
+			"changes", summarize(diff), "rejected", len(res.Rejected), "version", out.Version,
 			"took", now.Sub(start).Round(time.Microsecond))
 		if c.opts.OnWrite != nil {
 			c.opts.OnWrite()

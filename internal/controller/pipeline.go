@@ -51,18 +51,20 @@ type refusal struct {
 type Outcome struct {
 	Result model.Result
 	Data   []byte
+	// Version is the version of Data, which its header names.
+	Version string
 	// Changed says whether the file was written.
 	Changed bool
 }
 
 // Generate builds the model and renders it.
-func (p *Pipeline) Generate(objs kube.Objects) (model.Result, []byte, error) {
+func (p *Pipeline) Generate(objs kube.Objects) (model.Result, nginxconf.File, error) {
 	res := model.Build(objs.Services, objs.EndpointSlices, p.Model)
-	data, err := p.Renderer.Render(res.Config, res.Services)
+	file, err := p.Renderer.RenderFile(res.Config, res.Services)
 	if err != nil {
-		return res, nil, fmt.Errorf("render: %w", err)
+		return res, file, fmt.Errorf("render: %w", err)
 	}
-	return res, data, nil
+	return res, file, nil
 }
 
 // Write replaces Output with data unless it already holds exactly data;
@@ -105,11 +107,11 @@ func (p *Pipeline) RemoveTemporary() ([]string, error) {
 func (p *Pipeline) Apply(ctx context.Context, objs kube.Objects) (Outcome, error) {
 	known := p.knownRefusals(objs.Services)
 	kept, excluded := partition(objs.Services, known)
-	res, data, err := p.Generate(kube.Objects{Services: kept, EndpointSlices: objs.EndpointSlices})
+	res, file, err := p.Generate(kube.Objects{Services: kept, EndpointSlices: objs.EndpointSlices})
 	if err != nil {
 		return Outcome{Result: res}, err
 	}
-	changed, err := p.Write(ctx, data)
+	changed, err := p.Write(ctx, file.Data)
 	var invalid *nginx.InvalidConfigError
 	if errors.As(err, &invalid) {
 		var culprits []culprit
@@ -117,8 +119,8 @@ func (p *Pipeline) Apply(ctx context.Context, objs kube.Objects) (Outcome, error
 		if err == nil {
 			known = p.remember(culprits)
 			kept, excluded = partition(objs.Services, known)
-			if res, data, err = p.Generate(kube.Objects{Services: kept, EndpointSlices: objs.EndpointSlices}); err == nil {
-				changed, err = p.Write(ctx, data)
+			if res, file, err = p.Generate(kube.Objects{Services: kept, EndpointSlices: objs.EndpointSlices}); err == nil {
+				changed, err = p.Write(ctx, file.Data)
 			}
 		}
 	}
@@ -128,7 +130,7 @@ func (p *Pipeline) Apply(ctx context.Context, objs kube.Objects) (Outcome, error
 		res.Services++
 	}
 	sortRejections(res.Rejected)
-	return Outcome{Result: res, Data: data, Changed: changed}, err
+	return Outcome{Result: res, Data: file.Data, Version: file.Version, Changed: changed}, err
 }
 
 func sortRejections(r []model.Rejection) {
@@ -253,12 +255,12 @@ func (p *Pipeline) bisect(ctx context.Context, services []*corev1.Service, objs 
 // validateSet renders the config of services and validates it in a
 // temporary folder: nil when nginx accepts it.
 func (p *Pipeline) validateSet(ctx context.Context, dir string, services []*corev1.Service, objs kube.Objects) error {
-	_, data, err := p.Generate(kube.Objects{Services: services, EndpointSlices: objs.EndpointSlices})
+	_, file, err := p.Generate(kube.Objects{Services: services, EndpointSlices: objs.EndpointSlices})
 	if err != nil {
 		return err
 	}
 	path := filepath.Join(dir, "candidate.conf")
-	if err := os.WriteFile(path, data, 0o600); err != nil {
+	if err := os.WriteFile(path, file.Data, 0o600); err != nil {
 		return err
 	}
 	return p.Validate(ctx, path)

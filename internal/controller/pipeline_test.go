@@ -39,11 +39,11 @@ func BenchmarkRebuildRender(b *testing.B) {
 			var size int
 			b.ReportAllocs()
 			for b.Loop() {
-				res, data, err := p.Generate(objs)
+				res, file, err := p.Generate(objs)
 				if err != nil || res.Config.Routes() != n {
 					b.Fatalf("routes %d, err %v", res.Config.Routes(), err)
 				}
-				size = len(data)
+				size = len(file.Data)
 			}
 			b.ReportMetric(float64(size), "config-bytes")
 		})

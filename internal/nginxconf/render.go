@@ -173,22 +173,36 @@ func parseTemplate(name, text string) (*template.Template, error) {
 	return tmpl, nil
 }
 
+// File is a rendered config file.
+type File struct {
+	// Data is the file's bytes: the header line, then the body.
+	Data []byte
+	// Version is the version that the header names.
+	Version string
+}
+
 // Render executes the template for cfg and returns the file's bytes: the
-// header line, then the body.
+// header line, then the body. RenderFile also returns its version.
+func (r *Renderer) Render(cfg model.Config, services int) ([]byte, error) {
+	f, err := r.RenderFile(cfg, services)
+	return f.Data, err
+}
+
+// RenderFile executes the template for cfg and returns the file.
 //
 // The header names the config's version, which is also the value the
 // status server answers. The version is the SHA-256 of the body as it is
 // rendered with a fixed placeholder for the version itself, which is then
 // replaced; so the file stays checkable (Verify) although it contains its
 // own hash.
-func (r *Renderer) Render(cfg model.Config, services int) ([]byte, error) {
+func (r *Renderer) RenderFile(cfg model.Config, services int) (File, error) {
 	view := r.view(cfg, services)
 	var body bytes.Buffer
 	body.Grow(1024 + 256*view.Routes)
 	if r.tmpl == nil {
 		writeDefault(&body, view)
 	} else if err := r.tmpl.Execute(&body, view); err != nil {
-		return nil, fmt.Errorf("execute template: %w", err)
+		return File{}, fmt.Errorf("execute template: %w", err)
 	}
 	if body.Len() > 0 && body.Bytes()[body.Len()-1] != '\n' {
 		body.WriteByte('\n')
@@ -199,7 +213,7 @@ func (r *Renderer) Render(cfg model.Config, services int) ([]byte, error) {
 	out := make([]byte, 0, body.Len()+200)
 	out = append(out, header.String()...)
 	out = append(out, bytes.ReplaceAll(body.Bytes(), []byte(versionPlaceholder), []byte(version))...)
-	return out, nil
+	return File{Data: out, Version: version}, nil
 }
 
 // versionPlaceholder stands for the version while the body is hashed. It

@@ -186,9 +186,10 @@ func TestQuote(t *testing.T) {
 func TestVerify(t *testing.T) {
 	t.Parallel()
 	r, _ := nginxconf.NewRenderer(nginxconf.Options{HTTPPort: 80})
-	good, _ := r.Render(typical, 5)
-	if _, err := nginxconf.Verify(good); err != nil {
-		t.Fatalf("Verify(rendered) = %v", err)
+	file, _ := r.RenderFile(typical, 5)
+	good := file.Data
+	if h, err := nginxconf.Verify(good); err != nil || h.Version != file.Version {
+		t.Fatalf("Verify(rendered) = %+v, %v; want the version RenderFile returned, %.12s", h, err, file.Version)
 	}
 	if _, err := nginxconf.Verify(good[:len(good)-10]); err == nil {
 		t.Error("Verify accepted a truncated file")
