@@ -15,11 +15,14 @@ import (
 	"strings"
 )
 
+// HiddenPrefix starts the name of every file outside nginx's config.
+const HiddenPrefix = "."
+
 // StatusFile is the name of the reloader's report in the folder.
-const StatusFile = ".kube-nginx-sync-reload-status.json"
+const StatusFile = HiddenPrefix + "kube-nginx-sync-reload-status.json"
 
 // IsHidden reports whether a file named name is outside nginx's config.
-func IsHidden(name string) bool { return strings.HasPrefix(name, ".") }
+func IsHidden(name string) bool { return strings.HasPrefix(name, HiddenPrefix) }
 
 // IsOurs reports whether a file named name is one of kube-nginx-sync's own
 // hidden files, which never change what nginx loads.
@@ -31,7 +34,7 @@ func Hide(name string) string {
 	if IsHidden(name) {
 		return name
 	}
-	return "." + name
+	return HiddenPrefix + name
 }
 
 // LastGood is where the last config that passed validation is kept,

@@ -1,0 +1,285 @@
+-- kube-nginx-sync's Lua data plane, run by nginx's lua-nginx-module.
+--
+-- The generator writes routes to nginx's config and each route's ready
+-- endpoints to a separate file in the shared folder (the endpoints file).
+-- Every worker checks that file's first line every CHECK_EVERY seconds and
+-- loads the file when it changed: an endpoint change needs no reload. A
+-- file that does not parse is refused whole, logged and counted; the worker
+-- keeps its last good table.
+--
+-- The file, in lines ending with "\n":
+--   kube-nginx-sync endpoints 1 <version>
+--   <key> <address> ...          (one line per route key; zero or more addresses)
+--   end <number of key lines>
+-- A key names a Service port, "namespace/name:port", each part
+-- [a-z0-9][a-z0-9-]*; an address is IPv4 "a.b.c.d:port" or IPv6
+-- "[addr]:port", port 1..65535; fields are separated by one space. The Go
+-- writer and its Go reader (internal/luaplane) hold the same grammar.
+--
+-- Requests: the route's location sets $kns_route to its key and proxies to
+-- the one upstream whose balancer_by_lua calls balance(); access() answers
+-- 503 first for a route with no ready endpoint; log() counts the request.
+
+local balancer = require "ngx.balancer"
+
+local _M = {}
+
+local CHECK_EVERY = 0.1     -- seconds between checks of the file's first line
+local MAX_TRIES = 3         -- endpoints tried for one request, at most
+local FAIL_TIMEOUT = 10     -- seconds an endpoint that failed is avoided
+local WORKER_TTL = 5        -- seconds a worker's report outlives its last check
+local HEADER = "kube-nginx-sync endpoints 1 "
+local BUCKETS = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 }
+
+local path            -- the endpoints file
+local loaded_header   -- the first line of the table in use
+local routes = {}     -- key -> { peers = { {host, port, addr}, ... }, next = index }
+local failed = {}     -- address -> ngx.now() of its last failure
+local shared          -- ngx.shared dict: worker reports and counters
+
+local find, sub, match, gmatch = string.find, string.sub, string.match, string.gmatch
+local tonumber, floor = tonumber, math.floor
+
+-- valid_ipv4 says whether s is a dotted quad without leading zeros.
+local function valid_ipv4(s)
+    local a, b, c, d = match(s, "^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
+    if not a then
+        return false
+    end
+    for _, o in ipairs({ a, b, c, d }) do
+        if #o > 3 or (#o > 1 and sub(o, 1, 1) == "0") or tonumber(o) > 255 then
+            return false
+        end
+    end
+    return true
+end
+
+-- parse_address turns "a.b.c.d:port" or "[v6]:port" into host, port.
+local function parse_address(s)
+    local host, port = match(s, "^(%[[%x:%.]+%]):(%d+)$")
+    if host then
+        if #host > 47 or not find(host, ":", 1, true) then
+            return nil
+        end
+    else
+        host, port = match(s, "^([%d%.]+):(%d+)$")
+        if not host or not valid_ipv4(host) then
+            return nil
+        end
+    end
+    if #port > 5 or (#port > 1 and sub(port, 1, 1) == "0") then
+        return nil
+    end
+    local p = tonumber(port)
+    if p < 1 or p > 65535 then
+        return nil
+    end
+    return host, p
+end
+
+-- parse reads the whole file's text into a routes table, or returns nil
+-- and what is wrong.
+function _M.parse(text)
+    if sub(text, 1, #HEADER) ~= HEADER then
+        return nil, "no header"
+    end
+    local out, keys, ended = {}, 0, false
+    local line_no = 0
+    for line in gmatch(text, "([^\n]*)\n") do
+        line_no = line_no + 1
+        if ended then
+            return nil, "line " .. line_no .. ": text after the end line"
+        end
+        if line_no == 1 then
+            if not match(line, "^kube%-nginx%-sync endpoints 1 %x+$") then
+                return nil, "bad header"
+            end
+        elseif sub(line, 1, 4) == "end " then
+            local count = sub(line, 5)
+            if not match(count, "^%d+$") or (#count > 1 and sub(count, 1, 1) == "0") or tonumber(count) ~= keys then
+                return nil, "end line counts " .. count .. " keys, the file has " .. keys
+            end
+            ended = true
+        else
+            local key, rest = match(line, "^([a-z0-9][a-z0-9%-]*/[a-z0-9][a-z0-9%-]*:[a-z0-9][a-z0-9%-]*)(.*)$")
+            if not key or #key > 200 or out[key] then
+                return nil, "line " .. line_no .. ": bad or repeated key"
+            end
+            if rest ~= "" and (sub(rest, 1, 1) ~= " " or sub(rest, -1) == " " or find(rest, "  ", 1, true)) then
+                return nil, "line " .. line_no .. ": bad spacing"
+            end
+            local peers = {}
+            for field in gmatch(rest, "[^ ]+") do
+                local host, port = parse_address(field)
+                if not host then
+                    return nil, "line " .. line_no .. ": bad address"
+                end
+                peers[#peers + 1] = { host, port, field }
+            end
+            out[key] = { peers = peers, next = 1 }
+            keys = keys + 1
+        end
+    end
+    if not ended then
+        return nil, "no end line: the file is incomplete"
+    end
+    if line_no > 0 and #text ~= 0 and sub(text, -1) ~= "\n" then
+        return nil, "text after the end line"
+    end
+    return out
+end
+
+-- check loads the file when its first line changed.
+local function check(premature)
+    if premature then
+        return
+    end
+    local f, err = io.open(path, "r")
+    if not f then
+        if loaded_header ~= nil or not shared:get("missing_logged") then
+            ngx.log(ngx.WARN, "kube-nginx-sync: cannot open the endpoints file: ", err)
+            shared:set("missing_logged", true)
+        end
+    else
+        local first = f:read("*l")
+        if first ~= loaded_header then
+            local rest = f:read("*a")
+            local text = (first or "") .. "\n" .. (rest or "")
+            local table_, why = _M.parse(text)
+            if table_ then
+                -- Keep each route's place in its rotation.
+                for key, r in pairs(table_) do
+                    local old = routes[key]
+                    if old and #r.peers > 0 then
+                        r.next = (old.next - 1) % #r.peers + 1
+                    end
+                end
+                routes, loaded_header = table_, first
+            elseif first ~= shared:get("refused:" .. ngx.worker.pid()) then
+                ngx.log(ngx.ERR, "kube-nginx-sync: refused the endpoints file (", why,
+                    "); the last good endpoints stay in use")
+                shared:incr("endpoint_file_errors", 1, 0)
+                shared:set("refused:" .. ngx.worker.pid(), first or "")
+            end
+        end
+        f:close()
+    end
+    shared:set("worker:" .. ngx.worker.pid(), loaded_header and sub(loaded_header, #HEADER + 1) or "", WORKER_TTL)
+end
+
+-- init_worker starts the worker's checks of file; dict is the shared dict.
+function _M.init_worker(file, dict)
+    path, shared = file, ngx.shared[dict]
+    check(false)
+    local ok, err = ngx.timer.every(CHECK_EVERY, check)
+    if not ok then
+        ngx.log(ngx.ERR, "kube-nginx-sync: cannot start the endpoints check: ", err)
+    end
+end
+
+-- access answers 503 for a route that has no ready endpoint.
+function _M.access()
+    local key = ngx.var.kns_route
+    if not key or key == "" then
+        return
+    end
+    local r = routes[key]
+    if r and #r.peers > 0 then
+        return
+    end
+    ngx.status = 503
+    ngx.header["Content-Type"] = "text/plain"
+    ngx.say("kube-nginx-sync: no ready endpoints for ", key)
+    return ngx.exit(503)
+end
+
+-- pick returns the route's next endpoint in its rotation, skipping those
+-- that failed within FAIL_TIMEOUT (unless all did) and those in skip.
+local function pick(r, skip)
+    local peers, n = r.peers, #r.peers
+    local now = ngx.now()
+    for pass = 1, 2 do
+        for _ = 1, n do
+            local i = r.next
+            r.next = i % n + 1
+            local p = peers[i]
+            local t = failed[p[3]]
+            if not skip[p[3]] and (pass == 2 or not t or now - t > FAIL_TIMEOUT) then
+                return p
+            end
+        end
+    end
+    return peers[r.next]
+end
+
+-- balance chooses the peer of a request, and on a retry another one.
+function _M.balance()
+    local r = routes[ngx.var.kns_route]
+    if not r or #r.peers == 0 then
+        return ngx.exit(503)
+    end
+    local ctx = ngx.ctx
+    local tried = ctx.kns_tried
+    if not tried then
+        tried = {}
+        ctx.kns_tried = tried
+        local more = math.min(#r.peers, MAX_TRIES) - 1
+        if more > 0 then
+            balancer.set_more_tries(more)
+        end
+    else
+        local state = balancer.get_last_failure()
+        if state == "failed" and ctx.kns_peer then
+            failed[ctx.kns_peer] = ngx.now()
+        end
+    end
+    local p = pick(r, tried)
+    tried[p[3]] = true
+    ctx.kns_peer = p[3]
+    local ok, err = balancer.set_current_peer(p[1], p[2])
+    if not ok then
+        ngx.log(ngx.ERR, "kube-nginx-sync: cannot use endpoint ", p[3], ": ", err)
+        return ngx.exit(500)
+    end
+end
+
+-- log counts the request by route and status class, and its time.
+function _M.log()
+    local key = ngx.var.kns_route
+    if not key or key == "" then
+        return
+    end
+    local class = floor((tonumber(ngx.var.status) or 0) / 100) .. "xx"
+    shared:incr("req\t" .. key .. "\t" .. class, 1, 0)
+    local t = tonumber(ngx.var.request_time) or 0
+    local le = "+Inf"
+    for _, b in ipairs(BUCKETS) do
+        if t <= b then
+            le = b
+            break
+        end
+    end
+    shared:incr("dur\t" .. key .. "\t" .. le, 1, 0)
+    shared:incr("sum\t" .. key, t, 0)
+end
+
+-- report writes, for the status server, the endpoints version each live
+-- worker has loaded and the counters, one per line, tab-separated.
+function _M.report()
+    ngx.header["Content-Type"] = "text/plain"
+    local keys = shared:get_keys(0)
+    table.sort(keys)
+    local out = {}
+    for _, k in ipairs(keys) do
+        local v = shared:get(k)
+        if sub(k, 1, 7) == "worker:" then
+            out[#out + 1] = "worker\t" .. sub(k, 8) .. "\t" .. tostring(v)
+        elseif not find(k, "refused:", 1, true) and k ~= "missing_logged" then
+            out[#out + 1] = k .. "\t" .. tostring(v)
+        end
+    end
+    out[#out + 1] = ""
+    ngx.print(table.concat(out, "\n"))
+end
+
+return _M
