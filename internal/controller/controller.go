@@ -182,6 +182,14 @@ func (c *Controller) sync(ctx context.Context) error {
 	}
 	now := c.clock.Now()
 	m.LastWrite.Set(float64(now.UnixNano()) / 1e9)
+	if out.EndpointsChanged {
+		m.EndpointWrites.Inc()
+		if !changed && !changedAt.IsZero() {
+			m.EventToWrite.Observe(now.Sub(changedAt).Seconds())
+		}
+		log.Info("wrote endpoints", "file", c.opts.Pipeline.EndpointsFile, "version", out.EndpointsVersion,
+			"took", now.Sub(start).Round(time.Microsecond))
+	}
 	if !changed {
 		m.WritesUnchanged.Inc()
 		log.Debug("config unchanged", "routes", res.Config.Routes())

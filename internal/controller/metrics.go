@@ -13,6 +13,7 @@ type Metrics struct {
 	Writes          prometheus.Counter
 	WritesUnchanged prometheus.Counter
 	WriteErrors     prometheus.Counter
+	EndpointWrites  prometheus.Counter
 	LastWrite       prometheus.Gauge
 	EventToWrite    prometheus.Histogram
 	WatchErrors     *prometheus.CounterVec
@@ -36,6 +37,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Writes of a changed config file."}),
 		WritesUnchanged: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "config_writes_skipped_unchanged_total",
 			Help: "Rebuilds whose config was byte for byte the one on disk, so nothing was written."}),
+		EndpointWrites: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "endpoints_file_writes_total",
+			Help: "Writes of a changed endpoints file (the Lua data plane): endpoint changes that nginx takes without a reload."}),
 		WriteErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "config_write_errors_total",
 			Help: "Failed writes (or validations) of the config file; the old file stays."}),
 		LastWrite: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "config_last_write_timestamp_seconds",
@@ -56,7 +59,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Rejected: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "rejected_routes",
 			Help: "Services, or Service ports, left out of the config, by reason."}, []string{"reason"}),
 	}
-	reg.MustRegister(m.Rebuilds, m.RebuildSeconds, m.Writes, m.WritesUnchanged, m.WriteErrors, m.LastWrite,
+	reg.MustRegister(m.Rebuilds, m.RebuildSeconds, m.Writes, m.WritesUnchanged, m.WriteErrors, m.EndpointWrites, m.LastWrite,
 		m.EventToWrite, m.WatchErrors, m.Services, m.Routes, m.Upstreams, m.Endpoints, m.Rejected)
 	for _, r := range []string{"services", "endpointslices"} {
 		m.WatchErrors.WithLabelValues(r)

@@ -16,6 +16,7 @@ import (
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/atomicfile"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/confdir"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/kube"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/luaplane"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginx"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
@@ -29,6 +30,10 @@ type Pipeline struct {
 	Renderer *nginxconf.Renderer
 	// Output is the config file's path.
 	Output string
+	// EndpointsFile, when set, is where the Lua data plane's endpoints
+	// file is written (luaplane), before each write of Output: a route
+	// that a new config names has its endpoints in nginx first.
+	EndpointsFile string
 	// Validate, when set, checks a staged file (its path is passed) before
 	// it replaces Output. When it refuses a config with an
 	// *nginx.InvalidConfigError, Apply finds the Services responsible and
@@ -55,6 +60,10 @@ type Outcome struct {
 	Version string
 	// Changed says whether the file was written.
 	Changed bool
+	// EndpointsVersion is the endpoints file's version, and
+	// EndpointsChanged says whether it was written (with EndpointsFile).
+	EndpointsVersion string
+	EndpointsChanged bool
 }
 
 // Generate builds the model and renders it.
@@ -89,6 +98,27 @@ func (p *Pipeline) Write(ctx context.Context, data []byte) (changed bool, err er
 	return changed, nil
 }
 
+type endpointsOutcome struct {
+	version string
+	changed bool
+}
+
+// writeEndpoints writes the endpoints file for cfg, when there is one.
+func (p *Pipeline) writeEndpoints(cfg model.Config) (endpointsOutcome, error) {
+	if p.EndpointsFile == "" {
+		return endpointsOutcome{}, nil
+	}
+	data, version, err := luaplane.Encode(luaplane.Routes(cfg))
+	if err != nil {
+		return endpointsOutcome{}, fmt.Errorf("endpoints file: %w", err)
+	}
+	changed, err := atomicfile.Write(p.EndpointsFile, data, atomicfile.Options{})
+	if err != nil {
+		return endpointsOutcome{}, fmt.Errorf("write endpoints file: %w", err)
+	}
+	return endpointsOutcome{version: version, changed: changed}, nil
+}
+
 // RemoveTemporary removes the temporary files that a writer of the config
 // (and of the last good one) killed mid-write left in the folder, and
 // returns their names. nginx and the reloader ignore them, but each crash
@@ -97,7 +127,12 @@ func (p *Pipeline) Write(ctx context.Context, data []byte) (changed bool, err er
 func (p *Pipeline) RemoveTemporary() ([]string, error) {
 	removed, err := atomicfile.RemoveTemporary(p.Output)
 	more, err2 := atomicfile.RemoveTemporary(confdir.LastGood(p.Output))
-	return append(removed, more...), errors.Join(err, err2)
+	removed = append(removed, more...)
+	if p.EndpointsFile != "" {
+		more, err3 := atomicfile.RemoveTemporary(p.EndpointsFile)
+		removed, err2 = append(removed, more...), errors.Join(err2, err3)
+	}
+	return removed, errors.Join(err, err2)
 }
 
 // Apply builds, renders and writes the config. With Validate, a config
@@ -111,6 +146,10 @@ func (p *Pipeline) Apply(ctx context.Context, objs kube.Objects) (Outcome, error
 	if err != nil {
 		return Outcome{Result: res}, err
 	}
+	var eps endpointsOutcome
+	if eps, err = p.writeEndpoints(res.Config); err != nil {
+		return Outcome{Result: res}, err
+	}
 	changed, err := p.Write(ctx, file.Data)
 	var invalid *nginx.InvalidConfigError
 	if errors.As(err, &invalid) {
@@ -121,6 +160,8 @@ func (p *Pipeline) Apply(ctx context.Context, objs kube.Objects) (Outcome, error
 			kept, excluded = partition(objs.Services, known)
 			if res, file, err = p.Generate(kube.Objects{Services: kept, EndpointSlices: objs.EndpointSlices}); err == nil {
 				changed, err = p.Write(ctx, file.Data)
+				// The endpoints file keeps the keys of the Services left
+				// out: harmless, no location names them.
 			}
 		}
 	}
@@ -130,7 +171,8 @@ func (p *Pipeline) Apply(ctx context.Context, objs kube.Objects) (Outcome, error
 		res.Services++
 	}
 	sortRejections(res.Rejected)
-	return Outcome{Result: res, Data: file.Data, Version: file.Version, Changed: changed}, err
+	return Outcome{Result: res, Data: file.Data, Version: file.Version, Changed: changed,
+		EndpointsVersion: eps.version, EndpointsChanged: eps.changed}, err
 }
 
 func sortRejections(r []model.Rejection) {

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -12,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/kube"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/luaplane"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginx"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
@@ -130,5 +132,43 @@ server {
 	}
 	if len(out.Result.Rejected) != 1 || !strings.Contains(string(out.Data), "location /ns/zz-named/") {
 		t.Errorf("after the fix: rejected %v", out.Result.Rejected)
+	}
+}
+
+// TestApplyWritesTheEndpointsFile: with an EndpointsFile, Apply writes the
+// ready endpoints of every routed Service port there, and rewrites it only
+// when they change.
+func TestApplyWritesTheEndpointsFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	r, err := nginxconf.NewRenderer(nginxconf.Options{HTTPPort: 80})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Pipeline{Renderer: r, Output: filepath.Join(dir, "default.conf"), EndpointsFile: filepath.Join(dir, luaplane.FileName)}
+	objs := clusterOf(3)
+	out, err := p.Apply(context.Background(), objs)
+	if err != nil || !out.EndpointsChanged || out.EndpointsVersion == "" {
+		t.Fatalf("Apply = %+v, %v", out, err)
+	}
+	data, err := os.ReadFile(p.EndpointsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	routes, version, err := luaplane.Decode(data)
+	if err != nil || version != out.EndpointsVersion {
+		t.Fatalf("the endpoints file: %v, version %q; want %q", err, version, out.EndpointsVersion)
+	}
+	if want := luaplane.Routes(out.Result.Config); len(routes) != 3 || len(want) != 3 {
+		t.Fatalf("%d routes in the file, %d in the config; want 3", len(routes), len(want))
+	}
+	for _, r := range routes {
+		if len(r.Endpoints) != 3 {
+			t.Errorf("%s: %d endpoints, want 3", r.Key, len(r.Endpoints))
+		}
+	}
+	again, err := p.Apply(context.Background(), objs)
+	if err != nil || again.EndpointsChanged || again.EndpointsVersion != out.EndpointsVersion {
+		t.Errorf("Apply of the same objects = %+v, %v; want the file unchanged", again, err)
 	}
 }

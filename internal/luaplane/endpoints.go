@@ -23,6 +23,7 @@ import (
 	"strings"
 
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/confdir"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
 )
 
 // Module is the Lua module's source, which the config loads.
@@ -185,3 +186,29 @@ func parseAddress(s string) (netip.AddrPort, bool) {
 	}
 	return netip.AddrPortFrom(addr, uint16(p)), true
 }
+
+// Routes returns the ready endpoints of each Service port that cfg routes,
+// in the file's form: a Service port that several locations route (on
+// several hosts) is one key; one with no ready endpoint has none.
+func Routes(cfg model.Config) []Route {
+	backends := make(map[string][]netip.AddrPort, len(cfg.Upstreams))
+	for _, u := range cfg.Upstreams {
+		backends[u.Name] = u.Backends
+	}
+	var out []Route
+	seen := make(map[model.ServicePort]bool, cfg.Routes())
+	for _, s := range cfg.Servers {
+		for _, l := range s.Locations {
+			if seen[l.Service] {
+				continue
+			}
+			seen[l.Service] = true
+			out = append(out, Route{Key: Key(l.Service), Endpoints: backends[l.Upstream]})
+		}
+	}
+	return out
+}
+
+// Key is the route key of a Service port, which the config's locations
+// name in $kns_route.
+func Key(p model.ServicePort) string { return p.String() }
