@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/luaplane"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginx"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/server"
 )
@@ -180,6 +181,8 @@ func startNginxSide(ctx context.Context, out io.Writer, log *slog.Logger, regist
 	if err != nil {
 		return nil, err
 	}
+	// Per-route traffic, which the Lua data plane counts in nginx.
+	registry.MustRegister(luaplane.NewCollector(func() string { return nginx.StatusAddr(rf.configDir) }))
 	rel := nginx.NewReloader(nginx.ReloaderOptions{
 		Nginx:         sup,
 		ConfigDir:     rf.configDir,

@@ -3,6 +3,7 @@ package luaplane
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,6 +16,10 @@ import (
 
 // ReportPath is where the status server answers the Lua module's report.
 const ReportPath = "/.kube-nginx-sync/endpoints"
+
+// ErrNoReport says that the status server has no report: the config is
+// not of the Lua shape.
+var ErrNoReport = errors.New("the status server has no endpoints report")
 
 // Report is what the Lua module's report says (kns.lua's report).
 type Report struct {
@@ -79,7 +84,11 @@ func FetchReport(ctx context.Context, client *http.Client, addr string) (Report,
 		return Report{}, fmt.Errorf("endpoints report: %w", err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusNotFound:
+		return Report{}, ErrNoReport
+	default:
 		return Report{}, fmt.Errorf("endpoints report: %s", resp.Status)
 	}
 	return ParseReport(io.LimitReader(resp.Body, maxReport))
@@ -187,6 +196,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	rep, err := FetchReport(context.Background(), c.Client, addr)
+	if errors.Is(err, ErrNoReport) {
+		return // not the Lua shape
+	}
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(c.requests, err)
 		return

@@ -71,9 +71,15 @@ func expectedVersion(dir string) (nginxconf.Header, bool) {
 // expectedVersion it does not check the bodies, so it is cheap enough to
 // poll.
 func currentVersion(dir string) (string, bool) {
+	h, ok := currentHeader(dir)
+	return h.Version, ok
+}
+
+// currentHeader is currentVersion's header.
+func currentHeader(dir string) (nginxconf.Header, bool) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return "", false
+		return nginxconf.Header{}, false
 	}
 	for _, e := range entries {
 		if confdir.IsHidden(e.Name()) || !strings.HasSuffix(e.Name(), ".conf") {
@@ -88,8 +94,8 @@ func currentVersion(dir string) (string, bool) {
 		f.Close()
 		line, _, _ := strings.Cut(string(buf[:n]), "\n")
 		if h, err := nginxconf.ParseHeader(line); err == nil {
-			return h.Version, true
+			return h, true
 		}
 	}
-	return "", false
+	return nginxconf.Header{}, false
 }

@@ -15,6 +15,10 @@ type Metrics struct {
 	DrainingWorkers   prometheus.Gauge
 	DrainingBytes     prometheus.Gauge
 	WorkersBytes      prometheus.Gauge
+	// EndpointUpdates and EndpointUpdateSeconds follow the Lua data
+	// plane's endpoints file.
+	EndpointUpdates       *prometheus.CounterVec
+	EndpointUpdateSeconds prometheus.Histogram
 }
 
 // Reload results, the label of kube_nginx_sync_reloads_total.
@@ -53,6 +57,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Old worker processes still serving open connections."}),
 		DrainingBytes: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "nginx_draining_resident_bytes",
 			Help: "Resident memory of the old worker processes still draining."}),
+	}
+	m.EndpointUpdates = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "endpoint_updates_total",
+		Help: "New endpoints files (Lua data plane) by result: ok (every worker uses it, no reload), failed (not within 10 s)."},
+		[]string{"result"})
+	m.EndpointUpdateSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "endpoint_update_seconds",
+		Help:    "From the write of a new endpoints file until every nginx worker uses it (Lua data plane, no reload).",
+		Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)})
+	reg.MustRegister(m.EndpointUpdates, m.EndpointUpdateSeconds)
+	for _, r := range []string{ResultOK, ResultFailed} {
+		m.EndpointUpdates.WithLabelValues(r)
 	}
 	reg.MustRegister(m.Reloads, m.ReloadSeconds, m.ValidateSeconds, m.ValidationSkipped, m.MissedEvents, m.LastReload,
 		m.Workers, m.WorkersBytes, m.DrainingGens, m.DrainingWorkers, m.DrainingBytes)

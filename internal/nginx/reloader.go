@@ -19,6 +19,7 @@ import (
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/atomicfile"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/coalesce"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/confdir"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/luaplane"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
 )
 
@@ -121,9 +122,10 @@ type ReloaderOptions struct {
 // ValidateMode says), the reload (nginx's, confirmed), and the record
 // (metrics, the status file, the log).
 type Reloader struct {
-	opts  ReloaderOptions
-	clock clock.WithTicker
-	loop  *coalesce.Loop
+	opts      ReloaderOptions
+	clock     clock.WithTicker
+	loop      *coalesce.Loop
+	endpoints *endpointsTracker
 
 	// Owned by the loop.
 	loaded     string // fingerprint of the config nginx serves
@@ -149,6 +151,7 @@ func NewReloader(opts ReloaderOptions) *Reloader {
 		Quiet: opts.Debounce, MaxDelay: opts.MaxDelay, MaxDelayLimit: opts.MaxDelayLimit,
 		Work: r.work, Tick: r.tick, Clock: r.clock,
 	})
+	r.endpoints = newEndpointsTracker(opts, r.clock)
 	return r
 }
 
@@ -180,6 +183,8 @@ func (r *Reloader) Run(ctx context.Context) error {
 		}
 	})
 	g.Go(func() error { return r.forwardEvents(ctx, watcher) })
+	g.Go(func() error { return r.endpoints.run(ctx) })
+	r.endpoints.notify() // the file may be new to nginx's workers
 	// The loop's first check is due at once: the folder may have changed
 	// while nginx started.
 	g.Go(func() error { return r.loop.Run(ctx) })
@@ -196,9 +201,14 @@ func (r *Reloader) forwardEvents(ctx context.Context, watcher *fsnotify.Watcher)
 			if !ok {
 				return errors.New("config folder watch closed")
 			}
-			// Our own files (this status, temporary files) never change
-			// what nginx loads; the kubelet's ..data swap does.
-			if !confdir.IsOurs(filepath.Base(ev.Name)) {
+			// Our own files (this status, temporary files, the Lua data
+			// plane's endpoints) never change the config nginx loads; the
+			// kubelet's ..data swap does. nginx's workers read a new
+			// endpoints file themselves: the tracker confirms it.
+			switch name := filepath.Base(ev.Name); {
+			case name == luaplane.FileName:
+				r.endpoints.notify()
+			case !confdir.IsOurs(name):
 				r.loop.Notify()
 			}
 		case err, ok := <-watcher.Errors:
