@@ -32,7 +32,7 @@ type Options struct {
 // their backends taken from the EndpointSlices labelled with
 // discoveryv1.LabelServiceName. The inputs are only read.
 //
-// Semantics, which the README documents for users:
+// Semantics, which docs/annotations.md documents for users:
 //   - A Service port becomes a route (a Location). A Service with one TCP
 //     port is routed at its path; with several, each TCP port is routed at
 //     <path><port name>/, unless AnnotationPort picks one port, which is then
