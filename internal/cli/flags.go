@@ -126,6 +126,7 @@ type rendererFlags struct {
 	httpPort      int
 	httpAddresses stringList
 	statusPort    int
+	shape         string
 }
 
 func (f *rendererFlags) register(fs *flag.FlagSet) {
@@ -133,10 +134,15 @@ func (f *rendererFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.httpPort, "http-port", 80, "port that nginx's servers listen on")
 	fs.Var(&f.httpAddresses, "http-address", "address that nginx's servers listen on (an IP address, or * for all IPv4); repeat for several (default *)")
 	fs.IntVar(&f.statusPort, "status-port", 8099, "port of the status server on 127.0.0.1 that answers the config's version, so reloads can be confirmed; 0 for none")
+	fs.StringVar(&f.shape, "shape", string(nginxconf.ShapeUpstream), "shape of the built-in config: upstream (keep-alive, retries) or flat (no upstream blocks: parses faster at many thousands of routes); a --template sees it as .Shape")
 }
 
 func (f *rendererFlags) renderer() (*nginxconf.Renderer, error) {
-	opts := nginxconf.Options{HTTPPort: f.httpPort, HTTPAddresses: f.httpAddresses, StatusPort: f.statusPort}
+	shape, err := nginxconf.ParseShape(f.shape)
+	if err != nil {
+		return nil, usageError("--shape: %v", err)
+	}
+	opts := nginxconf.Options{HTTPPort: f.httpPort, HTTPAddresses: f.httpAddresses, StatusPort: f.statusPort, Shape: shape}
 	if f.template != "" {
 		text, err := os.ReadFile(f.template)
 		if err != nil {
