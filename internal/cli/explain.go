@@ -177,6 +177,7 @@ func explainResult(w io.Writer, res model.Result, target model.ServiceRef) {
 				strip = ", prefix stripped"
 			}
 			fmt.Fprintf(w, "  routed: host %s path %s -> port %s (%s%s): %s\n", host, l.Path, l.Service.Port, l.Mode, strip, to)
+			explainProxy(w, l.Proxy)
 		}
 	}
 	for _, r := range res.Rejected {

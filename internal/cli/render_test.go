@@ -82,7 +82,8 @@ func TestDiff(t *testing.T) {
 	output := filepath.Join(t.TempDir(), "default.conf")
 	args := []string{"diff", "--from-file", objectsFile, "--output", output}
 	if code, stdout, _ := run(args...); code != ExitDiffers || !strings.Contains(stdout, "(missing)") ||
-		!strings.Contains(stdout, "+ server shop.example.com location /shop/web/: set $kns_endpoints 10.1.0.5:8080; set $kns_prefix /shop/web; return 419;") {
+		!strings.Contains(stdout, "+ upstream c64309a1_shop_web_http: server 10.1.0.5:8080 max_fails=2 fail_timeout=10s;") ||
+		!strings.Contains(stdout, "+ server shop.example.com location /shop/web/: proxy_pass http://c64309a1_shop_web_http/;") {
 		t.Errorf("diff against a missing file: exit %d\n%s", code, stdout)
 	}
 	if code, _, stderr := run("render", "--from-file", objectsFile, "--output", output); code != ExitOK {
@@ -95,8 +96,8 @@ func TestDiff(t *testing.T) {
 	if err := os.WriteFile(output, []byte(strings.Replace(string(live), "10.1.0.5:8080", "10.1.0.9:8080", 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	want := "~ server shop.example.com location /shop/web/: set $kns_endpoints 10.1.0.9:8080; set $kns_prefix /shop/web; return 419;  =>  " +
-		"set $kns_endpoints 10.1.0.5:8080; set $kns_prefix /shop/web; return 419;\n"
+	want := "~ upstream c64309a1_shop_web_http: server 10.1.0.9:8080 max_fails=2 fail_timeout=10s; keepalive 16; keepalive_requests 10000; keepalive_timeout 750ms;  =>  " +
+		"server 10.1.0.5:8080 max_fails=2 fail_timeout=10s; keepalive 16; keepalive_requests 10000; keepalive_timeout 750ms;\n"
 	if code, stdout, _ := run(args...); code != ExitDiffers || !strings.HasSuffix(stdout, want) {
 		t.Errorf("diff after an edit: exit %d\n%s", code, stdout)
 	}
@@ -120,5 +121,34 @@ func TestExplainFromFile(t *testing.T) {
 	}
 	if code, _, _ := run("explain", "--from-file", objectsFile, "no-slash"); code != ExitUsage {
 		t.Errorf("explain no-slash: exit %d", code)
+	}
+}
+
+// TestRenderShapes: --shape picks the built-in template, and refuses what is
+// not a shape.
+func TestRenderShapes(t *testing.T) {
+	t.Parallel()
+	for shape, want := range map[string]string{"upstream": "proxy_pass http://c64309a1_shop_web_http/;", "flat": "return 419;"} {
+		code, stdout, stderr := run("render", "--from-file", objectsFile, "--output", "-", "--shape", shape)
+		if code != ExitOK || !strings.Contains(stdout, want) || !strings.Contains(stdout, `# Shape "`+shape+`"`) {
+			t.Errorf("--shape %s: exit %d, %s\n%s", shape, code, stderr, stdout)
+		}
+	}
+	if code, _, stderr := run("render", "--from-file", objectsFile, "--output", "-", "--shape", "round"); code != ExitUsage ||
+		!strings.Contains(stderr, `--shape: shape "round": want "upstream" or "flat"`) {
+		t.Errorf("--shape round: exit %d, %s", code, stderr)
+	}
+}
+
+// TestExplainShowsProxySettings: explain shows a route's own proxy settings
+// next to the defaults of the others.
+func TestExplainShowsProxySettings(t *testing.T) {
+	t.Parallel()
+	code, stdout, stderr := run("explain", "--from-file", filepath.Join("testdata", "proxy-settings.yaml"), "chat/ws")
+	want := "Service chat/ws\n" +
+		"  routed: host (default server) path /chat/ws/ -> port http (endpoints, prefix stripped): 10.1.0.7:8080\n" +
+		"    proxy: read timeout 1h, send timeout 60s (default), max body size no limit\n"
+	if code != ExitOK || stdout != want {
+		t.Errorf("exit %d, %s\n%q\nwant %q", code, stderr, stdout, want)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // AnnotationPrefix starts every annotation that kube-nginx-sync reads.
@@ -29,6 +30,20 @@ const (
 	// with the route's prefix replaced by "/") or "false" (the backend sees
 	// the request's path unchanged).
 	AnnotationStripPrefix = AnnotationPrefix + "strip-prefix"
+	// AnnotationReadTimeout is how long nginx waits for the backend between
+	// two reads of its response, and on a WebSocket for either side to
+	// send: a whole number of seconds, minutes or hours ("90s", "5m", "1h"),
+	// from 1s to 24h. Default: nginx's, 60s.
+	AnnotationReadTimeout = AnnotationPrefix + "read-timeout"
+	// AnnotationSendTimeout is how long nginx waits for the backend between
+	// two writes of the request; same grammar as AnnotationReadTimeout.
+	// Default: nginx's, 60s.
+	AnnotationSendTimeout = AnnotationPrefix + "send-timeout"
+	// AnnotationMaxBodySize is the largest request body the route accepts
+	// (nginx answers 413 above it): a whole number of bytes, optionally
+	// followed by k, m or g (KiB, MiB, GiB), at most 1024g; "0" for no
+	// limit. Default: nginx's, 1m.
+	AnnotationMaxBodySize = AnnotationPrefix + "max-body-size"
 )
 
 var knownAnnotations = map[string]bool{
@@ -37,6 +52,9 @@ var knownAnnotations = map[string]bool{
 	AnnotationPort:        true,
 	AnnotationUpstream:    true,
 	AnnotationStripPrefix: true,
+	AnnotationReadTimeout: true,
+	AnnotationSendTimeout: true,
+	AnnotationMaxBodySize: true,
 }
 
 // ReservedPathPrefix is kept for kube-nginx-sync's own endpoints; no route
@@ -235,4 +253,96 @@ func CheckNamespace(s string) error {
 		return fmt.Errorf("not a namespace name: %w", err)
 	}
 	return nil
+}
+
+// maxTimeout bounds the timeout annotations: a day is longer than any
+// request or idle WebSocket should wait on one read.
+const maxTimeout = 24 * time.Hour
+
+// ParseTimeout validates a timeout annotation: 1 to 6 digits without a
+// leading zero, then one unit, s, m or h; from 1s to 24h.
+func ParseTimeout(s string) (time.Duration, error) {
+	digits := strings.TrimRight(s, "smh")
+	unit := s[len(digits):]
+	var scale time.Duration
+	switch unit {
+	case "s":
+		scale = time.Second
+	case "m":
+		scale = time.Minute
+	case "h":
+		scale = time.Hour
+	default:
+		return 0, fmt.Errorf("must be a whole number of s, m or h, such as \"90s\", \"5m\" or \"1h\"")
+	}
+	n, err := parseCount(digits, 6)
+	if err != nil {
+		return 0, err
+	}
+	if n == 0 {
+		return 0, fmt.Errorf("must be at least 1s")
+	}
+	d := time.Duration(n) * scale
+	if d > maxTimeout {
+		return 0, fmt.Errorf("longer than %s", maxTimeout)
+	}
+	return d, nil
+}
+
+// NoBodyLimit is ProxySettings.MaxBodySize for a route that accepts bodies
+// of any size.
+const NoBodyLimit int64 = -1
+
+// maxBodySize bounds the body size annotation (1024g).
+const maxBodySize = 1 << 40
+
+// ParseBodySize validates a body size annotation: 1 to 13 digits without a
+// leading zero, optionally followed by k, m or g (powers of 1024), at most
+// 1024g; or "0", for no limit, which it returns as NoBodyLimit.
+func ParseBodySize(s string) (int64, error) {
+	if s == "0" {
+		return NoBodyLimit, nil
+	}
+	digits, scale := s, int64(1)
+	if n := len(s); n > 0 {
+		switch s[n-1] {
+		case 'k':
+			digits, scale = s[:n-1], 1<<10
+		case 'm':
+			digits, scale = s[:n-1], 1<<20
+		case 'g':
+			digits, scale = s[:n-1], 1<<30
+		}
+	}
+	n, err := parseCount(digits, 13)
+	if err != nil {
+		return 0, fmt.Errorf("%w (a number of bytes, optionally followed by k, m or g; 0 for no limit)", err)
+	}
+	if n == 0 {
+		return 0, fmt.Errorf("0 takes no unit: \"0\" alone means no limit")
+	}
+	if n > maxBodySize/scale {
+		return 0, fmt.Errorf("larger than 1024g")
+	}
+	return n * scale, nil
+}
+
+// parseCount parses 1 to maxDigits ASCII digits without a leading zero
+// (but "0" itself).
+func parseCount(s string, maxDigits int) (int64, error) {
+	if s == "" || len(s) > maxDigits {
+		return 0, fmt.Errorf("must start with 1 to %d digits", maxDigits)
+	}
+	if len(s) > 1 && s[0] == '0' {
+		return 0, fmt.Errorf("leading zero")
+	}
+	var n int64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, fmt.Errorf("%s at %d is not a digit", describeByte(c), i)
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, nil
 }

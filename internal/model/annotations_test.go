@@ -3,6 +3,7 @@ package model
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParsePath(t *testing.T) {
@@ -187,6 +188,133 @@ func FuzzParsePortSelector(f *testing.F) {
 		}
 		if (name == "") == (number == 0) || number < 0 || !safeForNginx(name) {
 			t.Fatalf("ParsePortSelector(%q) = %q, %d", in, name, number)
+		}
+	})
+}
+
+func TestParseTimeout(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in   string
+		want time.Duration
+		err  string
+	}{
+		{in: "1s", want: time.Second},
+		{in: "90s", want: 90 * time.Second},
+		{in: "5m", want: 5 * time.Minute},
+		{in: "1h", want: time.Hour},
+		{in: "24h", want: 24 * time.Hour},
+		{in: "86400s", want: 24 * time.Hour},
+		{in: "1440m", want: 24 * time.Hour},
+		{in: "25h", err: "longer than 24h0m0s"},
+		{in: "86401s", err: "longer than"},
+		{in: "999999h", err: "longer than"},
+		{in: "1000000s", err: "1 to 6 digits"},
+		{in: "0s", err: "at least 1s"},
+		{in: "00s", err: "leading zero"},
+		{in: "01m", err: "leading zero"},
+		{in: "60", err: "whole number of s, m or h"},
+		{in: "", err: "whole number of s, m or h"},
+		{in: "s", err: "1 to 6 digits"},
+		{in: "500ms", err: "whole number"},
+		{in: "1h30m", err: "not a digit"},
+		{in: "1.5h", err: "not a digit"},
+		{in: "-1s", err: "not a digit"},
+		{in: "+1s", err: "not a digit"},
+		{in: " 1s", err: "not a digit"},
+		{in: "1S", err: "whole number"},
+		{in: "1d", err: "whole number"},
+		{in: "1s;", err: "whole number"},
+		{in: "1s\n", err: "whole number"},
+		{in: "$t", err: "whole number"},
+		{in: "１s", err: "byte 0xef"}, // full-width digit
+	}
+	for _, tt := range tests {
+		got, err := ParseTimeout(tt.in)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("ParseTimeout(%q) = %v, %v; want error containing %q", tt.in, got, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("ParseTimeout(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func TestParseBodySize(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in   string
+		want int64
+		err  string
+	}{
+		{in: "0", want: NoBodyLimit},
+		{in: "1", want: 1},
+		{in: "1000", want: 1000},
+		{in: "8k", want: 8 << 10},
+		{in: "10m", want: 10 << 20},
+		{in: "2g", want: 2 << 30},
+		{in: "1024g", want: 1 << 40},
+		{in: "1099511627776", want: 1 << 40},
+		{in: "1025g", err: "larger than 1024g"},
+		{in: "1048577m", err: "larger than 1024g"},
+		{in: "1099511627777", err: "larger than 1024g"},
+		{in: "99999999999999", err: "1 to 13 digits"},
+		{in: "0k", err: "0 takes no unit"},
+		{in: "00", err: "leading zero"},
+		{in: "010m", err: "leading zero"},
+		{in: "", err: "1 to 13 digits"},
+		{in: "m", err: "1 to 13 digits"},
+		{in: "10M", err: "character 'M'"},
+		{in: "10Mi", err: "character 'M'"},
+		{in: "10mb", err: "character 'm'"},
+		{in: "1.5m", err: "character '.'"},
+		{in: "-1", err: "character '-'"},
+		{in: "10m;", err: "character 'm'"},
+		{in: "$x", err: "character '$'"},
+	}
+	for _, tt := range tests {
+		got, err := ParseBodySize(tt.in)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("ParseBodySize(%q) = %v, %v; want error containing %q", tt.in, got, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("ParseBodySize(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func FuzzParseTimeout(f *testing.F) {
+	for _, s := range []string{"1s", "90s", "5m", "24h", "25h", "0s", "01s", "1h30m", "500ms", "1s;", "\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		d, err := ParseTimeout(in)
+		if err != nil {
+			return
+		}
+		if d < time.Second || d > 24*time.Hour || d%time.Second != 0 || !safeForNginx(in) {
+			t.Fatalf("ParseTimeout(%q) = %v", in, d)
+		}
+	})
+}
+
+func FuzzParseBodySize(f *testing.F) {
+	for _, s := range []string{"0", "1", "8k", "10m", "1024g", "1025g", "0k", "10M", "-1", "1m;", "\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		n, err := ParseBodySize(in)
+		if err != nil {
+			return
+		}
+		if (n != NoBodyLimit && (n < 1 || n > 1<<40)) || (n == NoBodyLimit) != (in == "0") || !safeForNginx(in) {
+			t.Fatalf("ParseBodySize(%q) = %d", in, n)
 		}
 	})
 }

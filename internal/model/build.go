@@ -179,6 +179,7 @@ func serviceRoutes(svc *corev1.Service, slices []*discoveryv1.EndpointSlice, def
 				StripPrefix: ann.stripPrefix,
 				Service:     sp,
 				Mode:        ann.mode,
+				Proxy:       ann.proxy,
 			},
 			backends: backends,
 			created:  svc.CreationTimestamp.Time,
@@ -195,6 +196,7 @@ type annotations struct {
 	portNumber  int32
 	mode        UpstreamMode
 	stripPrefix bool
+	proxy       ProxySettings
 }
 
 func parseAnnotations(raw map[string]string, ref ServiceRef, defaultMode UpstreamMode) (annotations, error) {
@@ -226,6 +228,12 @@ func parseAnnotations(raw map[string]string, ref ServiceRef, defaultMode Upstrea
 			a.mode, err = ParseUpstreamMode(value)
 		case AnnotationStripPrefix:
 			a.stripPrefix, err = parseBool(value)
+		case AnnotationReadTimeout:
+			a.proxy.ReadTimeout, err = ParseTimeout(value)
+		case AnnotationSendTimeout:
+			a.proxy.SendTimeout, err = ParseTimeout(value)
+		case AnnotationMaxBodySize:
+			a.proxy.MaxBodySize, err = ParseBodySize(value)
 		default:
 			err = fmt.Errorf("unknown annotation (known: %s)", strings.Join(slices.Sorted(maps.Keys(knownAnnotations)), ", "))
 		}

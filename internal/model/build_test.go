@@ -240,6 +240,16 @@ func TestBuild(t *testing.T) {
 			},
 		},
 		{
+			name:     "proxy settings from annotations",
+			services: []*corev1.Service{svc("ns", "ws", ann(AnnotationReadTimeout, "1h", AnnotationSendTimeout, "90s", AnnotationMaxBodySize, "0")), svc("ns", "up", ann(AnnotationMaxBodySize, "10m"))},
+			want: Config{Servers: []Server{defaultServer(
+				Location{Path: "/ns/up/", StripPrefix: true, Service: ServicePort{"ns", "up", "http"}, Mode: UpstreamEndpoints,
+					Proxy: ProxySettings{MaxBodySize: 10 << 20}},
+				Location{Path: "/ns/ws/", StripPrefix: true, Service: ServicePort{"ns", "ws", "http"}, Mode: UpstreamEndpoints,
+					Proxy: ProxySettings{ReadTimeout: time.Hour, SendTimeout: 90 * time.Second, MaxBodySize: NoBodyLimit}},
+			)}},
+		},
+		{
 			name: "selector and namespaces filter",
 			services: []*corev1.Service{
 				svc("ns", "in"),
@@ -279,16 +289,20 @@ func TestBuild(t *testing.T) {
 				svc("ns", "udp", ports(corev1.ServicePort{Name: "dns", Port: 53, Protocol: corev1.ProtocolUDP})),
 				svc("ns", "udppick", ann(AnnotationPort, "dns"), ports(corev1.ServicePort{Name: "dns", Port: 53, Protocol: corev1.ProtocolUDP})),
 				svc("ns", "Bad_Name"),
+				svc("ns", "badtimeout", ann(AnnotationReadTimeout, "60")),
+				svc("ns", "badbody", ann(AnnotationMaxBodySize, "10MB")),
 			},
 			want: Config{Servers: []Server{defaultServer(loc("/ns/good/", "ns", "good", "http", ""))}},
 			rejected: []string{
 				`ns/Bad_Name: InvalidService: name "Bad_Name" is not a DNS-1035 label`,
+				`ns/badbody: InvalidAnnotation: annotation kube-nginx-sync.io/max-body-size="10MB": character 'M' at 2 is not a digit (a number of bytes, optionally followed by k, m or g; 0 for no limit)`,
 				`ns/badhost: InvalidAnnotation: annotation kube-nginx-sync.io/host="a..b": not a valid host name: empty label`,
 				`ns/badmode: InvalidAnnotation: annotation kube-nginx-sync.io/upstream="pods": must be "endpoints" or "service"`,
 				`ns/badstrip: InvalidAnnotation: annotation kube-nginx-sync.io/strip-prefix="yes": must be "true" or "false"`,
+				`ns/badtimeout: InvalidAnnotation: annotation kube-nginx-sync.io/read-timeout="60": must be a whole number of s, m or h, such as "90s", "5m" or "1h"`,
 				`ns/inject: InvalidAnnotation: annotation kube-nginx-sync.io/path="/a;\n}\nserver {": character ';' at 2 is not allowed (letters, digits and -._~/ are)`,
 				`ns/noport: InvalidAnnotation: annotation kube-nginx-sync.io/port="grpc": the Service has no such port`,
-				`ns/typo: InvalidAnnotation: annotation kube-nginx-sync.io/hots="x.example.com": unknown annotation (known: kube-nginx-sync.io/host, kube-nginx-sync.io/path, kube-nginx-sync.io/port, kube-nginx-sync.io/strip-prefix, kube-nginx-sync.io/upstream)`,
+				`ns/typo: InvalidAnnotation: annotation kube-nginx-sync.io/hots="x.example.com": unknown annotation (known: kube-nginx-sync.io/host, kube-nginx-sync.io/max-body-size, kube-nginx-sync.io/path, kube-nginx-sync.io/port, kube-nginx-sync.io/read-timeout, kube-nginx-sync.io/send-timeout, kube-nginx-sync.io/strip-prefix, kube-nginx-sync.io/upstream)`,
 				`ns/udp: Unsupported: the Service has no TCP port`,
 				`ns/udppick: Unsupported: port dns is UDP; only TCP ports are routed`,
 			},

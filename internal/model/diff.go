@@ -11,7 +11,7 @@ type RouteChanges struct {
 	Added   []string
 	Removed []string
 	// Updated routes kept their host and path but changed their Service,
-	// upstream mode, prefix stripping or backends.
+	// upstream mode, prefix stripping, proxy settings or backends.
 	Updated []string
 }
 

@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"net/netip"
+	"time"
 )
 
 // UpstreamMode says where a route sends its traffic.
@@ -60,7 +61,22 @@ type Location struct {
 	// location, or is "" when the Service port has no ready backend: the
 	// location then answers 503.
 	Upstream string
+	// Proxy holds the route's own proxy settings, from its Service's
+	// annotations.
+	Proxy ProxySettings
 }
+
+// ProxySettings are a route's settings for proxying its requests. A zero
+// field leaves nginx's default (or what nginx's http block sets) in place.
+type ProxySettings struct {
+	// ReadTimeout and SendTimeout are whole seconds, from 1s to 24h.
+	ReadTimeout, SendTimeout time.Duration
+	// MaxBodySize is the largest request body in bytes, or NoBodyLimit.
+	MaxBodySize int64
+}
+
+// IsZero reports whether the settings are all defaults.
+func (p ProxySettings) IsZero() bool { return p == ProxySettings{} }
 
 // ServicePort names one port of one Service. All fields are validated
 // Kubernetes names (or a port number), so they contain only [a-z0-9-].

@@ -6,8 +6,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -23,10 +25,11 @@ import (
 // serviceInput is everything of one Service and its EndpointSlice that the
 // fuzzer controls.
 type serviceInput struct {
-	namespace, name                   string
-	host, path, port, upstream, strip string // annotations; "" leaves one out
-	portName, endpoint, clusterIP     string
-	extraKey, extraValue              string // any other annotation
+	namespace, name                    string
+	host, path, port, upstream, strip  string // annotations; "" leaves one out
+	portName, endpoint, clusterIP      string
+	extraKey, extraValue               string // any other annotation
+	readTimeout, sendTimeout, bodySize string // annotations; "" leaves one out
 }
 
 func (in serviceInput) objects() ([]*corev1.Service, []*discoveryv1.EndpointSlice) {
@@ -34,6 +37,7 @@ func (in serviceInput) objects() ([]*corev1.Service, []*discoveryv1.EndpointSlic
 	for k, v := range map[string]string{
 		model.AnnotationHost: in.host, model.AnnotationPath: in.path, model.AnnotationPort: in.port,
 		model.AnnotationUpstream: in.upstream, model.AnnotationStripPrefix: in.strip, in.extraKey: in.extraValue,
+		model.AnnotationReadTimeout: in.readTimeout, model.AnnotationSendTimeout: in.sendTimeout, model.AnnotationMaxBodySize: in.bodySize,
 	} {
 		if k != "" && v != "" {
 			ann[k] = v
@@ -76,57 +80,80 @@ var injections = []string{
 }
 
 func FuzzServiceToConfig(f *testing.F) {
-	f.Add(valid.namespace, valid.name, valid.host, valid.path, valid.port, valid.upstream, valid.strip,
-		valid.portName, valid.endpoint, valid.clusterIP, "example.com/owner", "team-a")
-	// Each shape alone, inside a value that is valid around it, and after
-	// a leading "/" (so a path gets past its first check).
+	seed := func(in serviceInput) {
+		f.Add(in.namespace, in.name, in.host, in.path, in.port, in.upstream, in.strip, in.portName, in.endpoint, in.clusterIP,
+			in.extraKey, in.extraValue, in.readTimeout, in.sendTimeout, in.bodySize)
+	}
+	seed(valid)
+	for _, settings := range [][3]string{{"1h", "90s", "10m"}, {"", "", "0"}, {"24h", "", ""}, {"", "1s", "1024g"}} {
+		in := valid
+		in.readTimeout, in.sendTimeout, in.bodySize = settings[0], settings[1], settings[2]
+		seed(in)
+		in.strip = "false"
+		seed(in)
+	}
+	// Each shape alone, inside a value that is valid around it, after a
+	// leading "/" (so a path gets past its first check), and after a digit
+	// for the settings' annotations (the last three fields).
 	for _, inj := range injections {
-		for _, v := range []string{inj, "x" + inj + "y", "/x" + inj} {
-			for field := 0; field < 12; field++ {
+		for _, v := range []string{inj, "x" + inj + "y", "/x" + inj, "1" + inj} {
+			for field := 0; field < 15; field++ {
+				if inj != "" && (v[0] == '1') != (field >= 12) {
+					continue
+				}
 				in := []string{valid.namespace, valid.name, valid.host, valid.path, valid.port, valid.upstream, valid.strip,
-					valid.portName, valid.endpoint, valid.clusterIP, "example.com/owner", "team-a"}
+					valid.portName, valid.endpoint, valid.clusterIP, "example.com/owner", "team-a", "", "", ""}
 				in[field] = v
-				f.Add(in[0], in[1], in[2], in[3], in[4], in[5], in[6], in[7], in[8], in[9], in[10], in[11])
+				f.Add(in[0], in[1], in[2], in[3], in[4], in[5], in[6], in[7], in[8], in[9], in[10], in[11], in[12], in[13], in[14])
 			}
 		}
 	}
 	nginxBin, _ := exec.LookPath("nginx")
 	dir := f.TempDir()
-	r, err := nginxconf.NewRenderer(nginxconf.Options{HTTPPort: 80, StatusPort: 8099})
-	if err != nil {
-		f.Fatal(err)
+	renderers := map[nginxconf.Shape]*nginxconf.Renderer{}
+	for _, shape := range []nginxconf.Shape{nginxconf.ShapeUpstream, nginxconf.ShapeFlat} {
+		r, err := nginxconf.NewRenderer(nginxconf.Options{HTTPPort: 80, StatusPort: 8099, Shape: shape})
+		if err != nil {
+			f.Fatal(err)
+		}
+		renderers[shape] = r
 	}
-	f.Fuzz(func(t *testing.T, namespace, name, host, path, port, upstream, strip, portName, endpoint, clusterIP, extraKey, extraValue string) {
-		in := serviceInput{namespace, name, host, path, port, upstream, strip, portName, endpoint, clusterIP, extraKey, extraValue}
+	f.Fuzz(func(t *testing.T, namespace, name, host, path, port, upstream, strip, portName, endpoint, clusterIP, extraKey, extraValue,
+		readTimeout, sendTimeout, bodySize string) {
+		in := serviceInput{namespace, name, host, path, port, upstream, strip, portName, endpoint, clusterIP, extraKey, extraValue,
+			readTimeout, sendTimeout, bodySize}
 		svcs, slices := in.objects()
 		res := model.Build(svcs, slices, model.Options{})
 
-		data, err := r.Render(res.Config, res.Services)
-		if err != nil {
-			t.Fatalf("render: %v", err)
-		}
-		header, err := nginxconf.Verify(data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := nginxsyntax.Parse(string(data))
-		if err != nil {
-			t.Fatalf("the rendered config does not parse: %v\n%s", err, data)
-		}
-		want := expectedDirectives(res.Config, header.Version)
-		if g, w := lines(got), lines(want); g != w {
-			t.Fatalf("directives differ from what the template allows for the model\n got: %s\nwant: %s\ninput: %+q", g, w, in)
-		}
-		if res.Config.Routes() == 0 || nginxBin == "" {
-			return
-		}
-		file := filepath.Join(dir, fmt.Sprintf("%s.conf", t.Name()[strings.LastIndexByte(t.Name(), '/')+1:]))
-		if err := os.WriteFile(file, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		defer os.Remove(file)
-		if err := nginx.ValidateSnippet(context.Background(), nginxBin, file); err != nil {
-			t.Fatalf("an accepted input renders a config nginx refuses: %v\ninput: %+q", err, in)
+		for shape, r := range renderers {
+			data, err := r.Render(res.Config, res.Services)
+			if err != nil {
+				t.Fatalf("%s: render: %v", shape, err)
+			}
+			header, err := nginxconf.Verify(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := nginxsyntax.Parse(string(data))
+			if err != nil {
+				t.Fatalf("%s: the rendered config does not parse: %v\n%s", shape, err, data)
+			}
+			want := expectedDirectives(res.Config, header.Version, shape)
+			if g, w := lines(got), lines(want); g != w {
+				t.Fatalf("%s: directives differ from what the template allows for the model\n got: %s\nwant: %s\ninput: %+q", shape, g, w, in)
+			}
+			if res.Config.Routes() == 0 || nginxBin == "" {
+				continue
+			}
+			file := filepath.Join(dir, fmt.Sprintf("%s-%s.conf", t.Name()[strings.LastIndexByte(t.Name(), '/')+1:], shape))
+			if err := os.WriteFile(file, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			err = nginx.ValidateSnippet(context.Background(), nginxBin, file)
+			os.Remove(file)
+			if err != nil {
+				t.Fatalf("%s: an accepted input renders a config nginx refuses: %v\ninput: %+q", shape, err, in)
+			}
 		}
 	})
 }
@@ -139,17 +166,34 @@ func lines(ds []nginxsyntax.Directive) string {
 	return strings.Join(out, "\n")
 }
 
-// expectedDirectives is what the default template may produce for cfg,
-// written independently of the template's text: the directives, their
+// expectedDirectives is what the built-in template of shape may produce for
+// cfg, written independently of the templates' text: the directives, their
 // order, and their arguments, which all come from the model.
-func expectedDirectives(cfg model.Config, version string) []nginxsyntax.Directive {
+func expectedDirectives(cfg model.Config, version string, shape nginxconf.Shape) []nginxsyntax.Directive {
 	d := func(name string, args ...string) nginxsyntax.Directive {
 		return nginxsyntax.Directive{Name: name, Args: args}
 	}
 	block := func(name string, args []string, body ...nginxsyntax.Directive) nginxsyntax.Directive {
 		return nginxsyntax.Directive{Name: name, Args: args, Block: append([]nginxsyntax.Directive{}, body...)}
 	}
-	var out []nginxsyntax.Directive
+	// settings are a route's own proxy settings, in nginx's syntax.
+	settings := func(p model.ProxySettings) []nginxsyntax.Directive {
+		var out []nginxsyntax.Directive
+		if p.ReadTimeout != 0 {
+			out = append(out, d("proxy_read_timeout", largestUnit(int64(p.ReadTimeout/time.Second), 60, "s", "m", "h")))
+		}
+		if p.SendTimeout != 0 {
+			out = append(out, d("proxy_send_timeout", largestUnit(int64(p.SendTimeout/time.Second), 60, "s", "m", "h")))
+		}
+		switch {
+		case p.MaxBodySize == model.NoBodyLimit:
+			out = append(out, d("client_max_body_size", "0"))
+		case p.MaxBodySize != 0:
+			out = append(out, d("client_max_body_size", largestUnit(p.MaxBodySize, 1024, "", "k", "m", "g")))
+		}
+		return out
+	}
+	out := []nginxsyntax.Directive{block("map", []string{"$http_upgrade", "$kns_connection"}, d("default", "upgrade"), d("", ""))}
 	endpoints := map[string][]string{}
 	maxN, proxies, strips := 0, false, false
 	for _, u := range cfg.Upstreams {
@@ -171,12 +215,24 @@ func expectedDirectives(cfg model.Config, version string) []nginxsyntax.Directiv
 			}
 		}
 	}
-	if proxies {
-		out = append(out, block("map", []string{"$kns_endpoints", "$kns_endpoint"}, d("~^(?<kns_picked>[^ ]+)$", "$kns_picked")))
-	}
-	if strips {
-		out = append(out, block("map", []string{"$kns_prefix $uri", "$kns_stripped_uri"},
-			d(`~^([^ ]*) \1(?<kns_rest>/.*)$`, "$kns_rest"), d("default", "$uri")))
+	upstreamNames := map[string]string{}
+	switch shape {
+	case nginxconf.ShapeFlat:
+		if proxies {
+			out = append(out, block("map", []string{"$kns_endpoints", "$kns_endpoint"}, d("~^(?<kns_picked>[^ ]+)$", "$kns_picked")))
+		}
+		if strips {
+			out = append(out, block("map", []string{"$kns_prefix $uri", "$kns_stripped_uri"},
+				d(`~^([^ ]*) \1(?<kns_rest>/.*)$`, "$kns_rest"), d("default", "$uri")))
+		}
+	default:
+		for _, u := range cfg.Upstreams {
+			// The name: 8 hex digits, "_", the model's name.
+			name := fmt.Sprintf("%08x_%s", fnv32a(u.Name), u.Name)
+			upstreamNames[u.Name] = name
+			out = append(out, block("upstream", []string{name}, d("server", endpoints[u.Name][0], "max_fails=2", "fail_timeout=10s"),
+				d("keepalive", "16"), d("keepalive_requests", "10000"), d("keepalive_timeout", "750ms")))
+		}
 	}
 	for _, s := range cfg.Servers {
 		name, listen := s.Host, []string{"80"}
@@ -185,9 +241,14 @@ func expectedDirectives(cfg model.Config, version string) []nginxsyntax.Directiv
 		}
 		body := []nginxsyntax.Directive{
 			d("listen", listen...), d("server_name", name),
-			d("proxy_http_version", "1.1"), d("proxy_set_header", "Connection", ""), d("proxy_set_header", "Host", "$host"),
+			d("proxy_http_version", "1.1"), d("proxy_set_header", "Connection", "$kns_connection"), d("proxy_set_header", "Upgrade", "$http_upgrade"),
+			d("proxy_set_header", "Host", "$host"),
 			d("proxy_set_header", "X-Real-IP", "$remote_addr"), d("proxy_set_header", "X-Forwarded-For", "$proxy_add_x_forwarded_for"),
 			d("proxy_set_header", "X-Forwarded-Proto", "$scheme"),
+		}
+		if shape != nginxconf.ShapeFlat {
+			body = append(body, d("proxy_connect_timeout", "5s"), d("proxy_next_upstream", "error", "timeout"),
+				d("proxy_next_upstream_tries", "3"), d("proxy_next_upstream_timeout", "10s"))
 		}
 		var routes []nginxsyntax.Directive
 		root, serverProxies, serverStrips := false, false, false
@@ -201,15 +262,32 @@ func expectedDirectives(cfg model.Config, version string) []nginxsyntax.Directiv
 					d("return", "503", "kube-nginx-sync: no ready endpoints for "+l.Service.String()+"\n")))
 				continue
 			}
-			serverProxies = true
-			value := endpoints[l.Upstream][0]
-			if l.StripPrefix {
-				serverStrips = true
-				routes = append(routes, block("location", []string{l.Path}, d("set", "$kns_endpoints", value),
-					d("set", "$kns_prefix", strings.TrimSuffix(l.Path, "/")), d("return", "419")))
+			if shape != nginxconf.ShapeFlat {
+				target := "http://" + upstreamNames[l.Upstream]
+				if l.StripPrefix {
+					target += "/"
+				}
+				routes = append(routes, block("location", []string{l.Path}, append(settings(l.Proxy), d("proxy_pass", target))...))
 				continue
 			}
-			routes = append(routes, block("location", []string{l.Path}, d("set", "$kns_endpoints", value), d("return", "418")))
+			serverProxies = true
+			serverStrips = serverStrips || l.StripPrefix
+			body := []nginxsyntax.Directive{d("set", "$kns_endpoints", endpoints[l.Upstream][0])}
+			if l.StripPrefix {
+				body = append(body, d("set", "$kns_prefix", strings.TrimSuffix(l.Path, "/")))
+			}
+			switch {
+			case !l.Proxy.IsZero():
+				if l.StripPrefix {
+					body = append(body, d("rewrite", "^", "$kns_stripped_uri", "break"))
+				}
+				body = append(append(body, settings(l.Proxy)...), d("proxy_pass", "http://$kns_endpoint"))
+			case l.StripPrefix:
+				body = append(body, d("return", "419"))
+			default:
+				body = append(body, d("return", "418"))
+			}
+			routes = append(routes, block("location", []string{l.Path}, body...))
 		}
 		if serverProxies {
 			body = append(body, d("error_page", "418", "=", "@kns_proxy"),
@@ -230,4 +308,25 @@ func expectedDirectives(cfg model.Config, version string) []nginxsyntax.Directiv
 		block("location", []string{"=", nginxconf.VersionPath}, d("default_type", "text/plain"), d("return", "200", version+"\n")),
 		block("location", []string{"/"}, d("return", "404"))))
 	return out
+}
+
+// largestUnit writes n in the largest of the units (each base times the
+// one before) that divides it.
+func largestUnit(n, base int64, units ...string) string {
+	i := 0
+	for ; i+1 < len(units) && n%base == 0; i++ {
+		n /= base
+	}
+	return strconv.FormatInt(n, 10) + units[i]
+}
+
+// fnv32a is the 32-bit FNV-1a hash, written out here so that the test does
+// not share the renderer's code.
+func fnv32a(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= 16777619
+	}
+	return h
 }

@@ -18,9 +18,48 @@ import (
 //go:embed default.conf.tmpl
 var defaultTemplate string
 
-// DefaultTemplate returns the text of the embedded template, as a starting
-// point for a user's own.
+//go:embed flat.conf.tmpl
+var flatTemplate string
+
+// Shape is the form of the built-in config. docs/data-plane.md compares
+// them.
+type Shape string
+
+const (
+	// ShapeUpstream gives each Service port with ready endpoints an
+	// upstream block, with keep-alive connections, retries on another
+	// endpoint and passive health checks. The default.
+	ShapeUpstream Shape = "upstream"
+	// ShapeFlat has no upstream block and no proxy_pass per route, so that
+	// nginx parses it in about linear time, at the cost of keep-alive and
+	// retries.
+	ShapeFlat Shape = "flat"
+)
+
+// ParseShape validates a shape's name.
+func ParseShape(s string) (Shape, error) {
+	switch sh := Shape(s); sh {
+	case ShapeUpstream, ShapeFlat:
+		return sh, nil
+	}
+	return "", fmt.Errorf("want %s", strings.Join(Shapes(), " or "))
+}
+
+// Shapes lists the shapes' names, the default first.
+func Shapes() []string { return []string{string(ShapeUpstream), string(ShapeFlat)} }
+
+// DefaultTemplate returns the text of the embedded template of the default
+// shape, as a starting point for a user's own.
 func DefaultTemplate() string { return defaultTemplate }
+
+// ShapeTemplate returns the text of the embedded template of a shape (the
+// default shape's for an unknown one).
+func ShapeTemplate(s Shape) string {
+	if s == ShapeFlat {
+		return flatTemplate
+	}
+	return defaultTemplate
+}
 
 // View is what a template is executed with. Its fields are documented in the
 // README for template authors.
@@ -40,14 +79,29 @@ type View struct {
 	// VersionPath answers it, so a reloader can tell when nginx serves
 	// this config. It is the hash that the file's header names.
 	Version string
+	// Shape is the shape that the options asked for; a user's template may
+	// follow it or not.
+	Shape Shape
+	// Upstreams are the upstream blocks of the upstream shape, one per
+	// entry of Config.Upstreams, in its order.
+	Upstreams []UpstreamView
 	// Proxies is true when some route has endpoints; Strips when one of
-	// those strips its path.
+	// those strips its path. (Flat shape.)
 	Proxies, Strips bool
 	// Picks are the random draws that routes with several endpoints use,
-	// one per number of endpoints, by N.
+	// one per number of endpoints, by N. (Flat shape.)
 	Picks []Pick
-	// PickIndexes counts from 0 to the largest Pick's N - 1.
+	// PickIndexes counts from 0 to the largest Pick's N - 1. (Flat shape.)
 	PickIndexes []int
+}
+
+// UpstreamView is one upstream block.
+type UpstreamView struct {
+	// Name is the block's name in nginx: a short hash of the model's name,
+	// then the model's name (see upstreamName).
+	Name string
+	// Backends are the model's, sorted.
+	Backends []netip.AddrPort
 }
 
 // Pick is a random draw of an index in 0..N-1 ($kns_pick<N>).
@@ -73,6 +127,14 @@ type RouteView struct {
 	// Prefix is Path without its final "/": what a route that strips its
 	// path removes from the URI.
 	Prefix string
+	// UpstreamName is the name of the upstream block (UpstreamView.Name)
+	// that serves the route, or "" when it has no ready endpoint.
+	UpstreamName string
+	// ReadTimeout, SendTimeout and MaxBodySize are the route's own proxy
+	// settings in nginx's syntax ("1h", "90s", "10m", "0"), or "" for
+	// nginx's default; Settings is true when one of them is set.
+	ReadTimeout, SendTimeout, MaxBodySize string
+	Settings                              bool
 }
 
 // ServerView is one server block.
@@ -107,6 +169,9 @@ type Options struct {
 	// StatusPort is the port of the status server on 127.0.0.1 that
 	// answers the config's version at VersionPath; 0 means none.
 	StatusPort int
+	// Shape picks the built-in template; empty means ShapeUpstream. A
+	// user's template sees it as View.Shape.
+	Shape Shape
 }
 
 // VersionPath is where the status server answers the config's version.
@@ -114,9 +179,10 @@ const VersionPath = "/.kube-nginx-sync/version"
 
 // Renderer renders Configs with one parsed template.
 type Renderer struct {
-	// tmpl is the user's template; nil means the default, which
-	// writeDefault writes without text/template's reflection.
+	// tmpl is the user's template; nil means the built-in one of shape,
+	// which writeDefault writes without text/template's reflection.
 	tmpl         *template.Template
+	shape        Shape
 	listen       []string
 	statusListen string
 }
@@ -152,7 +218,14 @@ func NewRenderer(opts Options) (*Renderer, error) {
 	default:
 		statusListen = "127.0.0.1:" + strconv.Itoa(opts.StatusPort)
 	}
-	r := &Renderer{listen: listen, statusListen: statusListen}
+	shape := opts.Shape
+	if shape == "" {
+		shape = ShapeUpstream
+	}
+	if _, err := ParseShape(string(shape)); err != nil {
+		return nil, fmt.Errorf("shape %q: %w", shape, err)
+	}
+	r := &Renderer{shape: shape, listen: listen, statusListen: statusListen}
 	if opts.Template != "" {
 		tmpl, err := parseTemplate(opts.TemplateName, opts.Template)
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginx"
@@ -30,7 +31,12 @@ func aps(s ...string) []netip.AddrPort {
 var typical = model.Config{
 	Servers: []model.Server{
 		{Locations: []model.Location{
-			{Path: "/ns/empty/", StripPrefix: true, Service: model.ServicePort{Namespace: "ns", Name: "empty", Port: "http"}, Mode: model.UpstreamEndpoints},
+			{Path: "/ns/big/", Service: model.ServicePort{Namespace: "ns", Name: "big", Port: "http"}, Mode: model.UpstreamEndpoints, Upstream: "ns_big_http",
+				Proxy: model.ProxySettings{MaxBodySize: model.NoBodyLimit}},
+			{Path: "/ns/empty/", StripPrefix: true, Service: model.ServicePort{Namespace: "ns", Name: "empty", Port: "http"}, Mode: model.UpstreamEndpoints,
+				Proxy: model.ProxySettings{ReadTimeout: time.Hour}},
+			{Path: "/ns/socket/", StripPrefix: true, Service: model.ServicePort{Namespace: "ns", Name: "socket", Port: "ws"}, Mode: model.UpstreamEndpoints, Upstream: "ns_socket_ws",
+				Proxy: model.ProxySettings{ReadTimeout: time.Hour, SendTimeout: 90 * time.Second, MaxBodySize: 10 << 20}},
 			{Path: "/ns/v6/", StripPrefix: true, Service: model.ServicePort{Namespace: "ns", Name: "v6", Port: "80"}, Mode: model.UpstreamEndpoints, Upstream: "ns_v6_80"},
 			{Path: "/ns/web/", StripPrefix: true, Service: model.ServicePort{Namespace: "ns", Name: "web", Port: "http"}, Mode: model.UpstreamEndpoints, Upstream: "ns_web_http"},
 		}},
@@ -44,6 +50,8 @@ var typical = model.Config{
 	Upstreams: []model.Upstream{
 		{Name: "api_v1_grpc-web", Backends: aps("10.0.1.1:9000")},
 		{Name: "apps_wild_http", Backends: aps("10.96.0.20:80")},
+		{Name: "ns_big_http", Backends: aps("10.0.2.1:8080")},
+		{Name: "ns_socket_ws", Backends: aps("10.0.3.1:8080", "10.0.3.2:8080", "10.0.3.3:8080")},
 		{Name: "ns_v6_80", Backends: aps("[fd00::1]:8080", "[fd00::2]:8080")},
 		{Name: "ns_web_http", Backends: aps("10.0.0.1:8080", "10.0.0.2:8080")},
 	},
@@ -60,6 +68,9 @@ func TestRenderGolden(t *testing.T) {
 	}{
 		{name: "empty", opts: nginxconf.Options{HTTPPort: 80}, cfg: model.Config{Servers: []model.Server{{}}}},
 		{name: "typical", opts: nginxconf.Options{HTTPPort: 80}, cfg: typical, services: 5},
+		{name: "flat-empty", opts: nginxconf.Options{HTTPPort: 80, Shape: nginxconf.ShapeFlat}, cfg: model.Config{Servers: []model.Server{{}}}},
+		{name: "flat-typical", opts: nginxconf.Options{HTTPPort: 80, Shape: nginxconf.ShapeFlat}, cfg: typical, services: 5},
+		{name: "flat-status-server", opts: nginxconf.Options{HTTPPort: 80, StatusPort: 8099, Shape: nginxconf.ShapeFlat}, cfg: typical, services: 5},
 		{name: "status-server", opts: nginxconf.Options{HTTPPort: 80, StatusPort: 8099}, cfg: typical, services: 5},
 		{name: "listen-addresses", opts: nginxconf.Options{HTTPPort: 8080, HTTPAddresses: []string{"127.0.0.1", "::1"}}, cfg: typical, services: 5},
 		{name: "custom-template", opts: nginxconf.Options{HTTPPort: 80, TemplateName: "custom.tmpl", Template: `# {{.Routes}} routes
@@ -137,6 +148,7 @@ func TestNewRendererRejectsBadOptions(t *testing.T) {
 		{"bad template", nginxconf.Options{HTTPPort: 80, Template: "{{.Nope"}, "parse template"},
 		{"status port out of range", nginxconf.Options{HTTPPort: 80, StatusPort: 70000}, "status port"},
 		{"status port is the http port", nginxconf.Options{HTTPPort: 80, StatusPort: 80}, "also the http port"},
+		{"unknown shape", nginxconf.Options{HTTPPort: 80, Shape: "round"}, `shape "round"`},
 	}
 	for _, tt := range tests {
 		if _, err := nginxconf.NewRenderer(tt.opts); err == nil || !strings.Contains(err.Error(), tt.err) {
@@ -218,21 +230,26 @@ func TestVerify(t *testing.T) {
 	}
 }
 
-// TestDefaultWriterMatchesTemplate: the default config is written by Go code
-// for speed; the embedded template is its reference and must give the same
-// bytes.
+// TestDefaultWriterMatchesTemplate: the built-in configs are written by Go
+// code for speed; each shape's embedded template is its reference and must
+// give the same bytes.
 func TestDefaultWriterMatchesTemplate(t *testing.T) {
 	t.Parallel()
 	configs := map[string]model.Config{"empty": {Servers: []model.Server{{}}}, "typical": typical}
 	for _, n := range []int{1, 2, 3, 7, 300, 10001} {
 		configs[fmt.Sprintf("%d-endpoints", n)] = manyEndpoints(n)
 	}
-	for _, opts := range []nginxconf.Options{{HTTPPort: 80}, {HTTPPort: 8080, StatusPort: 8099, HTTPAddresses: []string{"127.0.0.1", "::1"}}} {
+	var options []nginxconf.Options
+	for _, shape := range []nginxconf.Shape{"", nginxconf.ShapeUpstream, nginxconf.ShapeFlat} {
+		options = append(options, nginxconf.Options{HTTPPort: 80, Shape: shape},
+			nginxconf.Options{HTTPPort: 8080, StatusPort: 8099, HTTPAddresses: []string{"127.0.0.1", "::1"}, Shape: shape})
+	}
+	for _, opts := range options {
 		fast, err := nginxconf.NewRenderer(opts)
 		if err != nil {
 			t.Fatal(err)
 		}
-		opts.Template = nginxconf.DefaultTemplate()
+		opts.Template = nginxconf.ShapeTemplate(opts.Shape)
 		slow, err := nginxconf.NewRenderer(opts)
 		if err != nil {
 			t.Fatal(err)
@@ -265,22 +282,27 @@ func manyEndpoints(n int) model.Config {
 		Servers: []model.Server{{Locations: []model.Location{
 			{Path: "/ns/many/", StripPrefix: true, Service: svc, Mode: model.UpstreamEndpoints, Upstream: "ns_many_http"},
 			{Path: "/ns/many-too/", Service: svc, Mode: model.UpstreamEndpoints, Upstream: "ns_many_http"},
+			{Path: "/ns/many-tuned/", StripPrefix: true, Service: svc, Mode: model.UpstreamEndpoints, Upstream: "ns_many_http",
+				Proxy: model.ProxySettings{SendTimeout: 2 * time.Minute, MaxBodySize: 1536}},
 		}}},
 		Upstreams: []model.Upstream{{Name: "ns_many_http", Backends: backends}},
 	}
 }
 
-// BenchmarkRender renders the model of n Services with the default writer
+// BenchmarkRender renders the model of n Services with each shape's writer
 // and, as its baseline, with the same template run by text/template.
 func BenchmarkRender(b *testing.B) {
 	for _, n := range []int{100, 1000, 10000} {
 		services, slices := testbed.Cluster(n, 3)
 		res := model.Build(services, slices, model.Options{})
-		for _, engine := range []string{"writer", "template"} {
+		for _, engine := range []string{"writer", "template", "flat-writer", "flat-template"} {
 			b.Run(fmt.Sprintf("services=%d/%s", n, engine), func(b *testing.B) {
 				opts := nginxconf.Options{HTTPPort: 80, StatusPort: 8099}
-				if engine == "template" {
-					opts.Template = nginxconf.DefaultTemplate()
+				if strings.HasPrefix(engine, "flat") {
+					opts.Shape = nginxconf.ShapeFlat
+				}
+				if strings.HasSuffix(engine, "template") {
+					opts.Template = nginxconf.ShapeTemplate(opts.Shape)
 				}
 				r, err := nginxconf.NewRenderer(opts)
 				if err != nil {

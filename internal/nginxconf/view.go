@@ -1,21 +1,38 @@
 package nginxconf
 
 import (
+	"hash/fnv"
 	"maps"
 	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
 )
 
 // view is what the template is executed with for cfg.
 func (r *Renderer) view(cfg model.Config, services int) View {
-	view := View{Config: cfg, Services: services, Routes: cfg.Routes(), StatusListen: r.statusListen, Version: versionPlaceholder}
+	view := View{Config: cfg, Services: services, Routes: cfg.Routes(), StatusListen: r.statusListen, Version: versionPlaceholder, Shape: r.shape}
+	// The built-in templates each need half of the view; a user's
+	// template gets all of it.
+	upstreams, flat := r.tmpl != nil || r.shape == ShapeUpstream, r.tmpl != nil || r.shape == ShapeFlat
 	endpoints := make(map[string]string, len(cfg.Upstreams))
+	names := make(map[string]string, len(cfg.Upstreams))
 	picks := map[int]bool{}
+	if upstreams {
+		view.Upstreams = make([]UpstreamView, 0, len(cfg.Upstreams))
+	}
 	for _, u := range cfg.Upstreams {
+		if upstreams {
+			name := upstreamName(u.Name)
+			names[u.Name] = name
+			view.Upstreams = append(view.Upstreams, UpstreamView{Name: name, Backends: u.Backends})
+		}
+		if !flat {
+			continue
+		}
 		endpoints[u.Name] = endpointsValue(u.Backends)
 		if n := min(len(u.Backends), maxPick); n > 1 {
 			picks[n] = true
@@ -42,11 +59,18 @@ func (r *Renderer) view(cfg model.Config, services int) View {
 			rv := RouteView{Location: loc, Prefix: strings.TrimSuffix(loc.Path, "/")}
 			if loc.Upstream != "" {
 				rv.Endpoints = endpoints[loc.Upstream]
+				rv.UpstreamName = names[loc.Upstream]
+			}
+			if !loc.Proxy.IsZero() {
+				rv.Settings = true
+				rv.ReadTimeout = duration(loc.Proxy.ReadTimeout)
+				rv.SendTimeout = duration(loc.Proxy.SendTimeout)
+				rv.MaxBodySize = size(loc.Proxy.MaxBodySize)
 			}
 			if loc.Path == "/" {
 				sv.HasRootLocation = true
 			}
-			if rv.Endpoints != "" {
+			if loc.Upstream != "" {
 				sv.Proxies = true
 				sv.Strips = sv.Strips || loc.StripPrefix
 			}
@@ -58,6 +82,60 @@ func (r *Renderer) view(cfg model.Config, services int) View {
 		view.Servers = append(view.Servers, sv)
 	}
 	return view
+}
+
+// upstreamName is the nginx name of the model's upstream name: eight hex
+// digits of its FNV-1a hash, "_", then the name itself, so names stay
+// distinct and readable. nginx compares each new upstream name (of an
+// upstream block, or of a proxy_pass to a literal name) with every one
+// before it; names that differ in their first characters end each of those
+// comparisons at once, where a shared "namespace_svc-0000" prefix made
+// nginx -t take five times longer at 10,000 routes. The model's name holds
+// only [a-z0-9_-], and so does this.
+func upstreamName(name string) string {
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	const hexDigits = "0123456789abcdef"
+	sum := h.Sum32()
+	b := make([]byte, 9, 9+len(name))
+	for i := 7; i >= 0; i-- {
+		b[i] = hexDigits[sum&0xf]
+		sum >>= 4
+	}
+	b[8] = '_'
+	return string(append(b, name...))
+}
+
+// duration writes a timeout in nginx's syntax, in its largest whole unit
+// (the model's timeouts are whole seconds); "" for zero, the default.
+func duration(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return ""
+	case d%time.Hour == 0:
+		return strconv.FormatInt(int64(d/time.Hour), 10) + "h"
+	case d%time.Minute == 0:
+		return strconv.FormatInt(int64(d/time.Minute), 10) + "m"
+	}
+	return strconv.FormatInt(int64(d/time.Second), 10) + "s"
+}
+
+// size writes a body size in nginx's syntax, in its largest whole unit;
+// "0" (no limit) for model.NoBodyLimit, "" for zero, the default.
+func size(n int64) string {
+	switch {
+	case n == model.NoBodyLimit:
+		return "0"
+	case n <= 0:
+		return ""
+	case n%(1<<30) == 0:
+		return strconv.FormatInt(n>>30, 10) + "g"
+	case n%(1<<20) == 0:
+		return strconv.FormatInt(n>>20, 10) + "m"
+	case n%(1<<10) == 0:
+		return strconv.FormatInt(n>>10, 10) + "k"
+	}
+	return strconv.FormatInt(n, 10)
 }
 
 // endpointsValue is $kns_endpoints for a route with these backends. The

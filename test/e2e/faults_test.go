@@ -151,7 +151,7 @@ func TestFaultsWatchExpiredRelists(t *testing.T) {
 		ip := nextIP()
 		createServiceIn(t, c, ns, service{name: name, labels: exposed, ports: []corev1.ServicePort{httpPort("http", 80)}})
 		createSliceIn(t, c, ns, name, []slicePort{sp("http", 8080)}, endpoint{Addr: ip})
-		stableLines = append(stableLines, "location /"+ns+"/"+name+"/ {", `set $kns_endpoints "`+ip.String()+`:8080";`)
+		stableLines = append(stableLines, "location /"+ns+"/"+name+"/ {", "server "+ip.String()+":8080 max_fails")
 	}
 	for i := range 3 {
 		name := fmt.Sprintf("doomed-%d", i)

@@ -178,7 +178,7 @@ func TestWatchFollowsChanges(t *testing.T) {
 	createService(t, ns, service{name: "web", labels: exposed, ports: []corev1.ServicePort{httpPort("http", 80)}})
 	ip1, ip2 := nextIP(), nextIP()
 	createSlice(t, ns, "web", []slicePort{sp("http", 8080)}, endpoint{Addr: ip1})
-	mustContain(t, g.inSync(t), "location /"+ns+"/web/ {", `set $kns_endpoints "`+ip1.String()+`:8080";`)
+	mustContain(t, g.inSync(t), "location /"+ns+"/web/ {", "server "+ip1.String()+":8080 max_fails")
 
 	t.Run("annotation", func(t *testing.T) {
 		patchService(t, ns, "web", `{"metadata":{"annotations":{"kube-nginx-sync.io/path":"/shop"}}}`)
@@ -192,7 +192,7 @@ func TestWatchFollowsChanges(t *testing.T) {
 		// The slice names port "http", the Service now "web": no endpoint.
 		mustContain(t, config, `no ready endpoints for `+ns+`/web:web`)
 		patchService(t, ns, "web", `{"spec":{"ports":[{"name":"http","port":80,"protocol":"TCP"}]}}`)
-		mustContain(t, g.inSync(t), `set $kns_endpoints "`+ip1.String()+`:8080";`)
+		mustContain(t, g.inSync(t), "server "+ip1.String()+":8080 max_fails")
 	})
 	t.Run("endpoints", func(t *testing.T) {
 		slices, err := client.DiscoveryV1().EndpointSlices(ns).List(context.Background(), metav1.ListOptions{})
@@ -204,7 +204,7 @@ func TestWatchFollowsChanges(t *testing.T) {
 		if _, err := client.DiscoveryV1().EndpointSlices(ns).Update(context.Background(), &s, metav1.UpdateOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		mustContain(t, g.inSync(t), `set $kns_endpoints "$kns_pick2 `+ip1.String()+":8080 "+ip2.String()+`:8080";`)
+		mustContain(t, g.inSync(t), "server "+ip1.String()+":8080 max_fails", "server "+ip2.String()+":8080 max_fails")
 	})
 	t.Run("relabel out of the selector", func(t *testing.T) {
 		patchService(t, ns, "web", `{"metadata":{"labels":{"kube-nginx-sync.io/expose":"false"}}}`)
