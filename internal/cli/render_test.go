@@ -135,7 +135,7 @@ func TestRenderShapes(t *testing.T) {
 		}
 	}
 	if code, _, stderr := run("render", "--from-file", objectsFile, "--output", "-", "--shape", "round"); code != ExitUsage ||
-		!strings.Contains(stderr, `--shape: shape "round": want "upstream" or "flat"`) {
+		!strings.Contains(stderr, `--shape "round": want upstream or flat`) {
 		t.Errorf("--shape round: exit %d, %s", code, stderr)
 	}
 }
