@@ -68,8 +68,12 @@ type cacheHealth struct {
 	// healthy again.
 	onRecover func()
 	// background counts the goroutines that follow watches and wait for
-	// caches; they end with the context of their list or watch call.
+	// caches; they end with the context of their list or watch call. Once
+	// wait has begun (those contexts have ended), no more start: a list
+	// the reflector left running can still return.
 	background sync.WaitGroup
+	bgMu       sync.Mutex
+	bgClosed   bool
 
 	mu sync.Mutex
 	// brokenSince maps each broken informer's name to the time of its
@@ -115,8 +119,25 @@ func (h *cacheHealth) oldestFailure() time.Time {
 }
 
 // wait blocks until the goroutines that follow watches and wait for caches
-// have ended.
-func (h *cacheHealth) wait() { h.background.Wait() }
+// have ended. Call it once their contexts have ended.
+func (h *cacheHealth) wait() {
+	h.bgMu.Lock()
+	h.bgClosed = true
+	h.bgMu.Unlock()
+	h.background.Wait()
+}
+
+// goBackground runs f in a goroutine that wait joins, and reports whether
+// it did (not once wait has begun).
+func (h *cacheHealth) goBackground(f func()) bool {
+	h.bgMu.Lock()
+	defer h.bgMu.Unlock()
+	if h.bgClosed {
+		return false
+	}
+	h.background.Go(f)
+	return true
+}
 
 // recovery is an informer's way back to health, begun when a list or watch
 // event shows that its cache is catching up.
@@ -172,7 +193,7 @@ func (r recovery) completeWhenStored(ctx context.Context, store cache.Store, rv 
 		return
 	}
 	h := r.health
-	h.background.Go(func() {
+	h.goBackground(func() {
 		start := h.clock.Now()
 		err := poll(ctx, h.clock, wait.Backoff{Duration: storePoll}.DelayFunc(), func(context.Context) (bool, error) {
 			switch {
@@ -229,7 +250,7 @@ func (h *cacheHealth) trackWatch(ctx context.Context, name string, store cache.S
 	if !listsFirst {
 		settle = h.clock.NewTimer(watchSettle)
 	}
-	h.background.Go(func() {
+	started := h.goBackground(func() {
 		defer close(t.out)
 		var settled <-chan time.Time
 		if settle != nil {
@@ -283,6 +304,12 @@ func (h *cacheHealth) trackWatch(ctx context.Context, name string, store cache.S
 			}
 		}
 	})
+	if !started { // shutting down: the watch ends at once
+		close(t.out)
+		if settle != nil {
+			settle.Stop()
+		}
+	}
 	return t
 }
 

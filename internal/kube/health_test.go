@@ -230,3 +230,22 @@ func TestTrackedWatchRecoveryDoesNotHideANewerFailure(t *testing.T) {
 	f.health.wait()
 	f.expectBroken(t, "once the event before the failure reached the cache")
 }
+
+// Once the Watcher has stopped, a watch that a late call opens ends at
+// once, and a late list waits for nothing.
+func TestCacheHealthAfterWait(t *testing.T) {
+	t.Parallel()
+	clk := testclock.NewFakeClock(t0)
+	h := newCacheHealth(clk, nil)
+	h.recordFailure("services")
+	h.wait()
+	tracked := h.trackWatch(context.Background(), "services", cache.NewStore(cache.MetaNamespaceKeyFunc), watch.NewFake(), false, nil)
+	if _, ok := <-tracked.ResultChan(); ok {
+		t.Error("a watch after wait passed an event on")
+	}
+	h.beginRecovery("services").completeWhenStored(context.Background(), cache.NewStore(cache.MetaNamespaceKeyFunc), "5")
+	if clk.HasWaiters() {
+		t.Error("timers set after wait")
+	}
+	h.wait()
+}
