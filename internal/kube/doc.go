@@ -1,5 +1,15 @@
-// Package kube reads Services and EndpointSlices: from the API server (with
-// retries while it is not reachable yet) or from a file saved with
-// `kubectl get svc,endpointslices -A -o yaml`. It only fetches; which
-// Services are routed, and how, is package model's job.
+// Package kube reads Services and EndpointSlices: once from the API server
+// (List, and ListWithRetry while it is not reachable yet) or from a file
+// saved with `kubectl get svc,endpointslices -A -o yaml` (LoadFile), or
+// continuously with a Watcher, whose informers keep a stripped-down copy of
+// them in memory and call back on every change.
+//
+// The Watcher's health tracker (cacheHealth, health.go) knows which
+// informers' caches may be stale: from a failed list or watch, or a watch
+// ended by 410 Gone, until the relist or the resumed watch is in the cache.
+// Watcher.BrokenSince reports it, so that the controller never writes a
+// config that mixes fresh and stale caches.
+//
+// The package only fetches; which Services are routed, and how, is package
+// model's job.
 package kube

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -13,8 +14,10 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/pager"
+	"k8s.io/utils/clock"
 )
 
 // Selection says which Services to fetch.
@@ -102,30 +105,56 @@ func listPages(ctx context.Context, list pager.ListPageFunc, opts metav1.ListOpt
 	return p.EachListItemWithAlloc(ctx, opts, each)
 }
 
+// listBackoff spaces the tries of ListWithRetry: 200 ms doubling to 5 s.
+var listBackoff = wait.Backoff{
+	Duration: 200 * time.Millisecond,
+	Factor:   2,
+	Cap:      5 * time.Second,
+	Steps:    math.MaxInt32, // grow until Cap, then stay there
+}
+
 // ListWithRetry calls List until it succeeds or timeout passes, backing off
 // from 200 ms to 5 s between tries, so that an init container started
 // before the API server is reachable waits for it instead of failing.
 func ListWithRetry(ctx context.Context, client kubernetes.Interface, sel Selection, timeout time.Duration, log *slog.Logger) (Objects, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	delay := 200 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		objs, err := List(ctx, client, sel)
-		if err == nil {
-			return objs, nil
-		}
-		if ctx.Err() != nil {
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return Objects{}, fmt.Errorf("the API server did not answer within %s (%d attempts): %w", timeout, attempt, err)
-			}
-			return Objects{}, err
-		}
-		log.Warn("listing from the API server failed; retrying", "attempt", attempt, "retry_in", delay, "err", err)
-		select {
-		case <-ctx.Done():
-			return Objects{}, fmt.Errorf("the API server did not answer within %s (%d attempts): %w", timeout, attempt, err)
-		case <-time.After(delay):
-		}
-		delay = min(delay*2, 5*time.Second)
+	return listWithRetry(ctx, clock.RealClock{}, client, sel, timeout, log)
+}
+
+// errListTimeout ends the tries of listWithRetry.
+var errListTimeout = errors.New("list timeout")
+
+func listWithRetry(ctx context.Context, clk clock.WithDelayedExecution, client kubernetes.Interface, sel Selection,
+	timeout time.Duration, log *slog.Logger) (Objects, error) {
+	// A timeout on clk, which also ends a try in progress.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	timer := clk.AfterFunc(timeout, func() { cancel(errListTimeout) })
+	defer timer.Stop()
+
+	var (
+		objs     Objects
+		err      error // of the last try
+		attempts int
+	)
+	delay := listBackoff.DelayFunc()
+	retryIn := func() time.Duration {
+		d := delay()
+		log.Warn("listing from the API server failed; retrying", "attempt", attempts, "retry_in", d, "err", err)
+		return d
 	}
+	pollErr := poll(ctx, clk, retryIn, func(ctx context.Context) (bool, error) {
+		attempts++
+		objs, err = List(ctx, client, sel)
+		if err != nil && ctx.Err() != nil {
+			return false, err // timed out or cancelled during the try
+		}
+		return err == nil, nil
+	})
+	switch {
+	case pollErr == nil:
+		return objs, nil
+	case errors.Is(context.Cause(ctx), errListTimeout):
+		return Objects{}, fmt.Errorf("the API server did not answer within %s (%d attempts): %w", timeout, attempts, err)
+	}
+	return Objects{}, err
 }

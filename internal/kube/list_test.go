@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+	testclock "k8s.io/utils/clock/testing"
 )
 
 func objects() []runtime.Object {
@@ -82,35 +83,87 @@ func TestList(t *testing.T) {
 func TestListWithRetry(t *testing.T) {
 	t.Parallel()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-
-	t.Run("retries until the API server answers", func(t *testing.T) {
-		t.Parallel()
-		client := fake.NewClientset(objects()...)
+	refuseFirst := func(client *fake.Clientset, n int32) *atomic.Int32 {
 		var calls atomic.Int32
 		client.PrependReactor("list", "services", func(k8stesting.Action) (bool, runtime.Object, error) {
-			if calls.Add(1) <= 2 {
+			if calls.Add(1) <= n {
 				return true, nil, errors.New("connection refused")
 			}
 			return false, nil, nil
 		})
-		got, err := ListWithRetry(context.Background(), client, Selection{Namespaces: []string{"b"}}, time.Minute, log)
-		if err != nil {
-			t.Fatal(err)
+		return &calls
+	}
+	type result struct {
+		objs Objects
+		err  error
+	}
+
+	t.Run("retries until the API server answers", func(t *testing.T) {
+		t.Parallel()
+		clk := testclock.NewFakeClock(t0)
+		client := fake.NewClientset(objects()...)
+		calls := refuseFirst(client, 2)
+		done := make(chan result, 1)
+		go func() {
+			objs, err := listWithRetry(context.Background(), clk, client, Selection{Namespaces: []string{"b"}}, time.Minute, log)
+			done <- result{objs, err}
+		}()
+		for i, d := range []time.Duration{200 * time.Millisecond, 400 * time.Millisecond} {
+			waitForWaiters(t, clk, 2) // the timeout and the backoff
+			clk.Step(d - time.Nanosecond)
+			if got := calls.Load(); got != int32(i+1) {
+				t.Fatalf("%d tries %s after try %d, want %d", got, d-time.Nanosecond, i+1, i+1)
+			}
+			clk.Step(time.Nanosecond)
 		}
-		if calls.Load() != 3 || names(got.Services) != "b/api" {
-			t.Errorf("calls=%d services=%q", calls.Load(), names(got.Services))
+		got := <-done
+		if got.err != nil {
+			t.Fatal(got.err)
+		}
+		if calls.Load() != 3 || names(got.objs.Services) != "b/api" {
+			t.Errorf("calls=%d services=%q", calls.Load(), names(got.objs.Services))
+		}
+		if clk.HasWaiters() {
+			t.Error("the timeout is still set after the list succeeded")
 		}
 	})
 
 	t.Run("gives up after the timeout with the last error", func(t *testing.T) {
 		t.Parallel()
+		clk := testclock.NewFakeClock(t0)
 		client := fake.NewClientset()
-		client.PrependReactor("list", "services", func(k8stesting.Action) (bool, runtime.Object, error) {
-			return true, nil, errors.New("connection refused")
-		})
-		_, err := ListWithRetry(context.Background(), client, Selection{}, 300*time.Millisecond, log)
-		if err == nil || !strings.Contains(err.Error(), "did not answer within 300ms") || !strings.Contains(err.Error(), "connection refused") {
+		refuseFirst(client, 1000)
+		done := make(chan result, 1)
+		go func() {
+			objs, err := listWithRetry(context.Background(), clk, client, Selection{}, 300*time.Millisecond, log)
+			done <- result{objs, err}
+		}()
+		waitForWaiters(t, clk, 2)
+		clk.Step(200 * time.Millisecond)
+		waitForWaiters(t, clk, 2)
+		clk.Step(100 * time.Millisecond)
+		err := (<-done).err
+		if err == nil || !strings.Contains(err.Error(), "did not answer within 300ms (2 attempts)") || !strings.Contains(err.Error(), "connection refused") {
 			t.Errorf("err = %v", err)
+		}
+	})
+
+	t.Run("stops when ctx ends", func(t *testing.T) {
+		t.Parallel()
+		clk := testclock.NewFakeClock(t0)
+		client := fake.NewClientset()
+		refuseFirst(client, 1000)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan result, 1)
+		go func() {
+			objs, err := listWithRetry(ctx, clk, client, Selection{}, time.Minute, log)
+			done <- result{objs, err}
+		}()
+		waitForWaiters(t, clk, 2)
+		cancel()
+		err := (<-done).err
+		if err == nil || strings.Contains(err.Error(), "did not answer") || !strings.Contains(err.Error(), "connection refused") {
+			t.Errorf("err = %v, want the last failure", err)
 		}
 	})
 }

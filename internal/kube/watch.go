@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -19,10 +19,11 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/selection"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
-	clientfeatures "k8s.io/client-go/features"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/clock"
 
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
 )
@@ -36,6 +37,10 @@ type WatcherOptions struct {
 	// OnWatchError is called with each failure to list or watch (other
 	// than the normal end of a watch), for metrics and logs.
 	OnWatchError func(resource string, err error)
+	// Clock times the retries of failed calls and the health tracking
+	// (when a watch has settled, how long to wait for a cache); nil means
+	// the real clock.
+	Clock clock.Clock
 }
 
 // Watcher keeps an in-memory copy of the Services of a Selection and of
@@ -48,23 +53,25 @@ type WatcherOptions struct {
 // not), so slices of unselected Services are dropped in memory by the
 // model. Both are stripped of what routing does not need (managed fields,
 // other annotations, status, topology) to keep memory small.
+//
+// Each informer's health, whether its cache may be stale, is kept by a
+// cacheHealth; BrokenSince reports it.
 type Watcher struct {
 	services []cache.SharedIndexInformer
 	slices   []cache.SharedIndexInformer
 	opts     WatcherOptions
-
-	mu sync.Mutex
-	// broken maps an informer's name to the time its list or watch first
-	// failed since its cache was last known current.
-	broken map[string]time.Time
-	// failures counts each informer's failures, so that a recovery noticed
-	// late does not clear a newer failure.
-	failures map[string]uint64
+	// clock times the retries and the health tracking.
+	clock  clock.Clock
+	health *cacheHealth
 }
 
 // NewWatcher creates the informers; Run starts them.
 func NewWatcher(client kubernetes.Interface, sel Selection, opts WatcherOptions) (*Watcher, error) {
-	w := &Watcher{opts: opts, broken: make(map[string]time.Time), failures: make(map[string]uint64)}
+	w := &Watcher{opts: opts, clock: opts.Clock}
+	if w.clock == nil {
+		w.clock = clock.RealClock{}
+	}
+	w.health = newCacheHealth(w.clock, w.changed)
 	selector := labels.Everything()
 	if sel.Selector != nil {
 		selector = sel.Selector
@@ -75,7 +82,7 @@ func NewWatcher(client kubernetes.Interface, sel Selection, opts WatcherOptions)
 	}
 	sliceSelector := labels.NewSelector().Add(*hasService)
 	for _, ns := range sel.namespaces() {
-		svcInformer, err := w.newInformer("services", ns, &corev1.Service{}, selector,
+		svcInformer, err := w.newInformer(client, "services", ns, &corev1.Service{}, selector,
 			func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 				return client.CoreV1().Services(ns).List(ctx, o)
 			},
@@ -85,7 +92,7 @@ func NewWatcher(client kubernetes.Interface, sel Selection, opts WatcherOptions)
 		if err != nil {
 			return nil, err
 		}
-		sliceInformer, err := w.newInformer("endpointslices", ns, &discoveryv1.EndpointSlice{}, sliceSelector,
+		sliceInformer, err := w.newInformer(client, "endpointslices", ns, &discoveryv1.EndpointSlice{}, sliceSelector,
 			func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 				return client.DiscoveryV1().EndpointSlices(ns).List(ctx, o)
 			},
@@ -101,7 +108,7 @@ func NewWatcher(client kubernetes.Interface, sel Selection, opts WatcherOptions)
 	return w, nil
 }
 
-func (w *Watcher) newInformer(resource, ns string, example runtime.Object, selector labels.Selector,
+func (w *Watcher) newInformer(client kubernetes.Interface, resource, ns string, example runtime.Object, selector labels.Selector,
 	list cache.ListWithContextFunc, watchFunc cache.WatchFuncWithContext) (cache.SharedIndexInformer, error) {
 	name := resource
 	if ns != "" {
@@ -127,7 +134,7 @@ func (w *Watcher) newInformer(resource, ns string, example runtime.Object, selec
 			if l, err := meta.ListAccessor(obj); err == nil {
 				rv = l.GetResourceVersion()
 			}
-			w.healthyWhenStored(ctx, name, inf.GetStore(), rv)
+			w.health.beginRecovery(name).completeWhenStored(ctx, inf.GetStore(), rv)
 			return obj, nil
 		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
@@ -143,15 +150,20 @@ func (w *Watcher) newInformer(resource, ns string, example runtime.Object, selec
 			// A watch that the server accepted may still end at once with
 			// an error (410 Gone): its stream says when the cache is good.
 			listsFirst := o.SendInitialEvents != nil && *o.SendInitialEvents
-			return w.track(ctx, name, resource, inf.GetStore(), wi, listsFirst), nil
+			return w.health.trackWatch(ctx, name, inf.GetStore(), wi, listsFirst, func(err error) {
+				w.watchError(resource, err)
+			}), nil
 		},
 	}
-	inf = cache.NewSharedIndexInformerWithOptions(lw, example, cache.SharedIndexInformerOptions{ObjectDescription: name})
+	// A client that cannot stream lists (client-go's fake) says so, as with
+	// client-go's own informers; the reflector then lists.
+	inf = cache.NewSharedIndexInformerWithOptions(cache.ToListWatcherWithWatchListSemantics(lw, client), example,
+		cache.SharedIndexInformerOptions{ObjectDescription: name})
 	if err := inf.SetTransform(stripForRouting); err != nil {
 		return nil, err
 	}
 	// Every failure of the API server is recorded where it shows: the list
-	// and watch calls (retryTransient) and the watch streams (track). What
+	// and watch calls (retryTransient) and the watch streams (trackWatch). What
 	// the reflector passes on here is one of those, or its own trouble:
 	// only log it.
 	if err := inf.SetWatchErrorHandlerWithContext(cache.DefaultWatchErrorHandler); err != nil {
@@ -172,198 +184,40 @@ func (w *Watcher) newInformer(resource, ns string, example runtime.Object, selec
 	return inf, err
 }
 
-// Retries of transient failures inside one list or watch call.
-const (
-	firstRetry = 100 * time.Millisecond
-	maxRetry   = 2 * time.Second
-)
+// transientBackoff spaces the retries of transient failures inside one
+// list or watch call: 100 ms doubling to 2 s.
+var transientBackoff = wait.Backoff{
+	Duration: 100 * time.Millisecond,
+	Factor:   2,
+	Cap:      2 * time.Second,
+	Steps:    math.MaxInt32, // grow until Cap, then stay there
+}
 
 // retryTransient runs a list or watch call, and while it fails because the
 // API server cannot be reached or is briefly unavailable, runs it again
-// after a short backoff (100 ms doubling to 2 s). The reflector's own
-// backoff grows to 30 s during an outage, which would leave the config
-// stale for that long after the API server is back. Other errors (such as
-// 410 Gone, 429 or 403) go to the reflector, which handles and backs off.
+// after a short backoff (transientBackoff). The reflector's own backoff
+// grows to 30 s during an outage, which would leave the config stale for
+// that long after the API server is back. Other errors (such as 410 Gone,
+// 429 or 403) go to the reflector, which handles and backs off.
 //
-// Failures are recorded (the watch counts as broken); a success is left to
-// the caller, which knows when the cache is current again.
+// Failures are recorded (the informer counts as broken); a success is left
+// to the caller, which knows when the cache is current again.
 func (w *Watcher) retryTransient(ctx context.Context, name, resource string, call func() error) error {
-	delay := firstRetry
-	for {
-		err := call()
-		if err == nil {
-			return nil
+	var last error
+	err := poll(ctx, w.clock, transientBackoff.DelayFunc(), func(context.Context) (bool, error) {
+		if last = call(); last == nil {
+			return true, nil
 		}
-		w.recordAttempt(name, resource, err)
-		if !isTransient(err) {
-			return err
+		w.recordFailure(name, resource, last)
+		if !isTransient(last) {
+			return false, last
 		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(delay):
-		}
-		delay = min(2*delay, maxRetry)
+		return false, nil
+	})
+	if err != nil {
+		return last // ctx ended or the failure is not transient: the call's error
 	}
-}
-
-// watchSettle is how long a watch that was resumed after a failure must
-// run without an error, when no event comes sooner, before its informer
-// counts as healthy again. A server that cannot resume it from its
-// resource version says so at once, with an error event.
-const watchSettle = 250 * time.Millisecond
-
-// track passes the events of a watch on to the reflector and keeps its
-// informer's health:
-//
-//   - an ERROR event marks the informer broken: after one (410 Gone, "too
-//     old resource version", when etcd's history was compacted past the
-//     watch's resource version), the reflector keeps the cache as it was
-//     and lists again only after its backoff (about a second), so the
-//     cache is stale until then;
-//   - a watch that streams a complete list first (sendInitialEvents, the
-//     reflector's way to list) marks it healthy once the list, which ends
-//     with a bookmark, is in the cache;
-//   - another watch, resumed from where the cache is, marks it healthy once
-//     its first event is in the cache, or after watchSettle without one.
-func (w *Watcher) track(ctx context.Context, name, resource string, store cache.Store, inner watch.Interface, listsFirst bool) watch.Interface {
-	t := &trackedWatch{inner: inner, out: make(chan watch.Event), stop: make(chan struct{})}
-	_, failures := w.state(name)
-	go func() {
-		defer close(t.out)
-		var settle <-chan time.Time
-		if !listsFirst {
-			timer := time.NewTimer(watchSettle)
-			defer timer.Stop()
-			settle = timer.C
-		}
-		decided := false // healthy, or ended by an error
-		for {
-			select {
-			case <-t.stop:
-				return
-			case <-settle:
-				settle = nil
-				if !decided {
-					decided = true
-					w.markHealthyUnlessFailedSince(name, failures)
-				}
-			case ev, ok := <-inner.ResultChan():
-				if !ok {
-					return
-				}
-				var heal func()
-				switch {
-				case ev.Type == watch.Error:
-					decided, settle = true, nil
-					w.markBroken(name)
-					w.watchError(resource, apierrors.FromObject(ev.Object))
-				case !decided && (!listsFirst || endsInitialEvents(ev)):
-					decided, settle = true, nil
-					rv := ""
-					if m, err := meta.Accessor(ev.Object); err == nil {
-						rv = m.GetResourceVersion()
-					}
-					heal = w.healer(ctx, name, store, rv)
-				}
-				select {
-				case t.out <- ev:
-				case <-t.stop:
-					return
-				}
-				if heal != nil {
-					heal() // once the reflector has the event
-				}
-			}
-		}
-	}()
-	return t
-}
-
-// storePoll is how often healthyWhenStored looks at the cache, and
-// storeWait how long at most.
-const (
-	storePoll = 5 * time.Millisecond
-	storeWait = time.Minute
-)
-
-// healthyWhenStored marks a broken informer healthy once its cache holds
-// the state of resource version rv, or a newer one. The reflector hands a
-// list or an event over, and the informer stores it a moment later: a
-// rebuild in between would render a stale cache beside fresh ones. Without
-// rv, or when the cache does not follow resource versions (client-go's
-// AtomicFIFO feature off), it marks it healthy at once.
-func (w *Watcher) healthyWhenStored(ctx context.Context, name string, store cache.Store, rv string) {
-	w.healer(ctx, name, store, rv)()
-}
-
-// healer is healthyWhenStored in two steps: it notes the informer's
-// failures now, and the function it returns starts the wait, so that a
-// failure in between is not cleared.
-func (w *Watcher) healer(ctx context.Context, name string, store cache.Store, rv string) func() {
-	broken, seen := w.state(name)
-	switch {
-	case !broken:
-		return func() {}
-	case rv == "" || !clientfeatures.FeatureGates().Enabled(clientfeatures.AtomicFIFO):
-		return func() { w.markHealthyUnlessFailedSince(name, seen) }
-	}
-	return func() { go w.waitStored(ctx, name, store, rv, seen) }
-}
-
-// waitStored marks the informer healthy once its cache holds rv, unless it
-// failed again since seen.
-func (w *Watcher) waitStored(ctx context.Context, name string, store cache.Store, rv string, seen uint64) {
-	tick := time.NewTicker(storePoll)
-	defer tick.Stop()
-	deadline := time.After(storeWait)
-	for !reached(store.LastStoreSyncResourceVersion(), rv) {
-		select {
-		case <-ctx.Done():
-			return
-		case <-deadline: // the list never reached the cache; a later one will
-			return
-		case <-tick.C:
-		}
-	}
-	w.markHealthyUnlessFailedSince(name, seen)
-}
-
-// reached reports whether the cache's resource version is rv or newer.
-// Resource versions are opaque, but etcd's are integers, which client-go
-// relies on too; other ones must be equal.
-func reached(cur, rv string) bool {
-	c, err1 := strconv.ParseUint(cur, 10, 64)
-	r, err2 := strconv.ParseUint(rv, 10, 64)
-	if err1 != nil || err2 != nil {
-		return cur == rv
-	}
-	return c >= r
-}
-
-// endsInitialEvents reports the bookmark that ends the list a watch
-// streams first.
-func endsInitialEvents(ev watch.Event) bool {
-	if ev.Type != watch.Bookmark {
-		return false
-	}
-	m, err := meta.Accessor(ev.Object)
-	return err == nil && m.GetAnnotations()[metav1.InitialEventsAnnotationKey] == "true"
-}
-
-// trackedWatch is a watch whose events pass through track.
-type trackedWatch struct {
-	inner watch.Interface
-	out   chan watch.Event
-	stop  chan struct{}
-	once  sync.Once
-}
-
-func (t *trackedWatch) ResultChan() <-chan watch.Event { return t.out }
-
-func (t *trackedWatch) Stop() {
-	t.once.Do(func() { close(t.stop) })
-	t.inner.Stop()
+	return nil
 }
 
 // isTransient reports failures that a retry in a moment may cure.
@@ -382,16 +236,12 @@ func isTransient(err error) bool {
 	return false
 }
 
-// recordAttempt notes the outcome of a list or watch call.
-func (w *Watcher) recordAttempt(name, resource string, err error) {
-	if err == nil {
-		w.markHealthy(name)
-		return
-	}
+// recordFailure notes a failed list or watch call: its informer is broken.
+func (w *Watcher) recordFailure(name, resource string, err error) {
 	if errors.Is(err, context.Canceled) {
 		return // shutting down
 	}
-	w.markBroken(name)
+	w.health.recordFailure(name)
 	w.watchError(resource, err)
 }
 
@@ -407,68 +257,23 @@ func (w *Watcher) changed() {
 	}
 }
 
-func (w *Watcher) markBroken(name string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.failures == nil {
-		w.failures = make(map[string]uint64)
-	}
-	w.failures[name]++
-	if _, ok := w.broken[name]; !ok {
-		w.broken[name] = time.Now()
-	}
-}
-
-func (w *Watcher) markHealthy(name string) {
-	_, seen := w.state(name)
-	w.markHealthyUnlessFailedSince(name, seen)
-}
-
-// markHealthyUnlessFailedSince marks an informer healthy unless it failed
-// again after its count of failures was seen.
-func (w *Watcher) markHealthyUnlessFailedSince(name string, seen uint64) {
-	w.mu.Lock()
-	_, was := w.broken[name]
-	if w.failures[name] == seen {
-		delete(w.broken, name)
-	} else {
-		was = false
-	}
-	w.mu.Unlock()
-	if was {
-		w.changed()
-	}
-}
-
-// state says whether an informer is broken, and counts its failures.
-func (w *Watcher) state(name string) (broken bool, failures uint64) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	_, broken = w.broken[name]
-	return broken, w.failures[name]
-}
-
 // BrokenSince returns when the oldest current list or watch failure began,
-// or the zero time when every watch is healthy.
+// or the zero time when every watch is healthy. While it is not zero, some
+// cache may be stale (see cacheHealth for when an informer is healthy
+// again).
 func (w *Watcher) BrokenSince() time.Time {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	var oldest time.Time
-	for _, t := range w.broken {
-		if oldest.IsZero() || t.Before(oldest) {
-			oldest = t
-		}
-	}
-	return oldest
+	return w.health.oldestFailure()
 }
 
-// Run runs the informers until ctx ends.
+// Run runs the informers until ctx ends, and returns once they and the
+// health tracking's goroutines have ended.
 func (w *Watcher) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, inf := range w.informers() {
 		wg.Go(func() { inf.RunWithContext(ctx) })
 	}
 	wg.Wait()
+	w.health.wait()
 }
 
 func (w *Watcher) informers() []cache.SharedIndexInformer {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -14,9 +16,11 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/tools/cache"
+	k8sfake "k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+	testclock "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
@@ -112,143 +116,131 @@ func TestIsTransient(t *testing.T) {
 	}
 }
 
-func TestWatcherHealth(t *testing.T) {
+// A refused call is retried after 100 ms, doubling to 2 s, until it
+// succeeds; each failure marks the informer broken, and the success is
+// left to the caller.
+func TestRetryTransientBacksOff(t *testing.T) {
 	t.Parallel()
-	changes := 0
-	w := &Watcher{broken: map[string]time.Time{}, opts: WatcherOptions{OnChange: func() { changes++ }}}
-	if !w.BrokenSince().IsZero() {
-		t.Fatal("broken at start")
-	}
-	w.recordAttempt("services", "services", &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED})
-	first := w.BrokenSince()
-	if first.IsZero() {
-		t.Fatal("a refused list did not mark the watch broken")
-	}
-	w.recordAttempt("endpointslices", "endpointslices", errors.New("boom"))
-	if got := w.BrokenSince(); !got.Equal(first) {
-		t.Errorf("BrokenSince = %v, want the oldest failure %v", got, first)
-	}
-	w.recordAttempt("services", "services", nil)
-	w.recordAttempt("endpointslices", "endpointslices", nil)
-	if !w.BrokenSince().IsZero() {
-		t.Error("still broken after both succeeded")
-	}
-	if changes != 2 {
-		t.Errorf("%d change notifications on recovery, want 2", changes)
-	}
-}
-
-// trackFixture is a Watcher whose informer "services" is broken, and a
-// fake watch of it passing through track.
-type trackFixture struct {
-	w       *Watcher
-	fake    *watch.FakeWatcher
-	tracked watch.Interface
-	store   cache.Store
-	errs    chan error
-}
-
-func newTrackFixture(t *testing.T, listsFirst bool) *trackFixture {
-	t.Helper()
-	f := &trackFixture{fake: watch.NewFake(), store: cache.NewStore(cache.MetaNamespaceKeyFunc), errs: make(chan error, 10)}
-	f.w = &Watcher{broken: map[string]time.Time{}, opts: WatcherOptions{
-		OnWatchError: func(_ string, err error) { f.errs <- err },
+	clk := testclock.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	var reported atomic.Int32
+	w := &Watcher{clock: clk, health: newCacheHealth(clk, nil), opts: WatcherOptions{
+		OnWatchError: func(string, error) { reported.Add(1) },
 	}}
-	f.w.markBroken("services")
+	delays := []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond,
+		800 * time.Millisecond, 1600 * time.Millisecond, 2 * time.Second, 2 * time.Second}
+	var calls atomic.Int32
+	done := make(chan error, 1)
+	go func() {
+		done <- w.retryTransient(context.Background(), "services", "services", func() error {
+			if int(calls.Add(1)) <= len(delays) {
+				return &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}
+			}
+			return nil
+		})
+	}()
+	for i, d := range delays {
+		waitForWaiters(t, clk, 1)
+		clk.Step(d - time.Millisecond)
+		if got := calls.Load(); got != int32(i+1) {
+			t.Fatalf("retry %d: %d calls %s after the last failure, want %d", i+1, got, d-time.Millisecond, i+1)
+		}
+		clk.Step(time.Millisecond)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("retryTransient = %v, want success", err)
+	}
+	if calls.Load() != int32(len(delays)+1) || reported.Load() != int32(len(delays)) {
+		t.Errorf("%d calls, %d failures reported; want %d, %d", calls.Load(), reported.Load(), len(delays)+1, len(delays))
+	}
+	if w.BrokenSince().IsZero() {
+		t.Error("healthy after the call succeeded: the cache is not current yet")
+	}
+}
+
+// Other failures go to the reflector at once; so does the last failure
+// when ctx ends during the backoff.
+func TestRetryTransientGivesUp(t *testing.T) {
+	t.Parallel()
+	clk := testclock.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	w := &Watcher{clock: clk, health: newCacheHealth(clk, nil)}
+
+	gone := apierrors.NewResourceExpired("too old")
+	calls := 0
+	err := w.retryTransient(context.Background(), "services", "services", func() error { calls++; return gone })
+	if err != gone || calls != 1 {
+		t.Errorf("a 410: %v after %d calls, want it after 1", err, calls)
+	}
+
+	refused := &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}
 	ctx, cancel := context.WithCancel(context.Background())
-	f.tracked = f.w.track(ctx, "services", "services", f.store, f.fake, listsFirst)
-	t.Cleanup(func() { f.tracked.Stop(); cancel() })
-	return f
-}
-
-// send passes an event through the tracked watch, as the reflector reads it.
-func (f *trackFixture) send(t *testing.T, ev watch.Event) {
-	t.Helper()
-	go f.fake.Action(ev.Type, ev.Object)
-	select {
-	case got := <-f.tracked.ResultChan():
-		if got.Type != ev.Type {
-			t.Fatalf("passed on a %s event, want %s", got.Type, ev.Type)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the event was not passed on")
+	done := make(chan error, 1)
+	go func() {
+		done <- w.retryTransient(ctx, "endpointslices", "endpointslices", func() error { return refused })
+	}()
+	waitForWaiters(t, clk, 1)
+	cancel()
+	if err := <-done; err != refused {
+		t.Errorf("cancelled during the backoff: %v, want the last failure", err)
 	}
 }
 
-func (f *trackFixture) healthyWithin(d time.Duration) bool {
-	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		if f.w.BrokenSince().IsZero() {
-			return true
-		}
-	}
-	return false
-}
-
-func svcAt(name, rv string) *corev1.Service {
-	return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name, ResourceVersion: rv}}
-}
-
-// A watch that ends with 410 Gone leaves the cache stale until the
-// reflector lists again: the informer is broken meanwhile.
-func TestTrackedWatchExpiredIsBroken(t *testing.T) {
+// A cancelled call is the end of the watch, not a failure.
+func TestRecordFailureIgnoresCancel(t *testing.T) {
 	t.Parallel()
-	f := newTrackFixture(t, false)
-	f.w.markHealthy("services")
-	f.send(t, watch.Event{Type: watch.Error, Object: &apierrors.NewResourceExpired("The resourceVersion for the provided watch is too old.").ErrStatus})
-	if f.w.BrokenSince().IsZero() {
-		t.Error("not broken after a 410 on the watch")
+	clk := testclock.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	var reported []string
+	w := &Watcher{clock: clk, health: newCacheHealth(clk, nil), opts: WatcherOptions{
+		OnWatchError: func(resource string, _ error) { reported = append(reported, resource) },
+	}}
+	w.recordFailure("services in a", "services", fmt.Errorf("list: %w", context.Canceled))
+	if !w.BrokenSince().IsZero() || len(reported) != 0 {
+		t.Fatalf("a cancelled call counted as a failure (reported %v)", reported)
 	}
-	if err := <-f.errs; !apierrors.IsResourceExpired(err) {
-		t.Errorf("OnWatchError got %v, want the 410", err)
-	}
-	if f.healthyWithin(2 * watchSettle) {
-		t.Error("healthy again without a new list")
+	w.recordFailure("services in a", "services", errors.New("boom"))
+	if !w.BrokenSince().Equal(clk.Now()) || !slices.Equal(reported, []string{"services"}) {
+		t.Errorf("BrokenSince %v, reported %v; want %v, [services]", w.BrokenSince(), reported, clk.Now())
 	}
 }
 
-// A watch that streams a list is healthy once the list is in the cache, not
-// when its last event passes.
-func TestTrackedWatchListHealthyWhenStored(t *testing.T) {
+// A Watcher whose first list is refused retries it on its clock, and is
+// healthy once the list is in the cache; Run returns with every goroutine
+// it started.
+func TestWatcherRecoversFromARefusedList(t *testing.T) {
 	t.Parallel()
-	f := newTrackFixture(t, true)
-	f.send(t, watch.Event{Type: watch.Added, Object: svcAt("a", "7")})
-	end := svcAt("", "9")
-	end.Annotations = map[string]string{metav1.InitialEventsAnnotationKey: "true"}
-	f.send(t, watch.Event{Type: watch.Bookmark, Object: end})
-	if f.healthyWithin(50 * time.Millisecond) {
-		t.Fatal("healthy before the list reached the cache")
-	}
-	if err := f.store.Replace([]any{svcAt("a", "7")}, "9"); err != nil {
+	clk := testclock.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	client := k8sfake.NewClientset(objects()...)
+	var lists atomic.Int32
+	client.PrependReactor("list", "services", func(k8stesting.Action) (bool, runtime.Object, error) {
+		if lists.Add(1) == 1 {
+			return true, nil, &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}
+		}
+		return false, nil, nil
+	})
+	var changes atomic.Int32
+	w, err := NewWatcher(client, Selection{Namespaces: []string{"a"}}, WatcherOptions{
+		Clock:    clk,
+		OnChange: func() { changes.Add(1) },
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if !f.healthyWithin(5 * time.Second) {
-		t.Error("not healthy once the list is in the cache")
-	}
-}
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { w.Run(ctx); close(ran) }()
+	defer func() { cancel(); <-ran }()
 
-// A resumed watch with nothing to say is healthy after watchSettle.
-func TestTrackedWatchSettles(t *testing.T) {
-	t.Parallel()
-	f := newTrackFixture(t, false)
-	if f.healthyWithin(watchSettle / 2) {
-		t.Fatal("healthy before watchSettle")
-	}
-	if !f.healthyWithin(5 * time.Second) {
-		t.Error("not healthy after watchSettle")
-	}
-}
-
-// A recovery that reaches the cache after a newer failure does not clear
-// that failure.
-func TestTrackedWatchRecoveryDoesNotHideANewerFailure(t *testing.T) {
-	t.Parallel()
-	f := newTrackFixture(t, false)
-	f.send(t, watch.Event{Type: watch.Added, Object: svcAt("a", "12")})
-	f.w.markBroken("services") // the connection broke meanwhile
-	if err := f.store.Add(svcAt("a", "12")); err != nil {
+	waitFor(t, "the refused list", func() bool { return !w.BrokenSince().IsZero() })
+	waitFor(t, "the retry, and its list in the cache", func() bool {
+		clk.Step(transientBackoff.Duration)
+		return w.BrokenSince().IsZero()
+	})
+	if err := w.WaitForSync(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if f.healthyWithin(100 * time.Millisecond) {
-		t.Error("a stale recovery cleared a newer failure")
+	if got := names(w.Objects().Services); got != "a/hidden a/web" && got != "a/web a/hidden" {
+		t.Errorf("services %q", got)
+	}
+	if lists.Load() != 2 || changes.Load() == 0 {
+		t.Errorf("%d lists, %d change notifications; want 2, some", lists.Load(), changes.Load())
 	}
 }

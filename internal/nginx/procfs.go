@@ -1,12 +1,11 @@
 package nginx
 
 import (
-	"bytes"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strconv"
+	"sort"
 	"strings"
+
+	"github.com/prometheus/procfs"
 )
 
 // proc is what /proc says of one process.
@@ -20,69 +19,75 @@ type proc struct {
 
 // children lists the processes whose parent is ppid.
 func children(ppid int) ([]proc, error) {
-	entries, err := os.ReadDir("/proc")
+	fs, err := procfs.NewDefaultFS()
 	if err != nil {
 		return nil, fmt.Errorf("list processes: %w", err)
 	}
+	return childrenIn(fs, ppid)
+}
+
+func childrenIn(fs procfs.FS, ppid int) ([]proc, error) {
+	all, err := fs.AllProcs()
+	if err != nil {
+		return nil, fmt.Errorf("list processes: %w", err)
+	}
+	sort.Sort(all) // by PID
 	var out []proc
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		p, err := readProc(pid)
-		if err != nil || p.ppid != ppid {
+	for _, p := range all {
+		stat, err := p.Stat()
+		if err != nil || stat.PPID != ppid {
 			continue // gone meanwhile, or not a child
 		}
-		out = append(out, p)
+		out = append(out, newProc(p, stat))
 	}
 	return out, nil
 }
 
-func readProc(pid int) (proc, error) {
-	dir := filepath.Join("/proc", strconv.Itoa(pid))
-	stat, err := os.ReadFile(filepath.Join(dir, "stat"))
-	if err != nil {
-		return proc{}, err
+func newProc(p procfs.Proc, stat procfs.ProcStat) proc {
+	// The command line's arguments are NUL-separated; nginx rewrites its
+	// own (to "nginx: worker process" and so on), padded with NULs.
+	args, _ := p.CmdLine()
+	return proc{
+		pid:     p.PID,
+		ppid:    stat.PPID,
+		state:   stat.State[0], // Stat fails on an empty state
+		start:   stat.Starttime,
+		cmdline: strings.TrimSpace(strings.Join(args, " ")),
 	}
-	// The command name is in parentheses and may hold spaces and ")".
-	i := bytes.LastIndexByte(stat, ')')
-	if i < 0 {
-		return proc{}, fmt.Errorf("malformed %s/stat", dir)
-	}
-	fields := strings.Fields(string(stat[i+1:]))
-	// fields[0] is field 3 (state); ppid is field 4; starttime field 22.
-	if len(fields) < 20 {
-		return proc{}, fmt.Errorf("malformed %s/stat", dir)
-	}
-	p := proc{pid: pid, state: fields[0][0]}
-	if p.ppid, err = strconv.Atoi(fields[1]); err != nil {
-		return proc{}, err
-	}
-	if p.start, err = strconv.ParseUint(fields[19], 10, 64); err != nil {
-		return proc{}, err
-	}
-	cmdline, _ := os.ReadFile(filepath.Join(dir, "cmdline"))
-	p.cmdline = strings.TrimSpace(string(bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '})))
-	return p, nil
 }
 
 // residentBytes returns a process's resident set size.
 func residentBytes(pid int) int64 {
-	statm, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "statm"))
+	fs, err := procfs.NewDefaultFS()
 	if err != nil {
 		return 0
 	}
-	fields := strings.Fields(string(statm))
-	if len(fields) < 2 {
+	return residentBytesIn(fs, pid)
+}
+
+func residentBytesIn(fs procfs.FS, pid int) int64 {
+	p, err := fs.Proc(pid)
+	if err != nil {
 		return 0
 	}
-	pages, _ := strconv.ParseInt(fields[1], 10, 64)
-	return pages * int64(os.Getpagesize())
+	statm, err := p.Statm()
+	if err != nil {
+		return 0
+	}
+	return int64(statm.ResidentBytes())
 }
 
 // alive reports whether pid exists and is not a zombie.
 func alive(pid int) bool {
-	p, err := readProc(pid)
-	return err == nil && p.state != 'Z'
+	fs, err := procfs.NewDefaultFS()
+	return err == nil && aliveIn(fs, pid)
+}
+
+func aliveIn(fs procfs.FS, pid int) bool {
+	p, err := fs.Proc(pid)
+	if err != nil {
+		return false
+	}
+	stat, err := p.Stat()
+	return err == nil && stat.State[0] != 'Z'
 }
