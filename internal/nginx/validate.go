@@ -27,6 +27,11 @@ func ValidateSnippet(ctx context.Context, nginxBin, snippet string) error {
 	defer os.RemoveAll(dir)
 
 	var conf strings.Builder
+	if content, err := os.ReadFile(abs); err == nil && bytes.Contains(content, []byte("_by_lua")) {
+		for _, m := range LuaModules() {
+			fmt.Fprintf(&conf, "load_module %s;\n", quotePath(m))
+		}
+	}
 	fmt.Fprintf(&conf, "pid %s;\nevents {}\nhttp {\n", quotePath(filepath.Join(dir, "nginx.pid")))
 	for _, temp := range []string{"client_body", "proxy", "fastcgi", "uwsgi", "scgi"} {
 		fmt.Fprintf(&conf, "    %s_temp_path %s;\n", temp, quotePath(filepath.Join(dir, temp)))
@@ -50,6 +55,25 @@ func ValidateSnippet(ctx context.Context, nginxBin, snippet string) error {
 	default:
 		return fmt.Errorf("run nginx -t on %s: %w: %s", snippet, err, strings.TrimSpace(out.String()))
 	}
+}
+
+// ModulesDir is where Debian's nginx packages put dynamic modules.
+const ModulesDir = "/usr/lib/nginx/modules"
+
+// LuaModules returns the dynamic modules that the Lua shape needs, in the
+// order nginx must load them (the Lua module uses NDK), where they are
+// installed as Debian installs them (libnginx-mod-http-lua); none when
+// they are not.
+func LuaModules() []string {
+	var out []string
+	for _, name := range []string{"ndk_http_module.so", "ngx_http_lua_module.so"} {
+		p := filepath.Join(ModulesDir, name)
+		if _, err := os.Stat(p); err != nil {
+			return nil
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // InvalidConfigError is nginx -t's refusal of a config, with its message.

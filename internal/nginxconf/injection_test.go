@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/luaplane"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginx"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
@@ -111,8 +112,8 @@ func FuzzServiceToConfig(f *testing.F) {
 	nginxBin, _ := exec.LookPath("nginx")
 	dir := f.TempDir()
 	renderers := map[nginxconf.Shape]*nginxconf.Renderer{}
-	for _, shape := range []nginxconf.Shape{nginxconf.ShapeUpstream, nginxconf.ShapeFlat} {
-		r, err := nginxconf.NewRenderer(nginxconf.Options{HTTPPort: 80, StatusPort: 8099, Shape: shape})
+	for _, shape := range []nginxconf.Shape{nginxconf.ShapeUpstream, nginxconf.ShapeFlat, nginxconf.ShapeLua} {
+		r, err := nginxconf.NewRenderer(nginxconf.Options{HTTPPort: 80, StatusPort: 8099, Shape: shape, EndpointsFile: luaEndpointsFile})
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -194,6 +195,16 @@ func expectedDirectives(cfg model.Config, version string, shape nginxconf.Shape)
 		return out
 	}
 	out := []nginxsyntax.Directive{block("map", []string{"$http_upgrade", "$kns_connection"}, d("default", "upgrade"), d("", ""))}
+	lua := func(name string, code string) nginxsyntax.Directive {
+		return nginxsyntax.Directive{Name: name, Block: []nginxsyntax.Directive{}, Lua: code}
+	}
+	if shape == nginxconf.ShapeLua {
+		out = append(out, d("lua_shared_dict", "kube_nginx_sync", "32m"),
+			lua("init_by_lua_block", "package.loaded.kube_nginx_sync = (function()\n"+luaplane.Module+"\n    end)()"),
+			lua("init_worker_by_lua_block", `require("kube_nginx_sync").init_worker("`+luaEndpointsFile+`", "kube_nginx_sync")`),
+			block("upstream", []string{"kube_nginx_sync"}, d("server", "0.0.0.1"), lua("balancer_by_lua_block", `require("kube_nginx_sync").balance()`),
+				d("keepalive", "320"), d("keepalive_requests", "10000"), d("keepalive_timeout", "750ms")))
+	}
 	endpoints := map[string][]string{}
 	maxN, proxies, strips := 0, false, false
 	for _, u := range cfg.Upstreams {
@@ -217,6 +228,8 @@ func expectedDirectives(cfg model.Config, version string, shape nginxconf.Shape)
 	}
 	upstreamNames := map[string]string{}
 	switch shape {
+	case nginxconf.ShapeLua:
+		// Routes only: the endpoints are in the endpoints file.
 	case nginxconf.ShapeFlat:
 		if proxies {
 			out = append(out, block("map", []string{"$kns_endpoints", "$kns_endpoint"}, d("~^(?<kns_picked>[^ ]+)$", "$kns_picked")))
@@ -250,12 +263,27 @@ func expectedDirectives(cfg model.Config, version string, shape nginxconf.Shape)
 			body = append(body, d("proxy_connect_timeout", "5s"), d("proxy_next_upstream", "error", "timeout"),
 				d("proxy_next_upstream_tries", "3"), d("proxy_next_upstream_timeout", "10s"))
 		}
+		if shape == nginxconf.ShapeLua {
+			body = append(body, lua("access_by_lua_block", `require("kube_nginx_sync").access()`),
+				lua("log_by_lua_block", `require("kube_nginx_sync").log()`))
+		}
 		var routes []nginxsyntax.Directive
 		root, serverProxies, serverStrips := false, false, false
 		for _, l := range s.Locations {
 			root = root || l.Path == "/"
 			if l.Path != "/" {
 				routes = append(routes, block("location", []string{"=", strings.TrimSuffix(l.Path, "/")}, d("return", "301", l.Path+"$is_args$args")))
+			}
+			if shape == nginxconf.ShapeLua {
+				// Every route proxies: the Lua module answers 503 for one
+				// without a ready endpoint.
+				target := "http://kube_nginx_sync"
+				if l.StripPrefix {
+					target += "/"
+				}
+				routes = append(routes, block("location", []string{l.Path},
+					append(append([]nginxsyntax.Directive{d("set", "$kns_route", l.Service.String())}, settings(l.Proxy)...), d("proxy_pass", target))...))
+				continue
 			}
 			if l.Upstream == "" {
 				routes = append(routes, block("location", []string{l.Path}, d("default_type", "text/plain"),
@@ -304,11 +332,17 @@ func expectedDirectives(cfg model.Config, version string, shape nginxconf.Shape)
 		}
 		out = append(out, block("server", nil, body...))
 	}
-	out = append(out, block("server", nil, d("listen", "127.0.0.1:8099"), d("access_log", "off"),
-		block("location", []string{"=", nginxconf.VersionPath}, d("default_type", "text/plain"), d("return", "200", version+"\n")),
-		block("location", []string{"/"}, d("return", "404"))))
+	status := []nginxsyntax.Directive{d("listen", "127.0.0.1:8099"), d("access_log", "off"),
+		block("location", []string{"=", nginxconf.VersionPath}, d("default_type", "text/plain"), d("return", "200", version+"\n"))}
+	if shape == nginxconf.ShapeLua {
+		status = append(status, block("location", []string{"=", luaplane.ReportPath}, lua("content_by_lua_block", `require("kube_nginx_sync").report()`)))
+	}
+	out = append(out, block("server", nil, append(status, block("location", []string{"/"}, d("return", "404")))...))
 	return out
 }
+
+// luaEndpointsFile is the Lua shape's endpoints file in these tests.
+const luaEndpointsFile = "/etc/nginx/conf.d/.kube-nginx-sync-endpoints"
 
 // largestUnit writes n in the largest of the units (each base times the
 // one before) that divides it.

@@ -21,6 +21,9 @@ var defaultTemplate string
 //go:embed flat.conf.tmpl
 var flatTemplate string
 
+//go:embed lua.conf.tmpl
+var luaTemplate string
+
 // Shape is the form of the built-in config. docs/data-plane.md compares
 // them.
 type Shape string
@@ -34,19 +37,23 @@ const (
 	// nginx parses it in about linear time, at the cost of keep-alive and
 	// retries.
 	ShapeFlat Shape = "flat"
+	// ShapeLua holds routes only: one upstream whose Lua balancer reads
+	// the endpoints from a file of their own (internal/luaplane), so that
+	// an endpoint change needs no reload. It needs nginx's Lua module.
+	ShapeLua Shape = "lua"
 )
 
 // ParseShape validates a shape's name.
 func ParseShape(s string) (Shape, error) {
 	switch sh := Shape(s); sh {
-	case ShapeUpstream, ShapeFlat:
+	case ShapeUpstream, ShapeFlat, ShapeLua:
 		return sh, nil
 	}
 	return "", fmt.Errorf("want %s", strings.Join(Shapes(), " or "))
 }
 
 // Shapes lists the shapes' names, the default first.
-func Shapes() []string { return []string{string(ShapeUpstream), string(ShapeFlat)} }
+func Shapes() []string { return []string{string(ShapeUpstream), string(ShapeFlat), string(ShapeLua)} }
 
 // DefaultTemplate returns the text of the embedded template of the default
 // shape, as a starting point for a user's own.
@@ -55,8 +62,11 @@ func DefaultTemplate() string { return defaultTemplate }
 // ShapeTemplate returns the text of the embedded template of a shape (the
 // default shape's for an unknown one).
 func ShapeTemplate(s Shape) string {
-	if s == ShapeFlat {
+	switch s {
+	case ShapeFlat:
 		return flatTemplate
+	case ShapeLua:
+		return luaTemplate
 	}
 	return defaultTemplate
 }
@@ -93,6 +103,10 @@ type View struct {
 	Picks []Pick
 	// PickIndexes counts from 0 to the largest Pick's N - 1. (Flat shape.)
 	PickIndexes []int
+	// EndpointsFile is the path of the endpoints file, as nginx sees it;
+	// LuaModule is the Lua module's source; ReportPath is where the status
+	// server answers the module's report. (Lua shape.)
+	EndpointsFile, LuaModule, ReportPath string
 }
 
 // UpstreamView is one upstream block.
@@ -172,6 +186,9 @@ type Options struct {
 	// Shape picks the built-in template; empty means ShapeUpstream. A
 	// user's template sees it as View.Shape.
 	Shape Shape
+	// EndpointsFile is the absolute path, as nginx sees it, of the Lua
+	// shape's endpoints file (needed by that shape only).
+	EndpointsFile string
 }
 
 // VersionPath is where the status server answers the config's version.
@@ -180,11 +197,28 @@ const VersionPath = "/.kube-nginx-sync/version"
 // Renderer renders Configs with one parsed template.
 type Renderer struct {
 	// tmpl is the user's template; nil means the built-in one of shape,
-	// which writeDefault writes without text/template's reflection.
-	tmpl         *template.Template
-	shape        Shape
-	listen       []string
-	statusListen string
+	// which writeDefault writes without text/template's reflection, or
+	// builtin executes for a shape without a Go writer.
+	tmpl          *template.Template
+	builtin       *template.Template
+	shape         Shape
+	listen        []string
+	statusListen  string
+	endpointsFile string
+}
+
+// validEndpointsFile: an absolute path that can be written in a Lua string
+// in nginx's config as it is.
+func validEndpointsFile(p string) bool {
+	if !strings.HasPrefix(p, "/") || len(p) > 1024 {
+		return false
+	}
+	for _, c := range p {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("/._-", c)) {
+			return false
+		}
+	}
+	return true
 }
 
 // NewRenderer parses the template and checks the listen options.
@@ -226,6 +260,16 @@ func NewRenderer(opts Options) (*Renderer, error) {
 		return nil, fmt.Errorf("shape %q: %w", shape, err)
 	}
 	r := &Renderer{shape: shape, listen: listen, statusListen: statusListen}
+	if shape == ShapeLua {
+		if !validEndpointsFile(opts.EndpointsFile) {
+			return nil, fmt.Errorf("endpoints file %q: the lua shape needs an absolute path of letters, digits, \"/\", \".\", \"_\" and \"-\"", opts.EndpointsFile)
+		}
+		r.endpointsFile = opts.EndpointsFile
+		if opts.Template == "" {
+			// No Go writer for this shape: its template is executed.
+			r.builtin, _ = parseTemplate("lua.conf.tmpl", luaTemplate)
+		}
+	}
 	if opts.Template != "" {
 		tmpl, err := parseTemplate(opts.TemplateName, opts.Template)
 		if err != nil {
@@ -272,10 +316,17 @@ func (r *Renderer) RenderFile(cfg model.Config, services int) (File, error) {
 	view := r.view(cfg, services)
 	var body bytes.Buffer
 	body.Grow(1024 + 256*view.Routes)
-	if r.tmpl == nil {
+	switch {
+	case r.tmpl != nil:
+		if err := r.tmpl.Execute(&body, view); err != nil {
+			return File{}, fmt.Errorf("execute template: %w", err)
+		}
+	case r.builtin != nil:
+		if err := r.builtin.Execute(&body, view); err != nil {
+			return File{}, fmt.Errorf("execute the built-in template: %w", err)
+		}
+	default:
 		writeDefault(&body, view)
-	} else if err := r.tmpl.Execute(&body, view); err != nil {
-		return File{}, fmt.Errorf("execute template: %w", err)
 	}
 	if body.Len() > 0 && body.Bytes()[body.Len()-1] != '\n' {
 		body.WriteByte('\n')

@@ -9,15 +9,21 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/luaplane"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
 )
 
 // view is what the template is executed with for cfg.
 func (r *Renderer) view(cfg model.Config, services int) View {
 	view := View{Config: cfg, Services: services, Routes: cfg.Routes(), StatusListen: r.statusListen, Version: versionPlaceholder, Shape: r.shape}
+	if r.shape == ShapeLua {
+		view.EndpointsFile, view.LuaModule, view.ReportPath = r.endpointsFile, luaplane.Module, luaplane.ReportPath
+	}
 	// The built-in templates each need half of the view; a user's
 	// template gets all of it.
 	upstreams, flat := r.tmpl != nil || r.shape == ShapeUpstream, r.tmpl != nil || r.shape == ShapeFlat
+	// (The Lua shape needs neither: its endpoints are in a file of their
+	// own.)
 	endpoints := make(map[string]string, len(cfg.Upstreams))
 	names := make(map[string]string, len(cfg.Upstreams))
 	picks := map[int]bool{}

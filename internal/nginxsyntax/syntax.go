@@ -17,7 +17,11 @@ type Directive struct {
 	// Block is nil for a simple directive, and non-nil (maybe empty) for a
 	// block directive.
 	Block []Directive
-	Line  int
+	// Lua is the body of a *_by_lua_block directive, which is Lua code,
+	// not directives (Block is then empty), without the white space
+	// around it.
+	Lua  string
+	Line int
 }
 
 // String renders the directive on one line, arguments quoted when they
@@ -34,6 +38,10 @@ func (d Directive) String() string {
 		return b.String()
 	}
 	b.WriteString(" {")
+	if d.Lua != "" {
+		// On a line of its own: its last line may be a Lua comment.
+		b.WriteString(" " + d.Lua + "\n")
+	}
 	for _, c := range d.Block {
 		b.WriteByte(' ')
 		b.WriteString(c.String())
@@ -206,7 +214,12 @@ func (p *parser) block(inner bool) ([]Directive, error) {
 			case tokSemicolon:
 				done = true
 			case tokOpen:
-				if d.Block, err = p.block(true); err != nil {
+				if strings.HasSuffix(d.Name, "_by_lua_block") {
+					d.Block = []Directive{}
+					if d.Lua, err = p.lex.luaBlock(); err != nil {
+						return nil, err
+					}
+				} else if d.Block, err = p.block(true); err != nil {
 					return nil, err
 				}
 				done = true
@@ -216,4 +229,95 @@ func (p *parser) block(inner bool) ([]Directive, error) {
 		}
 		ds = append(ds, d)
 	}
+}
+
+// luaBlock reads the Lua code of a *_by_lua_block after its "{", up to the
+// "}" that closes it, as lua-nginx-module does: braces inside Lua strings
+// and comments do not count.
+func (l *lexer) luaBlock() (string, error) {
+	start, line, depth := l.pos, l.line, 0
+	for l.pos < len(l.src) {
+		c := l.src[l.pos]
+		switch {
+		case c == '\n':
+			l.line++
+			l.pos++
+		case c == '{':
+			depth++
+			l.pos++
+		case c == '}':
+			if depth == 0 {
+				code := strings.TrimSpace(l.src[start:l.pos])
+				l.pos++
+				return code, nil
+			}
+			depth--
+			l.pos++
+		case c == '"' || c == '\'':
+			l.pos++
+			for l.pos < len(l.src) && l.src[l.pos] != c && l.src[l.pos] != '\n' {
+				if l.src[l.pos] == '\\' {
+					l.pos++
+				}
+				l.pos++
+			}
+			if l.pos >= len(l.src) || l.src[l.pos] != c {
+				return "", fmt.Errorf("line %d: unterminated Lua string", l.line)
+			}
+			l.pos++
+		case strings.HasPrefix(l.src[l.pos:], "--"):
+			l.pos += 2
+			if level, ok := longBracket(l.src[l.pos:]); ok {
+				if err := l.skipLong(level); err != nil {
+					return "", err
+				}
+				continue
+			}
+			for l.pos < len(l.src) && l.src[l.pos] != '\n' {
+				l.pos++
+			}
+		case c == '[':
+			if level, ok := longBracket(l.src[l.pos:]); ok {
+				if err := l.skipLong(level); err != nil {
+					return "", err
+				}
+				continue
+			}
+			l.pos++
+		default:
+			l.pos++
+		}
+	}
+	return "", fmt.Errorf("line %d: unterminated Lua block", line)
+}
+
+// longBracket reports whether s starts with a Lua long bracket "[[" or
+// "[==[", and its level (the number of "=").
+func longBracket(s string) (level int, ok bool) {
+	if !strings.HasPrefix(s, "[") {
+		return 0, false
+	}
+	i := 1
+	for i < len(s) && s[i] == '=' {
+		i++
+	}
+	if i < len(s) && s[i] == '[' {
+		return i - 1, true
+	}
+	return 0, false
+}
+
+// skipLong skips a long string or comment that starts at l.pos with a
+// long bracket of level.
+func (l *lexer) skipLong(level int) error {
+	line := l.line
+	l.pos += level + 2
+	end := "]" + strings.Repeat("=", level) + "]"
+	i := strings.Index(l.src[l.pos:], end)
+	if i < 0 {
+		return fmt.Errorf("line %d: unterminated Lua long string or comment", line)
+	}
+	l.line += strings.Count(l.src[l.pos:l.pos+i], "\n")
+	l.pos += i + len(end)
+	return nil
 }

@@ -33,6 +33,35 @@ server {
 	}
 }
 
+func TestParseLuaBlocks(t *testing.T) {
+	t.Parallel()
+	text := `init_by_lua_block {
+    local t = { a = "}", b = '{' } -- a comment with } and an apostrophe's
+    --[==[ a long
+    comment } ]==]
+    local s = [[ { ]] .. "\"}"
+}
+location / { access_by_lua_block { f() } return 200; }
+`
+	ds, err := Parse(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) != 2 || ds[0].Name != "init_by_lua_block" || !strings.HasSuffix(ds[0].Lua, `.. "\"}"`) ||
+		len(ds[1].Block) != 2 || ds[1].Block[0].Lua != "f()" || ds[1].Block[1].Name != "return" {
+		t.Fatalf("Parse = %#v", ds)
+	}
+	again, err := Parse(ds[0].String())
+	if err != nil || len(again) != 1 || again[0].Lua != ds[0].Lua {
+		t.Errorf("re-parse of %q = %#v, %v", ds[0].String(), again, err)
+	}
+	for _, bad := range []string{"init_by_lua_block { x = '", "init_by_lua_block { --[[ }", "init_by_lua_block { f() "} {
+		if _, err := Parse(bad); err == nil {
+			t.Errorf("Parse(%q) accepted it", bad)
+		}
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	t.Parallel()
 	for _, text := range []string{
@@ -50,7 +79,7 @@ func TestParseErrors(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	for _, s := range []string{"a b;", "a { b c; }", `a "b\"c";`, "# x\na;", "a 'b", "}", "a {"} {
+	for _, s := range []string{"a b;", "a { b c; }", `a "b\"c";`, "# x\na;", "a 'b", "}", "a {", "x_by_lua_block { a = '}' -- }\n }"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, text string) {
