@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/kube"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/luaplane"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginx"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
@@ -143,7 +145,9 @@ func (f *rendererFlags) register(cmd *cobra.Command) {
 	mustComplete(cmd, "shape", cobra.FixedCompletions(nginxconf.Shapes(), cobra.ShellCompDirectiveNoFileComp))
 }
 
-func (f *rendererFlags) renderer() (*nginxconf.Renderer, error) {
+// renderer returns the renderer the flags ask for; endpointsFile is where
+// the lua shape's endpoints file is.
+func (f *rendererFlags) renderer(endpointsFile string) (*nginxconf.Renderer, error) {
 	shape, err := nginxconf.ParseShape(f.shape)
 	if err != nil {
 		return nil, usageError("--shape %q: %v", f.shape, err)
@@ -151,6 +155,9 @@ func (f *rendererFlags) renderer() (*nginxconf.Renderer, error) {
 	// nginxconf owns the rules for valid listen options; adding the
 	// options one flag at a time tells which flag broke them.
 	opts := nginxconf.Options{HTTPPort: f.httpPort, Shape: shape}
+	if shape == nginxconf.ShapeLua {
+		opts.EndpointsFile = endpointsFile
+	}
 	steps := []struct {
 		flag string
 		add  func()
@@ -215,6 +222,22 @@ func (f *outputFlags) register(cmd *cobra.Command) {
 	fs.StringVar(&f.nginx, "nginx", "nginx", "nginx binary used by --validate")
 }
 
+// endpointsFile is where the lua shape's endpoints file goes: beside the
+// config (nginx reads it at the same path: both containers mount the
+// folder at the same place), or beside the default config when the config
+// goes to stdout.
+func (f *outputFlags) endpointsFile() (string, error) {
+	out := f.output
+	if out == "-" {
+		out = DefaultOutput
+	}
+	abs, err := filepath.Abs(out)
+	if err != nil {
+		return "", fmt.Errorf("--output %q: %w", f.output, err)
+	}
+	return filepath.Join(filepath.Dir(abs), luaplane.FileName), nil
+}
+
 // validator returns the check for staged configs that --validate asks for,
 // or nil.
 func (f *outputFlags) validator() func(context.Context, string) error {
@@ -254,11 +277,19 @@ func (f *generatorFlags) resolve(e env) (*slog.Logger, generatorConfig, error) {
 	if err != nil {
 		return nil, generatorConfig{}, err
 	}
-	renderer, err := f.rend.renderer()
+	endpointsFile, err := f.out.endpointsFile()
 	if err != nil {
 		return nil, generatorConfig{}, err
 	}
-	return log, generatorConfig{client: f.client, sel: sel, modelOpts: modelOpts, renderer: renderer, out: f.out}, nil
+	renderer, err := f.rend.renderer(endpointsFile)
+	if err != nil {
+		return nil, generatorConfig{}, err
+	}
+	cfg := generatorConfig{client: f.client, sel: sel, modelOpts: modelOpts, renderer: renderer, out: f.out}
+	if f.rend.shape == string(nginxconf.ShapeLua) {
+		cfg.endpointsFile = endpointsFile
+	}
+	return log, cfg, nil
 }
 
 // sourceFlags say where the Services come from: the API server (retried

@@ -68,8 +68,12 @@ func (o *renderOptions) run(ctx context.Context, e env) error {
 		return err
 	}
 
-	pipeline := &controller.Pipeline{Model: cfg.modelOpts, Renderer: cfg.renderer, Output: out.output, Validate: out.validator()}
+	pipeline := &controller.Pipeline{Model: cfg.modelOpts, Renderer: cfg.renderer, Output: out.output, EndpointsFile: cfg.endpointsFile, Validate: out.validator()}
 	if out.output == "-" {
+		if cfg.endpointsFile != "" {
+			log.Warn("the lua shape's endpoints are not written when the config goes to stdout; nginx reads them from a file of their own",
+				"endpoints_file", cfg.endpointsFile)
+		}
 		res, file, err := pipeline.Generate(objs)
 		logRejections(log, res.Rejected)
 		if err != nil {

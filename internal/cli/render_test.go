@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/luaplane"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginx"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/testbed"
 )
@@ -150,5 +151,40 @@ func TestExplainShowsProxySettings(t *testing.T) {
 		"    proxy: read timeout 1h, send timeout 60s (default), max body size no limit\n"
 	if code != ExitOK || stdout != want {
 		t.Errorf("exit %d, %s\n%q\nwant %q", code, stderr, stdout, want)
+	}
+}
+
+// TestRenderLuaShape: the lua shape writes the config, which names the
+// endpoints file beside it, and that file, which holds the endpoints;
+// nginx -t (with the Lua module) accepts the config.
+func TestRenderLuaShape(t *testing.T) {
+	t.Parallel()
+	nginxBin := testbed.NginxBinary(t)
+	dir := t.TempDir()
+	output := filepath.Join(dir, "default.conf")
+	code, _, stderr := run("render", "--from-file", objectsFile, "--output", output, "--shape", "lua", "--validate", "--nginx", nginxBin)
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	config, err := os.ReadFile(output)
+	if err != nil {
+		t.Fatal(err)
+	}
+	endpointsFile := filepath.Join(dir, luaplane.FileName)
+	if !strings.Contains(string(config), `init_worker("`+endpointsFile+`"`) || strings.Contains(string(config), "upstream c64309a1") {
+		t.Errorf("the config does not read %s, or has endpoints of its own:\n%s", endpointsFile, config)
+	}
+	data, err := os.ReadFile(endpointsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	routes, _, err := luaplane.Decode(data)
+	if err != nil || len(routes) == 0 {
+		t.Fatalf("endpoints file: %v, %d routes:\n%s", err, len(routes), data)
+	}
+	for _, r := range routes {
+		if !strings.Contains(string(config), `set $kns_route "`+r.Key+`";`) {
+			t.Errorf("route %s of the endpoints file is not in the config", r.Key)
+		}
 	}
 }

@@ -121,7 +121,9 @@ type generatorConfig struct {
 	modelOpts model.Options
 	renderer  *nginxconf.Renderer
 	out       outputFlags
-	watch     watchFlags
+	// endpointsFile is the lua shape's endpoints file; "" for other shapes.
+	endpointsFile string
+	watch         watchFlags
 	// onWrite is called after each write of a changed config.
 	onWrite func()
 }
@@ -160,8 +162,9 @@ func newGenerator(ctx context.Context, log *slog.Logger, registry prometheus.Reg
 		return nil, nil, err
 	}
 	g.ctrl = controller.New(controller.Options{
-		Source:        g.watcher,
-		Pipeline:      &controller.Pipeline{Model: cfg.modelOpts, Renderer: cfg.renderer, Output: cfg.out.output, Validate: cfg.out.validator()},
+		Source: g.watcher,
+		Pipeline: &controller.Pipeline{Model: cfg.modelOpts, Renderer: cfg.renderer, Output: cfg.out.output,
+			EndpointsFile: cfg.endpointsFile, Validate: cfg.out.validator()},
 		Debounce:      cfg.watch.coalesce.debounce,
 		MaxDelay:      cfg.watch.coalesce.maxDelay,
 		MaxDelayLimit: cfg.watch.coalesce.maxLimit,
