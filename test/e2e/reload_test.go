@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginx"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/testbed"
 )
 
@@ -126,7 +127,7 @@ func TestReloadFileChangePatterns(t *testing.T) {
 				t.Fatal(err)
 			}
 			waitServed(t, port, body)
-			settle()
+			r.caughtUp(t, fmt.Sprintf("plain_%d", i))
 			if n := r.reloads(t, nginx.ResultOK) - before; n != 1 {
 				t.Errorf("%s: %v reloads, want exactly 1", p.name, n)
 			}
@@ -170,7 +171,7 @@ func TestReloadFileChangePatterns(t *testing.T) {
 				t.Fatal(err)
 			}
 			waitServed(t, port, fmt.Sprintf("cm-v%d", i))
-			settle()
+			r.caughtUp(t, fmt.Sprintf("swap_%d", i))
 			if n := r.reloads(t, nginx.ResultOK) - before; n != 1 {
 				t.Errorf("swap %d: %v reloads, want exactly 1", i, n)
 			}
@@ -178,9 +179,69 @@ func TestReloadFileChangePatterns(t *testing.T) {
 	})
 }
 
-// settle waits out the reloader's coalescing (debounce 100 ms, at most 1 s),
-// so a second reload, if any, has happened.
-func settle() { time.Sleep(1200 * time.Millisecond) }
+// caughtUp waits until the reloader has dealt with every change of its
+// folder made so far, so that a second reload for one change, if any, has
+// happened and is counted. It adds a file that nginx refuses, named by
+// tag, and waits until the status file reports nginx's refusal of it: the
+// reloader handles changes one after another, and records each reload
+// before it looks at the next change. Then it removes the file, which
+// puts the folder back to the config that nginx serves: no reload.
+func (r *reloader) caughtUp(t *testing.T, tag string) {
+	t.Helper()
+	marker := filepath.Join(r.confDir, "caught-up.conf")
+	directive := "kns_caught_up_" + tag
+	if _, err := writeAtomically(marker, []byte(directive+";\n")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, func() error {
+		if s := r.status(t); s.OK || !strings.Contains(s.Error, `"`+directive+`"`) {
+			return fmt.Errorf("the status file %+v does not report nginx's refusal of %s yet", s, directive)
+		}
+		return nil
+	})
+	if err := os.Remove(marker); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitSettled waits until the reload (or run) process r is done with the
+// config file: the status file reports its version served (written once
+// its reload is counted), nginx's status server answers that version, and
+// the metrics count the workers that nginx has now and no old generation
+// still draining.
+func waitSettled(t *testing.T, d *daemon, listen, file string, statusPort int) {
+	t.Helper()
+	master := nginxMaster(t, d.cmd.Process.Pid)
+	eventually(t, 30*time.Second, func() error {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return err
+		}
+		h, err := nginxconf.Verify(data)
+		if err != nil {
+			return err
+		}
+		var s nginx.Status
+		b, err := os.ReadFile(filepath.Join(filepath.Dir(file), nginx.StatusFile))
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		if !s.OK || s.Version != h.Version {
+			return fmt.Errorf("the status file %+v does not report version %.12s served", s, h.Version)
+		}
+		if status, body, err := tryGet(statusPort, "", nginxconf.VersionPath); err != nil || status != 200 || body != h.Version+"\n" {
+			return fmt.Errorf("the status server answers %d %q (%v), want version %.12s", status, body, err, h.Version)
+		}
+		m := scrape(t, listen)
+		if g, w, now := m["kube_nginx_sync_nginx_draining_generations"], m["kube_nginx_sync_nginx_workers"], len(nginxWorkers(t, master)); g != 0 || w != float64(now) {
+			return fmt.Errorf("the metrics count %v workers and %v draining generations; nginx has %d workers", w, g, now)
+		}
+		return nil
+	})
+}
 
 // TestReloadRefusesBadConfigs: a config nginx -t refuses, and one that
 // passes nginx -t but cannot be loaded (its port is taken), are not
