@@ -53,10 +53,10 @@ func TestFaultsNginxWorkerKilled(t *testing.T) {
 	posts := startLoad(t, postClients, target{port: port, path: "/stable/x", body: "stable /x", post: true})
 	// Every client has a keep-alive connection to the worker.
 	eventually(t, 20*time.Second, func() error {
-		if err := ld.eachFinishedSince(nil); err != nil {
+		if err := ld.eachFinishedSince(nil, 1); err != nil {
 			return fmt.Errorf("GET: %w", err)
 		}
-		if err := posts.eachFinishedSince(nil); err != nil {
+		if err := posts.eachFinishedSince(nil, 1); err != nil {
 			return fmt.Errorf("POST: %w", err)
 		}
 		return nil
@@ -94,18 +94,18 @@ func TestFaultsNginxWorkerKilled(t *testing.T) {
 		})
 		replaced := time.Since(killed)
 		// The traffic goes on: 100 GETs answered since the kill, and every
-		// client done with the request it had in flight then, so that the
-		// kill's failures are all counted.
+		// client done with the request it had in flight then (so that the
+		// kill's failures are all counted) and with one it began after.
 		var failed, served int64
 		eventually(t, 20*time.Second, func() error {
 			failed, served = ld.failures.Load()-failedBefore, ld.requests.Load()-requestsBefore
 			if served-failed < 100 {
 				return fmt.Errorf("kill %d: only %d requests succeeded since: the traffic did not go on", i+1, served-failed)
 			}
-			if err := ld.eachFinishedSince(getsAtKill); err != nil {
+			if err := ld.eachFinishedSince(getsAtKill, 2); err != nil {
 				return fmt.Errorf("kill %d: GET %w", i+1, err)
 			}
-			if err := posts.eachFinishedSince(postsAtKill); err != nil {
+			if err := posts.eachFinishedSince(postsAtKill, 2); err != nil {
 				return fmt.Errorf("kill %d: POST %w", i+1, err)
 			}
 			return nil

@@ -127,18 +127,19 @@ func (l *load) progress() []int64 {
 	return p
 }
 
-// eachFinishedSince says which client has not finished a request since
-// progress returned mark (nil: since the start): once every one has, the
-// request each had in flight at mark is over, answered or failed, and
-// each holds a connection made since.
-func (l *load) eachFinishedSince(mark []int64) error {
+// eachFinishedSince says which client has not finished n requests since
+// progress returned mark (nil: since the start). Once every one has
+// finished one, the request each had in flight at mark is over, answered
+// or failed; once every one has finished two, each has also finished one
+// that it began after mark.
+func (l *load) eachFinishedSince(mark []int64, n int64) error {
 	for i := range l.finished {
 		var since int64
 		if mark != nil {
 			since = mark[i]
 		}
-		if l.finished[i].Load() <= since {
-			return fmt.Errorf("client %d of %d has not finished a request since", i, l.clients)
+		if done := l.finished[i].Load() - since; done < n {
+			return fmt.Errorf("client %d of %d has finished %d requests since, want %d", i, l.clients, done, n)
 		}
 	}
 	return nil
