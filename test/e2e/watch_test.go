@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -47,6 +48,8 @@ type generatorOptions struct {
 	statusPort int
 	// extra flags, after the others.
 	extra []string
+	// readyWithin bounds the wait for /readyz; 0 means 30 s.
+	readyWithin time.Duration
 }
 
 // startGenerator runs `watch` for namespace ns with a short debounce, and
@@ -77,7 +80,7 @@ func startGeneratorWith(t *testing.T, ns string, o generatorOptions) *generator 
 		"--listen", g.listen, "--debounce", "50ms", "--max-delay", "500ms", "--log-level", "debug"},
 		g.selectionFlags()...)
 	g.daemon = startDaemon(t, append(args, o.extra...)...)
-	g.waitReady(t, 30*time.Second)
+	g.waitReady(t, cmp.Or(o.readyWithin, 30*time.Second))
 	return g
 }
 
