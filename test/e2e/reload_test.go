@@ -222,16 +222,18 @@ const reloadMaxDelay = time.Second
 // pace lets reloadMaxDelay pass since the test's last change of the
 // folder (or the reloader's start), so that the next change comes alone,
 // as in a quiet folder, not as the tail of a burst: tests of how one
-// change is handled need that. It paces the changes; it waits for nothing.
+// change is handled need that. (The reloader's last work, for the test's
+// last change, is at most 500 ms after it, and a change more than 250 ms
+// after that is one of its own.)
 func (r *reloader) pace() {
-	time.Sleep(time.Until(r.lastChange.Add(reloadMaxDelay))) // paces the changes, a change generator; it waits for nothing
+	time.Sleep(time.Until(r.lastChange.Add(reloadMaxDelay))) // paces the changes; it waits for nothing
 }
 
-// waitSettled waits until the reload (or run) process r is done with the
-// config file: the status file reports its version served (written once
-// its reload is counted), nginx's status server answers that version, and
-// the metrics count the workers that nginx has now and no old generation
-// still draining.
+// waitSettled waits until the reload (or run) process d, with its metrics
+// on listen, is done with the rendered config file: the status file
+// reports its version served (written once its reload is counted), nginx's
+// status server answers that version, and the metrics count the workers
+// that nginx has now and no old generation still draining.
 func waitSettled(t *testing.T, d *daemon, listen, file string, statusPort int) {
 	t.Helper()
 	master := nginxMaster(t, d.cmd.Process.Pid)
