@@ -57,16 +57,21 @@ func watchFile(t *testing.T, path string, check func([]byte) error) *fileWatch {
 	return w
 }
 
+// readEvery is how often a fileWatch reads its file: far more often than
+// the writers write (their debounce is 50 ms or more).
+const readEvery = 200 * time.Microsecond
+
 func (w *fileWatch) run() {
 	defer close(w.done)
+	tick := time.NewTicker(readEvery)
+	defer tick.Stop()
 	for {
+		w.readOnce()
 		select {
 		case <-w.stopCh:
 			return
-		default:
+		case <-tick.C:
 		}
-		w.readOnce()
-		time.Sleep(200 * time.Microsecond)
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/controlplane"
@@ -289,20 +290,36 @@ func (d *daemon) log() string {
 	return string(b)
 }
 
+// pollEvery is how often eventually looks.
+const pollEvery = 20 * time.Millisecond
+
 // eventually calls check until it returns nil, failing the test with its
 // last error after timeout.
 func eventually(t *testing.T, timeout time.Duration, check func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not so after %s: %v", timeout, err)
-		}
-		time.Sleep(20 * time.Millisecond)
+	var last error
+	err := wait.PollUntilContextTimeout(context.Background(), pollEvery, timeout, true, func(context.Context) (bool, error) {
+		last = check()
+		return last == nil, nil
+	})
+	if err != nil {
+		t.Fatalf("not so after %s: %v", timeout, last)
+	}
+}
+
+// consistently calls check every 100 ms for d, failing the test at the
+// first error. It is for a fault that lasts a given time (an outage), not
+// for waiting: a test that waits for something waits for it with
+// eventually.
+func consistently(t *testing.T, d time.Duration, check func() error) {
+	t.Helper()
+	var failed error
+	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, d, true, func(context.Context) (bool, error) {
+		failed = check()
+		return failed != nil, nil
+	})
+	if err == nil {
+		t.Fatalf("not so all along %s: %v", d, failed)
 	}
 }
 
@@ -316,8 +333,20 @@ func httpStatus(url string) int {
 	return resp.StatusCode
 }
 
-// metric reads a metric without labels from a /metrics endpoint.
+// metric reads one series (a name, with its labels if it has any) from a
+// /metrics endpoint.
 func metric(t *testing.T, listen, name string) float64 {
+	t.Helper()
+	v, ok := scrape(t, listen)[name]
+	if !ok {
+		t.Fatalf("metric %s not found", name)
+	}
+	return v
+}
+
+// scrape reads every series of a /metrics endpoint at once, by name with
+// its labels as written there.
+func scrape(t *testing.T, listen string) map[string]float64 {
 	t.Helper()
 	resp, err := httpClient.Get("http://" + listen + "/metrics")
 	if err != nil {
@@ -325,17 +354,22 @@ func metric(t *testing.T, listen, name string) float64 {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
+	series := make(map[string]float64)
 	for _, line := range strings.Split(string(body), "\n") {
-		if v, ok := strings.CutPrefix(line, name+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatalf("metric %s: %v", name, err)
-			}
-			return f
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
 		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		f, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			t.Fatalf("metric %s: %v", line[:i], err)
+		}
+		series[line[:i]] = f
 	}
-	t.Fatalf("metric %s not found", name)
-	return 0
+	return series
 }
 
 // createMany creates n exposed Services named svc-00000 and up, each with

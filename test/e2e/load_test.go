@@ -31,9 +31,11 @@ type target struct {
 // each holds one keep-alive connection to nginx. Client i starts at
 // targets[i%len(targets)] and goes round the targets.
 type load struct {
-	clients    int
-	requests   atomic.Int64
-	failures   atomic.Int64
+	clients  int
+	requests atomic.Int64
+	failures atomic.Int64
+	// finished counts each client's finished requests, answered or failed.
+	finished   []atomic.Int64
 	stopCh     chan struct{}
 	wg         sync.WaitGroup
 	transports []*http.Transport
@@ -57,7 +59,7 @@ const keptFailures = 20
 // stop was not called before.
 func startLoad(t *testing.T, clients int, targets ...target) *load {
 	t.Helper()
-	l := &load{clients: clients, stopCh: make(chan struct{}), started: time.Now()}
+	l := &load{clients: clients, finished: make([]atomic.Int64, clients), stopCh: make(chan struct{}), started: time.Now()}
 	for i := range clients {
 		tr := &http.Transport{MaxIdleConnsPerHost: 1, IdleConnTimeout: time.Minute}
 		l.transports = append(l.transports, tr)
@@ -73,6 +75,7 @@ func startLoad(t *testing.T, clients int, targets ...target) *load {
 				if err := l.once(c, targets[n%len(targets)]); err != nil {
 					l.fail(err)
 				}
+				l.finished[i].Add(1)
 			}
 		})
 	}
@@ -113,6 +116,33 @@ func (l *load) fail(err error) {
 	if len(l.failed) < keptFailures {
 		l.failed = append(l.failed, failure{at: time.Now(), err: err.Error()})
 	}
+}
+
+// progress returns how many requests each client has finished.
+func (l *load) progress() []int64 {
+	p := make([]int64, l.clients)
+	for i := range l.finished {
+		p[i] = l.finished[i].Load()
+	}
+	return p
+}
+
+// eachFinishedSince says which client has not finished n requests since
+// progress returned mark (nil: since the start). Once every one has
+// finished one, the request each had in flight at mark is over, answered
+// or failed; once every one has finished two, each has also finished one
+// that it began after mark.
+func (l *load) eachFinishedSince(mark []int64, n int64) error {
+	for i := range l.finished {
+		var since int64
+		if mark != nil {
+			since = mark[i]
+		}
+		if done := l.finished[i].Load() - since; done < n {
+			return fmt.Errorf("client %d of %d has finished %d requests since, want %d", i, l.clients, done, n)
+		}
+	}
+	return nil
 }
 
 // stop ends the load, waits for its clients and closes their connections.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginx"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/testbed"
 )
 
@@ -22,6 +23,8 @@ type reloader struct {
 	*daemon
 	confDir string
 	listen  string
+	// lastChange is when the test last changed the folder, for pace.
+	lastChange time.Time
 }
 
 // startReloader runs `reload` over confDir, with nginx under a prefix of its
@@ -38,6 +41,7 @@ func startReloader(t *testing.T, confDir string, extra ...string) *reloader {
 		"--min-reload-interval", "0s", "--check-interval", "1s"}, extra...)
 	r.daemon = startDaemon(t, append(args, "--", "-p", prefix+"/", "-c", mainConf)...)
 	r.waitReady(t)
+	r.lastChange = time.Now()
 	return r
 }
 
@@ -120,14 +124,14 @@ func TestReloadFileChangePatterns(t *testing.T) {
 			}},
 		}
 		for i, p := range patterns {
+			r.pace()
 			before := r.reloads(t, nginx.ResultOK)
 			body := fmt.Sprintf("v%d", i+1)
 			if err := p.apply(handWritten(port, body)); err != nil {
 				t.Fatal(err)
 			}
 			waitServed(t, port, body)
-			settle()
-			if n := r.reloads(t, nginx.ResultOK) - before; n != 1 {
+			if n := r.caughtUp(t, fmt.Sprintf("plain_%d", i)) - before; n != 1 {
 				t.Errorf("%s: %v reloads, want exactly 1", p.name, n)
 			}
 		}
@@ -156,6 +160,7 @@ func TestReloadFileChangePatterns(t *testing.T) {
 		r := startReloader(t, confDir)
 		waitServed(t, port, "cm-v0")
 		for i := 1; i <= 2; i++ {
+			r.pace()
 			before := r.reloads(t, nginx.ResultOK)
 			name := fmt.Sprintf("..2026_11_27_v%d", i)
 			writeVersion(name, handWritten(port, fmt.Sprintf("cm-v%d", i)))
@@ -170,17 +175,98 @@ func TestReloadFileChangePatterns(t *testing.T) {
 				t.Fatal(err)
 			}
 			waitServed(t, port, fmt.Sprintf("cm-v%d", i))
-			settle()
-			if n := r.reloads(t, nginx.ResultOK) - before; n != 1 {
+			if n := r.caughtUp(t, fmt.Sprintf("swap_%d", i)) - before; n != 1 {
 				t.Errorf("swap %d: %v reloads, want exactly 1", i, n)
 			}
 		}
 	})
 }
 
-// settle waits out the reloader's coalescing (debounce 100 ms, at most 1 s),
-// so a second reload, if any, has happened.
-func settle() { time.Sleep(1200 * time.Millisecond) }
+// caughtUp waits until the reloader has dealt with every change of its
+// folder made so far, so that a second reload for one change, if any, has
+// happened and is counted; it returns the confirmed reloads counted then.
+//
+// It adds a file that nginx refuses, named by tag, and waits until the
+// status file reports nginx's refusal of it: the reloader handles changes
+// one after another, and records each reload before it looks at the next
+// change. Then it removes the file, which puts the folder back to the
+// config that nginx serves: no reload.
+func (r *reloader) caughtUp(t *testing.T, tag string) (reloads float64) {
+	t.Helper()
+	marker := filepath.Join(r.confDir, "caught-up.conf")
+	directive := "kns_caught_up_" + tag
+	if _, err := writeAtomically(marker, []byte(directive+";\n")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, func() error {
+		if s := r.status(t); s.OK || !strings.Contains(s.Error, `"`+directive+`"`) {
+			return fmt.Errorf("the status file %+v does not report nginx's refusal of %s yet", s, directive)
+		}
+		return nil
+	})
+	reloads = r.reloads(t, nginx.ResultOK)
+	if err := os.Remove(marker); err != nil {
+		t.Fatal(err)
+	}
+	r.lastChange = time.Now()
+	return reloads
+}
+
+// reloadMaxDelay is reload's default --reload-max-delay. The reloader's
+// coalescing (coalesce.Window) works on the end of a burst of changes at
+// most 500 ms after its last change, and takes a change that comes less
+// than a quarter of reloadMaxDelay after its last work as part of the
+// burst, which it waits for longer than the 100 ms debounce.
+const reloadMaxDelay = time.Second
+
+// pace lets reloadMaxDelay pass since the test's last change of the
+// folder (or the reloader's start), so that the next change comes alone,
+// as in a quiet folder, not as the tail of a burst: tests of how one
+// change is handled need that. (The reloader's last work, for the test's
+// last change, is at most 500 ms after it, and a change more than 250 ms
+// after that is one of its own.)
+func (r *reloader) pace() {
+	time.Sleep(time.Until(r.lastChange.Add(reloadMaxDelay))) // paces the changes; it waits for nothing
+}
+
+// waitSettled waits until the reload (or run) process d, with its metrics
+// on listen, is done with the rendered config file: the status file
+// reports its version served (written once its reload is counted), nginx's
+// status server answers that version, and the metrics count the workers
+// that nginx has now and no old generation still draining.
+func waitSettled(t *testing.T, d *daemon, listen, file string, statusPort int) {
+	t.Helper()
+	master := nginxMaster(t, d.cmd.Process.Pid)
+	eventually(t, 30*time.Second, func() error {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return err
+		}
+		h, err := nginxconf.Verify(data)
+		if err != nil {
+			return err
+		}
+		var s nginx.Status
+		b, err := os.ReadFile(filepath.Join(filepath.Dir(file), nginx.StatusFile))
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		if !s.OK || s.Version != h.Version {
+			return fmt.Errorf("the status file %+v does not report version %.12s served", s, h.Version)
+		}
+		if status, body, err := tryGet(statusPort, "", nginxconf.VersionPath); err != nil || status != 200 || body != h.Version+"\n" {
+			return fmt.Errorf("the status server answers %d %q (%v), want version %.12s", status, body, err, h.Version)
+		}
+		m := scrape(t, listen)
+		if g, w, now := m["kube_nginx_sync_nginx_draining_generations"], m["kube_nginx_sync_nginx_workers"], len(nginxWorkers(t, master)); g != 0 || w != float64(now) {
+			return fmt.Errorf("the metrics count %v workers and %v draining generations; nginx has %d workers", w, g, now)
+		}
+		return nil
+	})
+}
 
 // TestReloadRefusesBadConfigs: a config nginx -t refuses, and one that
 // passes nginx -t but cannot be loaded (its port is taken), are not

@@ -195,13 +195,13 @@ func TestReloadUnderLoad(t *testing.T) {
 	bed := newLoadBed(t)
 	port, statusPort, file, render := bed.port, bed.statusPort, bed.file, bed.render
 	rl := startReloader(t, bed.confDir, "--min-reload-interval", "500ms")
-	settle()
+	waitSettled(t, rl.daemon, rl.listen, file, statusPort)
 	before := nginxFigures(t, rl.listen)
 
 	ld := startLoad(t, clients, target{port: port, path: "/stable/x", body: "stable /x"})
 	reloadsBefore := rl.reloads(t, nginx.ResultOK)
 	gen := 0
-	for start := time.Now(); time.Since(start) < duration; time.Sleep(every) {
+	for start := time.Now(); time.Since(start) < duration; time.Sleep(every) { // paces the changes, a load generator; it waits for nothing
 		gen++
 		if _, err := writeAtomically(file, render(gen)); err != nil {
 			t.Fatal(err)
@@ -216,8 +216,9 @@ func TestReloadUnderLoad(t *testing.T) {
 		return nil
 	})
 	ld.stop()
+	// The last reload is counted, and the old workers are gone.
+	waitSettled(t, rl.daemon, rl.listen, file, statusPort)
 	reloads := rl.reloads(t, nginx.ResultOK) - reloadsBefore
-	settle()
 	after := nginxFigures(t, rl.listen)
 	t.Logf("%d config changes in %s (every %s): %v confirmed reloads; %s; "+
 		"nginx before: %s; after: %s", gen, duration, every, reloads, ld, before, after)

@@ -31,7 +31,9 @@ func TestWatchScale10000(t *testing.T) {
 	created := time.Since(start)
 
 	startedAt := time.Now()
-	g := startGenerator(t, ns)
+	// Listing 20,000 objects is the API server's work, on a machine that
+	// the other tests share: the time is reported, and bounded generously.
+	g := startGeneratorWith(t, ns, generatorOptions{readyWithin: 2 * time.Minute})
 	readyAfter := time.Since(startedAt)
 	if routes := g.metric(t, "routes"); routes != n {
 		t.Fatalf("%v routes, want %d", routes, n)

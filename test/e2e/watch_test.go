@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -47,6 +48,8 @@ type generatorOptions struct {
 	statusPort int
 	// extra flags, after the others.
 	extra []string
+	// readyWithin bounds the wait for /readyz; 0 means 30 s.
+	readyWithin time.Duration
 }
 
 // startGenerator runs `watch` for namespace ns with a short debounce, and
@@ -77,7 +80,7 @@ func startGeneratorWith(t *testing.T, ns string, o generatorOptions) *generator 
 		"--listen", g.listen, "--debounce", "50ms", "--max-delay", "500ms", "--log-level", "debug"},
 		g.selectionFlags()...)
 	g.daemon = startDaemon(t, append(args, o.extra...)...)
-	g.waitReady(t, 30*time.Second)
+	g.waitReady(t, cmp.Or(o.readyWithin, 30*time.Second))
 	return g
 }
 
@@ -228,10 +231,11 @@ func TestWatchFollowsChanges(t *testing.T) {
 func TestWatchWritesOnlyChanges(t *testing.T) {
 	t.Parallel()
 	ns := newNamespace(t)
+	ip := nextIP()
 	createService(t, ns, service{name: "web", labels: exposed, ports: []corev1.ServicePort{httpPort("http", 80)}})
-	createSlice(t, ns, "web", []slicePort{sp("http", 8080)}, endpoint{Addr: nextIP()})
+	createSlice(t, ns, "web", []slicePort{sp("http", 8080)}, endpoint{Addr: ip})
 	g := startGenerator(t, ns)
-	g.inSync(t)
+	before := g.inSync(t)
 	info, err := os.Stat(g.output)
 	if err != nil {
 		t.Fatal(err)
@@ -250,11 +254,6 @@ func TestWatchWritesOnlyChanges(t *testing.T) {
 		}
 		return nil
 	})
-	// Let the coalescing window pass, so any further rebuild is done.
-	time.Sleep(600 * time.Millisecond)
-	if n := g.metric(t, "config_writes_total"); n != writes {
-		t.Errorf("%v writes for changes that do not alter the config", n-writes)
-	}
 	if n := g.metric(t, "config_writes_skipped_unchanged_total"); n < 1 {
 		t.Errorf("skipped-unchanged counter is %v", n)
 	}
@@ -264,6 +263,53 @@ func TestWatchWritesOnlyChanges(t *testing.T) {
 	}
 	if !os.SameFile(info, after) || !info.ModTime().Equal(after.ModTime()) {
 		t.Error("the config file was replaced")
+	}
+
+	// Later changes that do alter the routing, one at a time, mark the
+	// end: once one is in the file, its watch (Services, then
+	// EndpointSlices; each delivers in order) has delivered every change
+	// above. Each is one write; undone, they leave the file as it was
+	// before, byte for byte, so the changes above left it alone too.
+	ip2 := nextIP()
+	for _, m := range []struct {
+		name   string
+		change func() error
+		done   func(config string) bool
+	}{
+		{"a path", func() error {
+			patchService(t, ns, "web", `{"metadata":{"annotations":{"kube-nginx-sync.io/path":"/marker"}}}`)
+			return nil
+		}, func(c string) bool { return strings.Contains(c, "location /marker/ {") }},
+		{"an endpoint", func() error {
+			return updateSlices(context.Background(), ns, "web", endpoint{Addr: ip}, endpoint{Addr: ip2})
+		}, func(c string) bool { return strings.Contains(c, ip2.String()+":8080") }},
+		{"the path undone", func() error {
+			patchService(t, ns, "web", `{"metadata":{"annotations":{"kube-nginx-sync.io/path":null}}}`)
+			return nil
+		}, func(c string) bool { return !strings.Contains(c, "/marker/") }},
+		{"the endpoint undone", func() error {
+			return updateSlices(context.Background(), ns, "web", endpoint{Addr: ip})
+		}, func(c string) bool { return c == before }},
+	} {
+		if err := m.change(); err != nil {
+			t.Fatalf("%s: %v", m.name, err)
+		}
+		eventually(t, 15*time.Second, func() error {
+			if !m.done(g.file(t)) {
+				return fmt.Errorf("%s: not in the file yet", m.name)
+			}
+			return nil
+		})
+	}
+	// Each write is counted right after it; 4 are the marks'.
+	eventually(t, 10*time.Second, func() error {
+		if n := g.metric(t, "config_writes_total"); n < writes+4 {
+			return fmt.Errorf("%v writes counted since, want the 4 marks'", n-writes)
+		}
+		return nil
+	})
+	if n := g.metric(t, "config_writes_total") - writes - 4; n != 0 {
+		t.Errorf("%v writes for changes that do not alter the config", n)
 	}
 }
 
@@ -304,10 +350,6 @@ func TestWatchEventsForInvalidServices(t *testing.T) {
 	// More rebuilds do not repeat the event.
 	patchService(t, ns, "good", `{"metadata":{"annotations":{"kube-nginx-sync.io/path":"/good"}}}`)
 	g.inSync(t)
-	time.Sleep(300 * time.Millisecond) // let an event that should not exist arrive
-	if evs := events("InvalidAnnotation"); len(evs) != 1 || evs[0].Count > 1 {
-		t.Errorf("the warning was repeated: %d events, count %d", len(evs), evs[0].Count)
-	}
 
 	patchService(t, ns, "bad", `{"metadata":{"annotations":{"kube-nginx-sync.io/host":"fixed.example.com"}}}`)
 	mustContain(t, g.inSync(t), "server_name fixed.example.com;")
@@ -318,6 +360,12 @@ func TestWatchEventsForInvalidServices(t *testing.T) {
 		}
 		return nil
 	})
+	// The generator's Events reach the API server one after another, in
+	// order: a repeated warning, from the rebuilds before the fix, would
+	// be there before the Routed event.
+	if evs := events("InvalidAnnotation"); len(evs) != 1 || evs[0].Count > 1 {
+		t.Errorf("the warning was repeated: %d events, count %d", len(evs), evs[0].Count)
+	}
 }
 
 // TestWatchBurst: 1,000 Services created as fast as the API server takes
@@ -386,8 +434,18 @@ func TestWatchKeepsFileWhileAPIServerIsDown(t *testing.T) {
 		return nil
 	})
 	notReadyAfter := time.Since(down)
-	// Stay down a while longer; the file must not move.
-	time.Sleep(3 * time.Second)
+	// Stay down while the generator tries twice more to list or watch
+	// each resource, and fails; the file must not move meanwhile.
+	errs := func() (services, slices float64) {
+		return g.metric(t, `watch_errors_total{resource="services"}`), g.metric(t, `watch_errors_total{resource="endpointslices"}`)
+	}
+	services0, slices0 := errs()
+	eventually(t, 30*time.Second, func() error {
+		if services, slices := errs(); services < services0+2 || slices < slices0+2 {
+			return fmt.Errorf("%v and %v more failures to list or watch Services and EndpointSlices, want 2 each", services-services0, slices-slices0)
+		}
+		return nil
+	})
 	if code := httpStatus("http://" + g.listen + "/healthz"); code != 200 {
 		t.Errorf("/healthz answers %d while the API server is down; the process itself is fine", code)
 	}
