@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure what the tests, the demo and the benchmarks need is installed:
-# Go (from the machine), and from Debian's packages nginx, iproute2 (ip),
+# Go (from the machine), and from Debian's packages nginx and its Lua
+# module (libnginx-mod-http-lua), iproute2 (ip),
 # util-linux (unshare), and for the benchmark's baseline (bench/baseline) jq
 # and inotify-tools. As root it installs what is missing with apt-get
 # (one 'apt-get update' first); otherwise it says what to install.
@@ -13,6 +14,9 @@ fi
 
 missing=()
 command -v nginx >/dev/null || missing+=(nginx)
+# The lua shape's data plane: nginx's Lua module (with NDK, LuaJIT and
+# lua-resty-core) from Debian's packages.
+[[ -e /usr/lib/nginx/modules/ngx_http_lua_module.so ]] || missing+=(libnginx-mod-http-lua)
 command -v ip >/dev/null || missing+=(iproute2)
 command -v unshare >/dev/null || missing+=(util-linux)
 command -v jq >/dev/null || missing+=(jq)

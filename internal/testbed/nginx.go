@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginx"
 )
 
 // Nginx is an nginx of its own: own prefix folder, pid file and log, with a
@@ -82,6 +84,8 @@ type MainConfig struct {
 	Foreground bool
 	// Workers defaults to 1, WorkerConnections to 1024.
 	Workers, WorkerConnections int
+	// Lua loads nginx's Lua module, which the lua shape needs.
+	Lua bool
 }
 
 // Write writes Prefix/nginx.conf and returns its path.
@@ -89,6 +93,15 @@ func (c MainConfig) Write() (string, error) {
 	daemon := ""
 	if c.Foreground {
 		daemon = "daemon off;\n"
+	}
+	var modules []string
+	if c.Lua {
+		if modules = nginx.LuaModules(); modules == nil {
+			return "", fmt.Errorf("nginx's Lua module is not installed (apt-get install libnginx-mod-http-lua)")
+		}
+	}
+	for _, m := range modules {
+		daemon += "load_module " + m + ";\n"
 	}
 	conf := fmt.Sprintf(`%[3]smaster_process on;
 worker_processes %[4]d;

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -34,9 +35,21 @@ func startRun(t *testing.T, ns string, extra ...string) *allInOne {
 	a := &allInOne{ns: ns, confDir: t.TempDir(), listen: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		port: freePort(t), statusPort: freePort(t)}
 	prefix := t.TempDir()
-	mainConf, err := testbed.WriteMainConfig(prefix, a.confDir, false)
+	// The lua shape needs nginx's Lua module.
+	lua := slices.Contains(extra, "--shape=lua") || slices.Index(extra, "lua") > 0 && extra[slices.Index(extra, "lua")-1] == "--shape"
+	mainConf, err := testbed.MainConfig{Prefix: prefix, ConfDir: a.confDir, Lua: lua}.Write()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if lua {
+		// nginx's workers (user nobody) read the endpoints file
+		// themselves, as they do in a Pod's emptyDir: the test's
+		// folders must let them.
+		for dir := a.confDir; dir != filepath.Dir(dir) && dir != os.TempDir(); dir = filepath.Dir(dir) {
+			if err := os.Chmod(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	args := append([]string{"run", "--kubeconfig", cluster.Kubeconfig, "--namespace", ns,
 		"--output", filepath.Join(a.confDir, "default.conf"), "--listen", a.listen,

@@ -1,0 +1,211 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/luaplane"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/testbed"
+)
+
+// luaBackend is a backend of a test that the test may stop.
+func luaBackend(t *testing.T, name string) *testbed.Backend {
+	t.Helper()
+	b, err := testbed.StartBackend(name, netip.AddrPortFrom(nextIP(), 8080))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// endpointUpdates is how many new endpoints files nginx's workers have
+// confirmed in use.
+func endpointUpdates(t *testing.T, a *allInOne) float64 {
+	return metric(t, a.listen, `kube_nginx_sync_endpoint_updates_total{result="ok"}`)
+}
+
+// waitEndpointUpdate waits until the workers have taken one more endpoints
+// file than before.
+func waitEndpointUpdate(t *testing.T, a *allInOne, before float64) {
+	t.Helper()
+	eventually(t, 15*time.Second, func() error {
+		if n := endpointUpdates(t, a); n <= before {
+			return fmt.Errorf("%v endpoint updates confirmed, want more than %v", n, before)
+		}
+		return nil
+	})
+}
+
+// TestLuaEndpointChangesWithoutReload: with --shape lua, endpoint changes
+// (a rolling replacement under keep-alive load, a route losing and
+// regaining its endpoints) reach nginx's workers without a reload and
+// without a failed request; a new route still reloads nginx.
+func TestLuaEndpointChangesWithoutReload(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	a := startRun(t, ns, "--shape", "lua")
+	createService(t, ns, service{name: "web", labels: exposed, ports: []corev1.ServicePort{httpPort("http", 80)}})
+	b1, b2 := luaBackend(t, "web"), luaBackend(t, "web")
+	createSlice(t, ns, "web", []slicePort{sp("http", 8080)}, endpoint{Addr: b1.Addr.Addr()}, endpoint{Addr: b2.Addr.Addr()})
+	path := "/" + ns + "/web/x"
+	eventually(t, 15*time.Second, func() error {
+		if status, body := get(t, a.port, "", path); status != 200 || body != "web /x" {
+			return fmt.Errorf("answers %d %q", status, body)
+		}
+		return nil
+	})
+	// The endpoints are in the endpoints file, not in the config.
+	config, err := os.ReadFile(filepath.Join(a.confDir, "default.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(config), b1.Addr.Addr().String()) {
+		t.Fatalf("the lua shape's config names an endpoint:\n%s", config)
+	}
+	waitEndpointUpdate(t, a, 0)
+	reloads := metric(t, a.listen, `kube_nginx_sync_reloads_total{result="ok"}`)
+
+	// A rolling replacement of b1 by b3 under load: b3 is added, b1 goes
+	// not ready and its backend stops at that instant.
+	l := startLoad(t, 20, target{port: a.port, path: path, body: "web /x"})
+	ctx := context.Background()
+	b3 := luaBackend(t, "web")
+	before := endpointUpdates(t, a)
+	if err := updateSlices(ctx, ns, "web", endpoint{Addr: b1.Addr.Addr()}, endpoint{Addr: b2.Addr.Addr()}, endpoint{Addr: b3.Addr.Addr()}); err != nil {
+		t.Fatal(err)
+	}
+	waitEndpointUpdate(t, a, before)
+	before = endpointUpdates(t, a)
+	changed := time.Now()
+	if err := updateSlices(ctx, ns, "web", endpoint{Addr: b1.Addr.Addr(), NotReady: true}, endpoint{Addr: b2.Addr.Addr()}, endpoint{Addr: b3.Addr.Addr()}); err != nil {
+		t.Fatal(err)
+	}
+	b1.Close()
+	waitEndpointUpdate(t, a, before)
+	t.Logf("an endpoint change was in use %s after the update was sent", time.Since(changed).Round(time.Millisecond))
+	// Every client finishes two more requests: one begun after the change.
+	mark := l.progress()
+	eventually(t, 15*time.Second, func() error { return l.eachFinishedSince(mark, 2) })
+	l.stop()
+	t.Logf("rolling replacement: %s", l)
+	if n := l.failures.Load(); n != 0 {
+		t.Errorf("%d requests failed during the replacement:%s", n, l.failuresSince(changed))
+	}
+
+	// No ready endpoint: 503 with the route's name, at once; and back.
+	before = endpointUpdates(t, a)
+	if err := updateSlices(ctx, ns, "web"); err != nil {
+		t.Fatal(err)
+	}
+	waitEndpointUpdate(t, a, before)
+	if status, body := get(t, a.port, "", path); status != 503 || body != "kube-nginx-sync: no ready endpoints for "+ns+"/web:http\n" {
+		t.Errorf("without endpoints: %d %q", status, body)
+	}
+	before = endpointUpdates(t, a)
+	if err := updateSlices(ctx, ns, "web", endpoint{Addr: b2.Addr.Addr()}); err != nil {
+		t.Fatal(err)
+	}
+	waitEndpointUpdate(t, a, before)
+	if status, body := get(t, a.port, "", path); status != 200 || body != "web /x" {
+		t.Errorf("with its endpoint back: %d %q", status, body)
+	}
+	if n := metric(t, a.listen, `kube_nginx_sync_reloads_total{result="ok"}`); n != reloads {
+		t.Errorf("%v reloads for endpoint changes, want none (%v before, %v after)", n-reloads, reloads, n)
+	}
+	if n := metric(t, a.listen, fmt.Sprintf(`kube_nginx_sync_route_requests_total{class="2xx",route="%s/web:http"}`, ns)); n < float64(l.requests.Load()) {
+		t.Errorf("nginx counted %v answered requests of the route, the load sent %d", n, l.requests.Load())
+	}
+	if n := metric(t, a.listen, `kube_nginx_sync_endpoint_update_seconds_count`); n < 4 {
+		t.Errorf("%v endpoint updates timed, want at least 4", n)
+	}
+
+	// A new route is a config change: nginx reloads.
+	createService(t, ns, service{name: "other", labels: exposed, ports: []corev1.ServicePort{httpPort("http", 80)}})
+	createSlice(t, ns, "other", []slicePort{sp("http", 8080)}, endpoint{Addr: b2.Addr.Addr()})
+	eventually(t, 15*time.Second, func() error {
+		if status, body := get(t, a.port, "", "/"+ns+"/other/y"); status != 200 || body != "web /y" {
+			return fmt.Errorf("the new route answers %d %q", status, body)
+		}
+		return nil
+	})
+	if n := metric(t, a.listen, `kube_nginx_sync_reloads_total{result="ok"}`); n <= reloads {
+		t.Errorf("a new route did not reload nginx (%v reloads)", n)
+	}
+}
+
+// TestLuaRetriesAndRefusedFiles: a backend that dies without an
+// EndpointSlice update costs no failed GET (the balancer tries another
+// endpoint), and an endpoints file that does not parse is refused whole:
+// the last good endpoints stay in use.
+func TestLuaRetriesAndRefusedFiles(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	a := startRun(t, ns, "--shape", "lua")
+	createService(t, ns, service{name: "web", labels: exposed, ports: []corev1.ServicePort{httpPort("http", 80)}})
+	bs := []*testbed.Backend{luaBackend(t, "web"), luaBackend(t, "web"), luaBackend(t, "web")}
+	var eps []endpoint
+	for _, b := range bs {
+		eps = append(eps, endpoint{Addr: b.Addr.Addr()})
+	}
+	createSlice(t, ns, "web", []slicePort{sp("http", 8080)}, eps...)
+	path := "/" + ns + "/web/"
+	eventually(t, 15*time.Second, func() error {
+		if status, _ := get(t, a.port, "", path); status != 200 {
+			return fmt.Errorf("answers %d", status)
+		}
+		return nil
+	})
+	l := startLoad(t, 20, target{port: a.port, path: path, body: "web /"})
+	mark := l.progress()
+	eventually(t, 15*time.Second, func() error { return l.eachFinishedSince(mark, 1) })
+	killed := time.Now()
+	bs[0].Close()
+	mark = l.progress()
+	eventually(t, 15*time.Second, func() error { return l.eachFinishedSince(mark, 50) })
+	l.stop()
+	t.Logf("one of 3 backends killed, no EndpointSlice update: %s", l)
+	if n := l.failures.Load(); n != 0 {
+		t.Errorf("%d requests failed:%s", n, l.failuresSince(killed))
+	}
+
+	// A broken file, written by hand, is refused; the routes keep working.
+	file := filepath.Join(a.confDir, luaplane.FileName)
+	good, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A new version whose end line miscounts: the file is incomplete.
+	_, version, err := luaplane.Decode(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := strings.Replace(strings.Replace(string(good), version, "0123456789abcdef", 1), "end ", "end 9", 1)
+	if err := os.WriteFile(file+".tmp", []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(file+".tmp", file); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, func() error {
+		if n := metric(t, a.listen, "kube_nginx_sync_endpoint_file_errors_total"); n < 1 {
+			return fmt.Errorf("%v refused endpoints files", n)
+		}
+		return nil
+	})
+	for range 10 {
+		if status, body := get(t, a.port, "", path); status != 200 || body != "web /" {
+			t.Fatalf("with a refused endpoints file: %d %q", status, body)
+		}
+	}
+}
