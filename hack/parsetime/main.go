@@ -18,7 +18,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/luaplane"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginx"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/testbed"
 )
@@ -41,6 +43,9 @@ func run(sizeList string, runs int, nginxBin string) error {
 	}
 	defer os.RemoveAll(dir)
 	shapes := []nginxconf.Shape{nginxconf.ShapeUpstream, nginxconf.ShapeFlat}
+	if nginx.LuaModules() != nil {
+		shapes = append(shapes, nginxconf.ShapeLua)
+	}
 	fmt.Printf("| routes | %s |\n|---|%s\n", strings.Join(headers(shapes), " | "), strings.Repeat("---|", 2*len(shapes)))
 	for _, f := range strings.Split(sizeList, ",") {
 		n, err := strconv.Atoi(f)
@@ -78,7 +83,8 @@ func measure(dir, nginxBin string, shape nginxconf.Shape, res model.Result, runs
 	if err := os.MkdirAll(confDir, 0o755); err != nil {
 		return 0, 0, err
 	}
-	r, err := nginxconf.NewRenderer(nginxconf.Options{HTTPPort: 8080, HTTPAddresses: []string{"127.0.0.1"}, StatusPort: 8099, Shape: shape})
+	r, err := nginxconf.NewRenderer(nginxconf.Options{HTTPPort: 8080, HTTPAddresses: []string{"127.0.0.1"}, StatusPort: 8099, Shape: shape,
+		TableFile: filepath.Join(confDir, luaplane.FileName)})
 	if err != nil {
 		return 0, 0, err
 	}
@@ -89,7 +95,7 @@ func measure(dir, nginxBin string, shape nginxconf.Shape, res model.Result, runs
 	if err := os.WriteFile(filepath.Join(confDir, "default.conf"), data, 0o644); err != nil {
 		return 0, 0, err
 	}
-	mainConf, err := testbed.MainConfig{Prefix: prefix, ConfDir: confDir, Workers: 2}.Write()
+	mainConf, err := testbed.MainConfig{Prefix: prefix, ConfDir: confDir, Workers: 2, Modules: modules(shape)}.Write()
 	if err != nil {
 		return 0, 0, err
 	}
@@ -109,6 +115,14 @@ func measure(dir, nginxBin string, shape nginxconf.Shape, res model.Result, runs
 	}
 	slices.Sort(times)
 	return times[len(times)/2], rss, nil
+}
+
+// modules are the dynamic modules that shape needs.
+func modules(shape nginxconf.Shape) []string {
+	if shape == nginxconf.ShapeLua {
+		return nginx.LuaModules()
+	}
+	return nil
 }
 
 func fmtDuration(d time.Duration) string {

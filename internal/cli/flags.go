@@ -145,9 +145,9 @@ func (f *rendererFlags) register(cmd *cobra.Command) {
 	mustComplete(cmd, "shape", cobra.FixedCompletions(nginxconf.Shapes(), cobra.ShellCompDirectiveNoFileComp))
 }
 
-// renderer returns the renderer the flags ask for; endpointsFile is where
-// the lua shape's endpoints file is.
-func (f *rendererFlags) renderer(endpointsFile string) (*nginxconf.Renderer, error) {
+// renderer returns the renderer the flags ask for; tableFile is where
+// the lua shape's table file is.
+func (f *rendererFlags) renderer(tableFile string) (*nginxconf.Renderer, error) {
 	shape, err := nginxconf.ParseShape(f.shape)
 	if err != nil {
 		return nil, usageError("--shape %q: %v", f.shape, err)
@@ -156,7 +156,7 @@ func (f *rendererFlags) renderer(endpointsFile string) (*nginxconf.Renderer, err
 	// options one flag at a time tells which flag broke them.
 	opts := nginxconf.Options{HTTPPort: f.httpPort, Shape: shape}
 	if shape == nginxconf.ShapeLua {
-		opts.EndpointsFile = endpointsFile
+		opts.TableFile = tableFile
 	}
 	steps := []struct {
 		flag string
@@ -222,11 +222,11 @@ func (f *outputFlags) register(cmd *cobra.Command) {
 	fs.StringVar(&f.nginx, "nginx", "nginx", "nginx binary used by --validate")
 }
 
-// endpointsFile is where the lua shape's endpoints file goes: beside the
+// tableFile is where the lua shape's table file goes: beside the
 // config (nginx reads it at the same path: both containers mount the
 // folder at the same place), or beside the default config when the config
 // goes to stdout.
-func (f *outputFlags) endpointsFile() (string, error) {
+func (f *outputFlags) tableFile() (string, error) {
 	out := f.output
 	if out == "-" {
 		out = DefaultOutput
@@ -277,17 +277,17 @@ func (f *generatorFlags) resolve(e env) (*slog.Logger, generatorConfig, error) {
 	if err != nil {
 		return nil, generatorConfig{}, err
 	}
-	endpointsFile, err := f.out.endpointsFile()
+	tableFile, err := f.out.tableFile()
 	if err != nil {
 		return nil, generatorConfig{}, err
 	}
-	renderer, err := f.rend.renderer(endpointsFile)
+	renderer, err := f.rend.renderer(tableFile)
 	if err != nil {
 		return nil, generatorConfig{}, err
 	}
 	cfg := generatorConfig{client: f.client, sel: sel, modelOpts: modelOpts, renderer: renderer, out: f.out}
 	if f.rend.shape == string(nginxconf.ShapeLua) {
-		cfg.endpointsFile = endpointsFile
+		cfg.tableFile = tableFile
 	}
 	return log, cfg, nil
 }

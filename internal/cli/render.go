@@ -68,11 +68,11 @@ func (o *renderOptions) run(ctx context.Context, e env) error {
 		return err
 	}
 
-	pipeline := &controller.Pipeline{Model: cfg.modelOpts, Renderer: cfg.renderer, Output: out.output, EndpointsFile: cfg.endpointsFile, Validate: out.validator()}
+	pipeline := &controller.Pipeline{Model: cfg.modelOpts, Renderer: cfg.renderer, Output: out.output, TableFile: cfg.tableFile, Validate: out.validator()}
 	if out.output == "-" {
-		if cfg.endpointsFile != "" {
-			log.Warn("the lua shape's endpoints are not written when the config goes to stdout; nginx reads them from a file of their own",
-				"endpoints_file", cfg.endpointsFile)
+		if cfg.tableFile != "" {
+			log.Warn("the lua shape's routes and endpoints are not written when the config goes to stdout; nginx reads them from a file of their own",
+				"table_file", cfg.tableFile)
 		}
 		res, file, err := pipeline.Generate(objs)
 		logRejections(log, res.Rejected)

@@ -170,21 +170,21 @@ func TestRenderLuaShape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	endpointsFile := filepath.Join(dir, luaplane.FileName)
-	if !strings.Contains(string(config), `init_worker("`+endpointsFile+`"`) || strings.Contains(string(config), "upstream c64309a1") {
-		t.Errorf("the config does not read %s, or has endpoints of its own:\n%s", endpointsFile, config)
+	tableFile := filepath.Join(dir, luaplane.FileName)
+	if !strings.Contains(string(config), `init_worker("`+tableFile+`"`) || strings.Contains(string(config), "upstream c64309a1") {
+		t.Errorf("the config does not read %s, or has endpoints of its own:\n%s", tableFile, config)
 	}
-	data, err := os.ReadFile(endpointsFile)
+	data, err := os.ReadFile(tableFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	routes, _, err := luaplane.Decode(data)
-	if err != nil || len(routes) == 0 {
-		t.Fatalf("endpoints file: %v, %d routes:\n%s", err, len(routes), data)
+	table, _, err := luaplane.Decode(data)
+	if err != nil || len(table.Routes) == 0 || len(table.Endpoints) < len(table.Routes) {
+		t.Fatalf("table file: %v, %d routes:\n%s", err, len(table.Routes), data)
 	}
-	for _, r := range routes {
-		if !strings.Contains(string(config), `set $kns_route "`+r.Key+`";`) {
-			t.Errorf("route %s of the endpoints file is not in the config", r.Key)
+	for _, r := range table.Routes {
+		if strings.Contains(string(config), "location "+r.Path+" {") && r.Path != "/" {
+			t.Errorf("route %s of the table file is in the config too", r.Path)
 		}
 	}
 }

@@ -121,8 +121,8 @@ type generatorConfig struct {
 	modelOpts model.Options
 	renderer  *nginxconf.Renderer
 	out       outputFlags
-	// endpointsFile is the lua shape's endpoints file; "" for other shapes.
-	endpointsFile string
+	// tableFile is the lua shape's table file; "" for other shapes.
+	tableFile string
 	watch         watchFlags
 	// onWrite is called after each write of a changed config.
 	onWrite func()
@@ -164,7 +164,7 @@ func newGenerator(ctx context.Context, log *slog.Logger, registry prometheus.Reg
 	g.ctrl = controller.New(controller.Options{
 		Source: g.watcher,
 		Pipeline: &controller.Pipeline{Model: cfg.modelOpts, Renderer: cfg.renderer, Output: cfg.out.output,
-			EndpointsFile: cfg.endpointsFile, Validate: cfg.out.validator()},
+			TableFile: cfg.tableFile, Validate: cfg.out.validator()},
 		Debounce:      cfg.watch.coalesce.debounce,
 		MaxDelay:      cfg.watch.coalesce.maxDelay,
 		MaxDelayLimit: cfg.watch.coalesce.maxLimit,

@@ -182,12 +182,12 @@ func (c *Controller) sync(ctx context.Context) error {
 	}
 	now := c.clock.Now()
 	m.LastWrite.Set(float64(now.UnixNano()) / 1e9)
-	if out.EndpointsChanged {
+	if out.TableChanged {
 		m.EndpointWrites.Inc()
 		if !changed && !changedAt.IsZero() {
 			m.EventToWrite.Observe(now.Sub(changedAt).Seconds())
 		}
-		log.Info("wrote endpoints", "file", c.opts.Pipeline.EndpointsFile, "version", out.EndpointsVersion,
+		log.Info("wrote table", "file", c.opts.Pipeline.TableFile, "version", out.TableVersion,
 			"took", now.Sub(start).Round(time.Microsecond))
 	}
 	if !changed {

@@ -30,10 +30,10 @@ type Pipeline struct {
 	Renderer *nginxconf.Renderer
 	// Output is the config file's path.
 	Output string
-	// EndpointsFile, when set, is where the Lua data plane's endpoints
-	// file is written (luaplane), before each write of Output: a route
-	// that a new config names has its endpoints in nginx first.
-	EndpointsFile string
+	// TableFile, when set, is where the Lua data plane's table file (its
+	// routes and endpoints, luaplane) is written, before each write of
+	// Output: a route that a new config names is in nginx's table first.
+	TableFile string
 	// Validate, when set, checks a staged file (its path is passed) before
 	// it replaces Output. When it refuses a config with an
 	// *nginx.InvalidConfigError, Apply finds the Services responsible and
@@ -60,10 +60,10 @@ type Outcome struct {
 	Version string
 	// Changed says whether the file was written.
 	Changed bool
-	// EndpointsVersion is the endpoints file's version, and
-	// EndpointsChanged says whether it was written (with EndpointsFile).
-	EndpointsVersion string
-	EndpointsChanged bool
+	// TableVersion is the table file's version, and
+	// TableChanged says whether it was written (with TableFile).
+	TableVersion string
+	TableChanged bool
 }
 
 // Generate builds the model and renders it.
@@ -98,25 +98,25 @@ func (p *Pipeline) Write(ctx context.Context, data []byte) (changed bool, err er
 	return changed, nil
 }
 
-type endpointsOutcome struct {
+type tableOutcome struct {
 	version string
 	changed bool
 }
 
-// writeEndpoints writes the endpoints file for cfg, when there is one.
-func (p *Pipeline) writeEndpoints(cfg model.Config) (endpointsOutcome, error) {
-	if p.EndpointsFile == "" {
-		return endpointsOutcome{}, nil
+// writeTable writes the table file for cfg, when there is one.
+func (p *Pipeline) writeTable(cfg model.Config) (tableOutcome, error) {
+	if p.TableFile == "" {
+		return tableOutcome{}, nil
 	}
-	data, version, err := luaplane.Encode(luaplane.Routes(cfg))
+	data, version, err := luaplane.Encode(luaplane.Build(cfg))
 	if err != nil {
-		return endpointsOutcome{}, fmt.Errorf("endpoints file: %w", err)
+		return tableOutcome{}, fmt.Errorf("table file: %w", err)
 	}
-	changed, err := atomicfile.Write(p.EndpointsFile, data, atomicfile.Options{})
+	changed, err := atomicfile.Write(p.TableFile, data, atomicfile.Options{})
 	if err != nil {
-		return endpointsOutcome{}, fmt.Errorf("write endpoints file: %w", err)
+		return tableOutcome{}, fmt.Errorf("write table file: %w", err)
 	}
-	return endpointsOutcome{version: version, changed: changed}, nil
+	return tableOutcome{version: version, changed: changed}, nil
 }
 
 // RemoveTemporary removes the temporary files that a writer of the config
@@ -128,8 +128,8 @@ func (p *Pipeline) RemoveTemporary() ([]string, error) {
 	removed, err := atomicfile.RemoveTemporary(p.Output)
 	more, err2 := atomicfile.RemoveTemporary(confdir.LastGood(p.Output))
 	removed = append(removed, more...)
-	if p.EndpointsFile != "" {
-		more, err3 := atomicfile.RemoveTemporary(p.EndpointsFile)
+	if p.TableFile != "" {
+		more, err3 := atomicfile.RemoveTemporary(p.TableFile)
 		removed, err2 = append(removed, more...), errors.Join(err2, err3)
 	}
 	return removed, errors.Join(err, err2)
@@ -146,8 +146,8 @@ func (p *Pipeline) Apply(ctx context.Context, objs kube.Objects) (Outcome, error
 	if err != nil {
 		return Outcome{Result: res}, err
 	}
-	var eps endpointsOutcome
-	if eps, err = p.writeEndpoints(res.Config); err != nil {
+	var eps tableOutcome
+	if eps, err = p.writeTable(res.Config); err != nil {
 		return Outcome{Result: res}, err
 	}
 	changed, err := p.Write(ctx, file.Data)
@@ -160,8 +160,9 @@ func (p *Pipeline) Apply(ctx context.Context, objs kube.Objects) (Outcome, error
 			kept, excluded = partition(objs.Services, known)
 			if res, file, err = p.Generate(kube.Objects{Services: kept, EndpointSlices: objs.EndpointSlices}); err == nil {
 				changed, err = p.Write(ctx, file.Data)
-				// The endpoints file keeps the keys of the Services left
-				// out: harmless, no location names them.
+				// The table file keeps the routes of the Services left
+				// out: harmless, nginx refused only what they add to the
+				// config, and a refused config is never loaded.
 			}
 		}
 	}
@@ -172,7 +173,7 @@ func (p *Pipeline) Apply(ctx context.Context, objs kube.Objects) (Outcome, error
 	}
 	sortRejections(res.Rejected)
 	return Outcome{Result: res, Data: file.Data, Version: file.Version, Changed: changed,
-		EndpointsVersion: eps.version, EndpointsChanged: eps.changed}, err
+		TableVersion: eps.version, TableChanged: eps.changed}, err
 }
 
 func sortRejections(r []model.Rejection) {

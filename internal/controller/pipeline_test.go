@@ -135,40 +135,40 @@ server {
 	}
 }
 
-// TestApplyWritesTheEndpointsFile: with an EndpointsFile, Apply writes the
-// ready endpoints of every routed Service port there, and rewrites it only
-// when they change.
-func TestApplyWritesTheEndpointsFile(t *testing.T) {
+// TestApplyWritesTheTableFile: with a TableFile, Apply writes the routes
+// and the ready endpoints of every routed Service port there, and
+// rewrites it only when they change.
+func TestApplyWritesTheTableFile(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	r, err := nginxconf.NewRenderer(nginxconf.Options{HTTPPort: 80})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Pipeline{Renderer: r, Output: filepath.Join(dir, "default.conf"), EndpointsFile: filepath.Join(dir, luaplane.FileName)}
+	p := &Pipeline{Renderer: r, Output: filepath.Join(dir, "default.conf"), TableFile: filepath.Join(dir, luaplane.FileName)}
 	objs := clusterOf(3)
 	out, err := p.Apply(context.Background(), objs)
-	if err != nil || !out.EndpointsChanged || out.EndpointsVersion == "" {
+	if err != nil || !out.TableChanged || out.TableVersion == "" {
 		t.Fatalf("Apply = %+v, %v", out, err)
 	}
-	data, err := os.ReadFile(p.EndpointsFile)
+	data, err := os.ReadFile(p.TableFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	routes, version, err := luaplane.Decode(data)
-	if err != nil || version != out.EndpointsVersion {
-		t.Fatalf("the endpoints file: %v, version %q; want %q", err, version, out.EndpointsVersion)
+	table, version, err := luaplane.Decode(data)
+	if err != nil || version != out.TableVersion {
+		t.Fatalf("the table file: %v, version %q; want %q", err, version, out.TableVersion)
 	}
-	if want := luaplane.Routes(out.Result.Config); len(routes) != 3 || len(want) != 3 {
-		t.Fatalf("%d routes in the file, %d in the config; want 3", len(routes), len(want))
+	if len(table.Routes) != 3 || len(table.Endpoints) != 3 {
+		t.Fatalf("%d routes and %d endpoint lists in the file, want 3 and 3", len(table.Routes), len(table.Endpoints))
 	}
-	for _, r := range routes {
-		if len(r.Endpoints) != 3 {
-			t.Errorf("%s: %d endpoints, want 3", r.Key, len(r.Endpoints))
+	for _, e := range table.Endpoints {
+		if len(e.Addrs) != 3 {
+			t.Errorf("%s: %d endpoints, want 3", e.Key, len(e.Addrs))
 		}
 	}
 	again, err := p.Apply(context.Background(), objs)
-	if err != nil || again.EndpointsChanged || again.EndpointsVersion != out.EndpointsVersion {
+	if err != nil || again.TableChanged || again.TableVersion != out.TableVersion {
 		t.Errorf("Apply of the same objects = %+v, %v; want the file unchanged", again, err)
 	}
 }

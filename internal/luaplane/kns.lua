@@ -1,24 +1,30 @@
 -- kube-nginx-sync's Lua data plane, run by nginx's lua-nginx-module.
 --
--- The generator writes routes to nginx's config and each route's ready
--- endpoints to a separate file in the shared folder (the endpoints file).
--- Every worker checks that file's first line every CHECK_EVERY seconds and
--- loads the file when it changed: an endpoint change needs no reload. A
--- file that does not parse is refused whole, logged and counted; the worker
--- keeps its last good table.
+-- The generator writes nginx's config (its servers, and a location for each
+-- route with proxy settings of its own) and, beside it, the table file: the
+-- routes that this module matches, and the ready endpoints of every routed
+-- Service port. Every worker checks the file's first line every CHECK_EVERY
+-- seconds and loads the file when it changed: neither an endpoint change
+-- nor a new route needs a reload. A file that does not parse is refused
+-- whole, logged and counted; the worker keeps its last good table.
 --
--- The file, in lines ending with "\n":
---   kube-nginx-sync endpoints 1 <version>
---   <key> <address> ...          (one line per route key; zero or more addresses)
---   end <number of key lines>
--- A key names a Service port, "namespace/name:port", each part
--- [a-z0-9][a-z0-9-]*; an address is IPv4 "a.b.c.d:port" or IPv6
--- "[addr]:port", port 1..65535; fields are separated by one space. The Go
--- writer and its Go reader (internal/luaplane) hold the same grammar.
+-- The file, in lines ending with "\n", fields separated by one space:
+--   kube-nginx-sync table 1 <version>
+--   route <server> <path> <key> <s|->   (s: the path is stripped)
+--   endpoints <key> <address> ...        (zero or more addresses)
+--   end <number of route and endpoints lines>
+-- A server is a host name ([a-z0-9*.-]) or "_"; a path starts and ends with
+-- "/" and holds [A-Za-z0-9._~/-]; a key names a Service port,
+-- "namespace/name:port", each part [a-z0-9][a-z0-9-]*; an address is IPv4
+-- "a.b.c.d:port" or IPv6 "[addr]:port", port 1..65535. The Go writer and
+-- its Go reader (internal/luaplane) hold the same grammar, stricter.
 --
--- Requests: the route's location sets $kns_route to its key and proxies to
--- the one upstream whose balancer_by_lua calls balance(); access() answers
--- 503 first for a route with no ready endpoint; log() counts the request.
+-- Requests: access() routes a request of a server's router location (which
+-- sets $kns_route to "") by the longest route path that prefixes its URI,
+-- as nginx matches prefix locations, answers 301 for a route's path without
+-- its final "/", 404 for no route, and 503 for a route with no ready
+-- endpoint; the one upstream's balancer_by_lua calls balance(); log()
+-- counts the request.
 
 local balancer = require "ngx.balancer"
 
@@ -28,16 +34,17 @@ local CHECK_EVERY = 0.1     -- seconds between checks of the file's first line
 local MAX_TRIES = 3         -- endpoints tried for one request, at most
 local FAIL_TIMEOUT = 10     -- seconds an endpoint that failed is avoided
 local WORKER_TTL = 5        -- seconds a worker's report outlives its last check
-local HEADER = "kube-nginx-sync endpoints 1 "
+local HEADER = "kube-nginx-sync table 1 "
 local BUCKETS = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 }
 
-local path            -- the endpoints file
+local path            -- the table file
 local loaded_header   -- the first line of the table in use
+local servers = {}    -- server -> path -> { key = key, strip = bool }
 local routes = {}     -- key -> { peers = { {host, port, addr}, ... }, next = index }
 local failed = {}     -- address -> ngx.now() of its last failure
 local shared          -- ngx.shared dict: worker reports and counters
 
-local find, sub, match, gmatch = string.find, string.sub, string.match, string.gmatch
+local find, sub, match, gmatch, byte = string.find, string.sub, string.match, string.gmatch, string.byte
 local tonumber, floor = tonumber, math.floor
 
 -- valid_ipv4 says whether s is a dotted quad without leading zeros.
@@ -77,56 +84,72 @@ local function parse_address(s)
     return host, p
 end
 
--- parse reads the whole file's text into a routes table, or returns nil
--- and what is wrong.
+local KEY = "^[a-z0-9][a-z0-9%-]*/[a-z0-9][a-z0-9%-]*:[a-z0-9][a-z0-9%-]*$"
+
+-- parse reads the whole file's text into a servers table and a routes
+-- table, or returns nil and what is wrong.
 function _M.parse(text)
     if sub(text, 1, #HEADER) ~= HEADER then
-        return nil, "no header"
+        return nil, nil, "no header"
     end
-    local out, keys, ended = {}, 0, false
+    local srv, eps, lines, ended = {}, {}, 0, false
     local line_no = 0
     for line in gmatch(text, "([^\n]*)\n") do
         line_no = line_no + 1
+        local at = "line " .. line_no .. ": "
         if ended then
-            return nil, "line " .. line_no .. ": text after the end line"
+            return nil, nil, at .. "text after the end line"
         end
         if line_no == 1 then
-            if not match(line, "^kube%-nginx%-sync endpoints 1 %x+$") then
-                return nil, "bad header"
+            if not match(line, "^kube%-nginx%-sync table 1 %x+$") then
+                return nil, nil, "bad header"
             end
         elseif sub(line, 1, 4) == "end " then
             local count = sub(line, 5)
-            if not match(count, "^%d+$") or (#count > 1 and sub(count, 1, 1) == "0") or tonumber(count) ~= keys then
-                return nil, "end line counts " .. count .. " keys, the file has " .. keys
+            if not match(count, "^%d+$") or (#count > 1 and sub(count, 1, 1) == "0") or tonumber(count) ~= lines then
+                return nil, nil, "end line counts " .. count .. " lines, the file has " .. lines
             end
             ended = true
-        else
-            local key, rest = match(line, "^([a-z0-9][a-z0-9%-]*/[a-z0-9][a-z0-9%-]*:[a-z0-9][a-z0-9%-]*)(.*)$")
-            if not key or #key > 200 or out[key] then
-                return nil, "line " .. line_no .. ": bad or repeated key"
+        elseif sub(line, 1, 6) == "route " then
+            local server, p, key, flag = match(line, "^route ([a-z0-9_*][a-z0-9*.%-]*) (/[A-Za-z0-9._~/%-]*) ([^ ]+) ([s%-])$")
+            if not server or sub(p, -1) ~= "/" or #p > 1024 or #server > 253 or #key > 200 or not match(key, KEY) then
+                return nil, nil, at .. "bad route"
+            end
+            srv[server] = srv[server] or {}
+            if srv[server][p] then
+                return nil, nil, at .. "repeated route"
+            end
+            srv[server][p] = { key = key, strip = flag == "s" }
+            lines = lines + 1
+        elseif sub(line, 1, 10) == "endpoints " then
+            local key, rest = match(line, "^endpoints ([^ ]+)(.*)$")
+            if not key or #key > 200 or not match(key, KEY) or eps[key] then
+                return nil, nil, at .. "bad or repeated key"
             end
             if rest ~= "" and (sub(rest, 1, 1) ~= " " or sub(rest, -1) == " " or find(rest, "  ", 1, true)) then
-                return nil, "line " .. line_no .. ": bad spacing"
+                return nil, nil, at .. "bad spacing"
             end
             local peers = {}
             for field in gmatch(rest, "[^ ]+") do
                 local host, port = parse_address(field)
                 if not host then
-                    return nil, "line " .. line_no .. ": bad address"
+                    return nil, nil, at .. "bad address"
                 end
                 peers[#peers + 1] = { host, port, field }
             end
-            out[key] = { peers = peers, next = 1 }
-            keys = keys + 1
+            eps[key] = { peers = peers, next = 1 }
+            lines = lines + 1
+        else
+            return nil, nil, at .. "unknown line"
         end
     end
     if not ended then
-        return nil, "no end line: the file is incomplete"
+        return nil, nil, "no end line: the file is incomplete"
     end
-    if line_no > 0 and #text ~= 0 and sub(text, -1) ~= "\n" then
-        return nil, "text after the end line"
+    if sub(text, -1) ~= "\n" then
+        return nil, nil, "text after the end line"
     end
-    return out
+    return srv, eps
 end
 
 -- check loads the file when its first line changed.
@@ -137,7 +160,7 @@ local function check(premature)
     local f, err = io.open(path, "r")
     if not f then
         if loaded_header ~= nil or not shared:get("missing_logged") then
-            ngx.log(ngx.WARN, "kube-nginx-sync: cannot open the endpoints file: ", err)
+            ngx.log(ngx.WARN, "kube-nginx-sync: cannot open the table file: ", err)
             shared:set("missing_logged", true)
         end
     else
@@ -145,19 +168,19 @@ local function check(premature)
         if first ~= loaded_header then
             local rest = f:read("*a")
             local text = (first or "") .. "\n" .. (rest or "")
-            local table_, why = _M.parse(text)
-            if table_ then
+            local srv, eps, why = _M.parse(text)
+            if srv then
                 -- Keep each route's place in its rotation.
-                for key, r in pairs(table_) do
+                for key, r in pairs(eps) do
                     local old = routes[key]
                     if old and #r.peers > 0 then
                         r.next = (old.next - 1) % #r.peers + 1
                     end
                 end
-                routes, loaded_header = table_, first
+                servers, routes, loaded_header = srv, eps, first
             elseif first ~= shared:get("refused:" .. ngx.worker.pid()) then
-                ngx.log(ngx.ERR, "kube-nginx-sync: refused the endpoints file (", why,
-                    "); the last good endpoints stay in use")
+                ngx.log(ngx.ERR, "kube-nginx-sync: refused the table file (", why,
+                    "); the last good table stays in use")
                 shared:incr("endpoint_file_errors", 1, 0)
                 shared:set("refused:" .. ngx.worker.pid(), first or "")
             end
@@ -167,21 +190,58 @@ local function check(premature)
     shared:set("worker:" .. ngx.worker.pid(), loaded_header and sub(loaded_header, #HEADER + 1) or "", WORKER_TTL)
 end
 
--- init_worker starts the worker's checks of file; dict is the shared dict.
+-- init_worker starts the worker's checks of the table file; dict is the
+-- shared dict.
 function _M.init_worker(file, dict)
     path, shared = file, ngx.shared[dict]
     check(false)
     local ok, err = ngx.timer.every(CHECK_EVERY, check)
     if not ok then
-        ngx.log(ngx.ERR, "kube-nginx-sync: cannot start the endpoints check: ", err)
+        ngx.log(ngx.ERR, "kube-nginx-sync: cannot start the table check: ", err)
     end
 end
 
--- access answers 503 for a route that has no ready endpoint.
+-- route finds the route of a request of a router location: the longest
+-- route path of the server that prefixes the URI (route paths end in "/",
+-- so only the URI's prefixes that end in "/" can match). It answers 301
+-- for a route's path without its final "/", and 404 when no route
+-- matches; it strips the route's path when the route says so.
+local function route()
+    local srv = servers[ngx.var.server_name]
+    local uri = ngx.var.uri
+    if srv then
+        if byte(uri, -1) ~= 47 and srv[uri .. "/"] then
+            local args = ngx.var.args
+            return nil, ngx.redirect(uri .. "/" .. (args and ("?" .. args) or ""), 301)
+        end
+        for i = #uri, 1, -1 do
+            if byte(uri, i) == 47 then -- "/"
+                local r = srv[sub(uri, 1, i)]
+                if r then
+                    if r.strip and i > 1 then
+                        ngx.req.set_uri(sub(uri, i))
+                    end
+                    return r.key
+                end
+            end
+        end
+    end
+    ngx.status = 404
+    ngx.header["Content-Type"] = "text/plain"
+    ngx.say("kube-nginx-sync: no route for this host and path")
+    return nil, ngx.exit(404)
+end
+
+-- access routes a request of a router location, and answers 503 for a
+-- route that has no ready endpoint.
 function _M.access()
     local key = ngx.var.kns_route
     if not key or key == "" then
-        return
+        key = route()
+        if not key then
+            return
+        end
+        ngx.var.kns_route = key
     end
     local r = routes[key]
     if r and #r.peers > 0 then

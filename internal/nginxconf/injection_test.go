@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -113,7 +114,7 @@ func FuzzServiceToConfig(f *testing.F) {
 	dir := f.TempDir()
 	renderers := map[nginxconf.Shape]*nginxconf.Renderer{}
 	for _, shape := range []nginxconf.Shape{nginxconf.ShapeUpstream, nginxconf.ShapeFlat, nginxconf.ShapeLua} {
-		r, err := nginxconf.NewRenderer(nginxconf.Options{HTTPPort: 80, StatusPort: 8099, Shape: shape, EndpointsFile: luaEndpointsFile})
+		r, err := nginxconf.NewRenderer(nginxconf.Options{HTTPPort: 80, StatusPort: 8099, Shape: shape, TableFile: luaTableFile})
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -201,7 +202,7 @@ func expectedDirectives(cfg model.Config, version string, shape nginxconf.Shape)
 	if shape == nginxconf.ShapeLua {
 		out = append(out, d("lua_shared_dict", "kube_nginx_sync", "32m"),
 			lua("init_by_lua_block", "package.loaded.kube_nginx_sync = (function()\n"+luaplane.Module+"\n    end)()"),
-			lua("init_worker_by_lua_block", `require("kube_nginx_sync").init_worker("`+luaEndpointsFile+`", "kube_nginx_sync")`),
+			lua("init_worker_by_lua_block", `require("kube_nginx_sync").init_worker("`+luaTableFile+`", "kube_nginx_sync")`),
 			block("upstream", []string{"kube_nginx_sync"}, d("server", "0.0.0.1"), lua("balancer_by_lua_block", `require("kube_nginx_sync").balance()`),
 				d("keepalive", "320"), d("keepalive_requests", "10000"), d("keepalive_timeout", "750ms")))
 	}
@@ -269,21 +270,42 @@ func expectedDirectives(cfg model.Config, version string, shape nginxconf.Shape)
 		}
 		var routes []nginxsyntax.Directive
 		root, serverProxies, serverStrips := false, false, false
-		for _, l := range s.Locations {
-			root = root || l.Path == "/"
-			if l.Path != "/" {
-				routes = append(routes, block("location", []string{"=", strings.TrimSuffix(l.Path, "/")}, d("return", "301", l.Path+"$is_args$args")))
+		if shape == nginxconf.ShapeLua {
+			// A route with proxy settings of its own, and every route under
+			// its path, has a location of its own; the Lua router, in
+			// location /, matches the others (and all when there are none).
+			var own []string
+			for _, l := range s.Locations {
+				if !l.Proxy.IsZero() {
+					own = append(own, l.Path)
+				}
 			}
-			if shape == nginxconf.ShapeLua {
-				// Every route proxies: the Lua module answers 503 for one
-				// without a ready endpoint.
+			router := true
+			for _, l := range s.Locations {
+				if !slices.ContainsFunc(own, func(p string) bool { return strings.HasPrefix(l.Path, p) }) {
+					continue
+				}
+				router = router && l.Path != "/"
+				if l.Path != "/" {
+					routes = append(routes, block("location", []string{"=", strings.TrimSuffix(l.Path, "/")}, d("return", "301", l.Path+"$is_args$args")))
+				}
 				target := "http://kube_nginx_sync"
 				if l.StripPrefix {
 					target += "/"
 				}
 				routes = append(routes, block("location", []string{l.Path},
 					append(append([]nginxsyntax.Directive{d("set", "$kns_route", l.Service.String())}, settings(l.Proxy)...), d("proxy_pass", target))...))
-				continue
+			}
+			if router {
+				routes = append(routes, block("location", []string{"/"}, d("set", "$kns_route", ""), d("proxy_pass", "http://kube_nginx_sync")))
+			}
+			out = append(out, block("server", nil, append(body, routes...)...))
+			continue
+		}
+		for _, l := range s.Locations {
+			root = root || l.Path == "/"
+			if l.Path != "/" {
+				routes = append(routes, block("location", []string{"=", strings.TrimSuffix(l.Path, "/")}, d("return", "301", l.Path+"$is_args$args")))
 			}
 			if l.Upstream == "" {
 				routes = append(routes, block("location", []string{l.Path}, d("default_type", "text/plain"),
@@ -341,8 +363,8 @@ func expectedDirectives(cfg model.Config, version string, shape nginxconf.Shape)
 	return out
 }
 
-// luaEndpointsFile is the Lua shape's endpoints file in these tests.
-const luaEndpointsFile = "/etc/nginx/conf.d/.kube-nginx-sync-endpoints"
+// luaTableFile is the Lua shape's endpoints file in these tests.
+const luaTableFile = "/etc/nginx/conf.d/.kube-nginx-sync-table"
 
 // largestUnit writes n in the largest of the units (each base times the
 // one before) that divides it.

@@ -37,9 +37,10 @@ const (
 	// nginx parses it in about linear time, at the cost of keep-alive and
 	// retries.
 	ShapeFlat Shape = "flat"
-	// ShapeLua holds routes only: one upstream whose Lua balancer reads
-	// the endpoints from a file of their own (internal/luaplane), so that
-	// an endpoint change needs no reload. It needs nginx's Lua module.
+	// ShapeLua holds servers only: a Lua router in each, and one upstream
+	// with a Lua balancer, read routes and endpoints from the table file
+	// (internal/luaplane), so that neither a new route nor an endpoint
+	// change needs a reload. It needs nginx's Lua module.
 	ShapeLua Shape = "lua"
 )
 
@@ -103,10 +104,10 @@ type View struct {
 	Picks []Pick
 	// PickIndexes counts from 0 to the largest Pick's N - 1. (Flat shape.)
 	PickIndexes []int
-	// EndpointsFile is the path of the endpoints file, as nginx sees it;
+	// TableFile is the path of the table file, as nginx sees it;
 	// LuaModule is the Lua module's source; ReportPath is where the status
 	// server answers the module's report. (Lua shape.)
-	EndpointsFile, LuaModule, ReportPath string
+	TableFile, LuaModule, ReportPath string
 }
 
 // UpstreamView is one upstream block.
@@ -149,6 +150,10 @@ type RouteView struct {
 	// nginx's default; Settings is true when one of them is set.
 	ReadTimeout, SendTimeout, MaxBodySize string
 	Settings                              bool
+	// Dedicated is true, in the Lua shape, for a route that nginx matches
+	// in a location of its own (luaplane.Dedicated); the Lua router
+	// matches the others.
+	Dedicated bool
 }
 
 // ServerView is one server block.
@@ -167,6 +172,10 @@ type ServerView struct {
 	// Proxies is true when a route of this server has endpoints; Strips
 	// when one of those strips its path.
 	Proxies, Strips bool
+	// Router is true when the server's "/" is the Lua router's location
+	// (Lua shape): unless its root route has a location of its own
+	// (RouteView.Dedicated).
+	Router bool
 }
 
 // Options configure a Renderer.
@@ -186,9 +195,9 @@ type Options struct {
 	// Shape picks the built-in template; empty means ShapeUpstream. A
 	// user's template sees it as View.Shape.
 	Shape Shape
-	// EndpointsFile is the absolute path, as nginx sees it, of the Lua
-	// shape's endpoints file (needed by that shape only).
-	EndpointsFile string
+	// TableFile is the absolute path, as nginx sees it, of the Lua
+	// shape's table file (needed by that shape only).
+	TableFile string
 }
 
 // VersionPath is where the status server answers the config's version.
@@ -204,12 +213,12 @@ type Renderer struct {
 	shape         Shape
 	listen        []string
 	statusListen  string
-	endpointsFile string
+	tableFile string
 }
 
-// validEndpointsFile: an absolute path that can be written in a Lua string
+// validTableFile: an absolute path that can be written in a Lua string
 // in nginx's config as it is.
-func validEndpointsFile(p string) bool {
+func validTableFile(p string) bool {
 	if !strings.HasPrefix(p, "/") || len(p) > 1024 {
 		return false
 	}
@@ -261,10 +270,10 @@ func NewRenderer(opts Options) (*Renderer, error) {
 	}
 	r := &Renderer{shape: shape, listen: listen, statusListen: statusListen}
 	if shape == ShapeLua {
-		if !validEndpointsFile(opts.EndpointsFile) {
-			return nil, fmt.Errorf("endpoints file %q: the lua shape needs an absolute path of letters, digits, \"/\", \".\", \"_\" and \"-\"", opts.EndpointsFile)
+		if !validTableFile(opts.TableFile) {
+			return nil, fmt.Errorf("table file %q: the lua shape needs an absolute path of letters, digits, \"/\", \".\", \"_\" and \"-\"", opts.TableFile)
 		}
-		r.endpointsFile = opts.EndpointsFile
+		r.tableFile = opts.TableFile
 		if opts.Template == "" {
 			// No Go writer for this shape: its template is executed.
 			r.builtin, _ = parseTemplate("lua.conf.tmpl", luaTemplate)

@@ -72,9 +72,9 @@ func TestRenderGolden(t *testing.T) {
 		{name: "flat-typical", opts: nginxconf.Options{HTTPPort: 80, Shape: nginxconf.ShapeFlat}, cfg: typical, services: 5},
 		{name: "flat-status-server", opts: nginxconf.Options{HTTPPort: 80, StatusPort: 8099, Shape: nginxconf.ShapeFlat}, cfg: typical, services: 5},
 		{name: "status-server", opts: nginxconf.Options{HTTPPort: 80, StatusPort: 8099}, cfg: typical, services: 5},
-		{name: "lua-empty", opts: nginxconf.Options{HTTPPort: 80, Shape: nginxconf.ShapeLua, EndpointsFile: "/etc/nginx/conf.d/.kube-nginx-sync-endpoints"},
+		{name: "lua-empty", opts: nginxconf.Options{HTTPPort: 80, Shape: nginxconf.ShapeLua, TableFile: "/etc/nginx/conf.d/.kube-nginx-sync-table"},
 			cfg: model.Config{Servers: []model.Server{{}}}},
-		{name: "lua-typical", opts: nginxconf.Options{HTTPPort: 80, StatusPort: 8099, Shape: nginxconf.ShapeLua, EndpointsFile: "/etc/nginx/conf.d/.kube-nginx-sync-endpoints"},
+		{name: "lua-typical", opts: nginxconf.Options{HTTPPort: 80, StatusPort: 8099, Shape: nginxconf.ShapeLua, TableFile: "/etc/nginx/conf.d/.kube-nginx-sync-table"},
 			cfg: typical, services: 5},
 		{name: "listen-addresses", opts: nginxconf.Options{HTTPPort: 8080, HTTPAddresses: []string{"127.0.0.1", "::1"}}, cfg: typical, services: 5},
 		{name: "custom-template", opts: nginxconf.Options{HTTPPort: 80, TemplateName: "custom.tmpl", Template: `# {{.Routes}} routes

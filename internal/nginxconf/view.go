@@ -17,13 +17,12 @@ import (
 func (r *Renderer) view(cfg model.Config, services int) View {
 	view := View{Config: cfg, Services: services, Routes: cfg.Routes(), StatusListen: r.statusListen, Version: versionPlaceholder, Shape: r.shape}
 	if r.shape == ShapeLua {
-		view.EndpointsFile, view.LuaModule, view.ReportPath = r.endpointsFile, luaplane.Module, luaplane.ReportPath
+		view.TableFile, view.LuaModule, view.ReportPath = r.tableFile, luaplane.Module, luaplane.ReportPath
 	}
 	// The built-in templates each need half of the view; a user's
 	// template gets all of it.
 	upstreams, flat := r.tmpl != nil || r.shape == ShapeUpstream, r.tmpl != nil || r.shape == ShapeFlat
-	// (The Lua shape needs neither: its endpoints are in a file of their
-	// own.)
+	// (The Lua shape needs neither: its endpoints are in the table file.)
 	endpoints := make(map[string]string, len(cfg.Upstreams))
 	names := make(map[string]string, len(cfg.Upstreams))
 	picks := map[int]bool{}
@@ -61,8 +60,21 @@ func (r *Renderer) view(cfg model.Config, services int) View {
 			}
 			sv.Listen = append(sv.Listen, l)
 		}
-		for _, loc := range s.Locations {
+		var dedicated []bool
+		if r.shape == ShapeLua {
+			dedicated = luaplane.Dedicated(s)
+			sv.Router = true
+			for i, l := range s.Locations {
+				if l.Path == "/" && dedicated[i] {
+					sv.Router = false // the root route has a location of its own
+				}
+			}
+		}
+		for i, loc := range s.Locations {
 			rv := RouteView{Location: loc, Prefix: strings.TrimSuffix(loc.Path, "/")}
+			if dedicated != nil {
+				rv.Dedicated = dedicated[i]
+			}
 			if loc.Upstream != "" {
 				rv.Endpoints = endpoints[loc.Upstream]
 				rv.UpstreamName = names[loc.Upstream]

@@ -11,8 +11,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginx"
 )
 
 // Nginx is an nginx of its own: own prefix folder, pid file and log, with a
@@ -84,8 +82,9 @@ type MainConfig struct {
 	Foreground bool
 	// Workers defaults to 1, WorkerConnections to 1024.
 	Workers, WorkerConnections int
-	// Lua loads nginx's Lua module, which the lua shape needs.
-	Lua bool
+	// Modules are dynamic modules to load (nginx.LuaModules for the lua
+	// shape).
+	Modules []string
 }
 
 // Write writes Prefix/nginx.conf and returns its path.
@@ -94,13 +93,7 @@ func (c MainConfig) Write() (string, error) {
 	if c.Foreground {
 		daemon = "daemon off;\n"
 	}
-	var modules []string
-	if c.Lua {
-		if modules = nginx.LuaModules(); modules == nil {
-			return "", fmt.Errorf("nginx's Lua module is not installed (apt-get install libnginx-mod-http-lua)")
-		}
-	}
-	for _, m := range modules {
+	for _, m := range c.Modules {
 		daemon += "load_module " + m + ";\n"
 	}
 	conf := fmt.Sprintf(`%[3]smaster_process on;

@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/luaplane"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/testbed"
@@ -130,7 +132,8 @@ func TestLuaEndpointChangesWithoutReload(t *testing.T) {
 		t.Errorf("%v endpoint updates timed, want at least 4", n)
 	}
 
-	// A new route is a config change: nginx reloads.
+	// A new route needs no reload either: the Lua router reads it from the
+	// table file.
 	createService(t, ns, service{name: "other", labels: exposed, ports: []corev1.ServicePort{httpPort("http", 80)}})
 	createSlice(t, ns, "other", []slicePort{sp("http", 8080)}, endpoint{Addr: b2.Addr.Addr()})
 	eventually(t, 15*time.Second, func() error {
@@ -139,9 +142,114 @@ func TestLuaEndpointChangesWithoutReload(t *testing.T) {
 		}
 		return nil
 	})
-	if n := metric(t, a.listen, `kube_nginx_sync_reloads_total{result="ok"}`); n <= reloads {
-		t.Errorf("a new route did not reload nginx (%v reloads)", n)
+	if n := metric(t, a.listen, `kube_nginx_sync_reloads_total{result="ok"}`); n != reloads {
+		t.Errorf("a new route reloaded nginx (%v reloads, %v before)", n, reloads)
 	}
+}
+
+// TestLuaRouter: the Lua router matches as nginx matches prefix locations
+// (the longest route path; the path without its final "/" redirects; no
+// route is a 404), by host, strips a route's path when asked; a route with
+// proxy settings of its own gets a location of its own (a config change:
+// nginx reloads), and the routes under its path too.
+func TestLuaRouter(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	a := startRun(t, ns, "--shape", "lua")
+	outer, inner, shop := luaBackend(t, "outer"), luaBackend(t, "inner"), luaBackend(t, "shop")
+	for _, s := range []struct {
+		name        string
+		b           *testbed.Backend
+		annotations map[string]string
+	}{
+		{"outer", outer, map[string]string{"kube-nginx-sync.io/path": "/" + ns + "/api", "kube-nginx-sync.io/strip-prefix": "false"}},
+		{"inner", inner, map[string]string{"kube-nginx-sync.io/path": "/" + ns + "/api/v2", "kube-nginx-sync.io/strip-prefix": "true"}},
+		{"shop", shop, map[string]string{"kube-nginx-sync.io/host": ns + ".shop.test", "kube-nginx-sync.io/path": "/"}},
+	} {
+		createService(t, ns, service{name: s.name, labels: exposed, annotations: s.annotations, ports: []corev1.ServicePort{httpPort("http", 80)}})
+		createSlice(t, ns, s.name, []slicePort{sp("http", 8080)}, endpoint{Addr: s.b.Addr.Addr()})
+	}
+	type want struct {
+		host, path string
+		status     int
+		body       string
+	}
+	check := func(cases []want) error {
+		for _, c := range cases {
+			status, body, err := tryGet(a.port, c.host, c.path)
+			if err != nil || status != c.status || body != c.body {
+				return fmt.Errorf("GET %s%s: %d %q (%v), want %d %q", c.host, c.path, status, body, err, c.status, c.body)
+			}
+		}
+		return nil
+	}
+	routes := []want{
+		{"", "/" + ns + "/api/x", 200, "outer /" + ns + "/api/x"},
+		{"", "/" + ns + "/api/v2/y?q=1", 200, "inner /y"},
+		{"", "/" + ns + "/apiv2/", 404, "kube-nginx-sync: no route for this host and path\n"},
+		{ns + ".shop.test", "/cart", 200, "shop /cart"},
+		{ns + ".shop.test", "/" + ns + "/api/x", 200, "shop /" + ns + "/api/x"},
+	}
+	eventually(t, 15*time.Second, func() error { return check(routes) })
+	// A route's path without its final "/" redirects, with the query, as
+	// nginx's own locations do.
+	redirects := func() error {
+		for _, p := range []string{"/api", "/api/v2"} {
+			if status, loc := redirect(t, a.port, "/"+ns+p+"?a=b"); status != 301 || !strings.HasSuffix(loc, "/"+ns+p+"/?a=b") {
+				return fmt.Errorf("GET %s: %d to %q, want 301 to .../%s%s/?a=b", p, status, loc, ns, p)
+			}
+		}
+		return nil
+	}
+	if err := redirects(); err != nil {
+		t.Error(err)
+	}
+	reloads := metric(t, a.listen, `kube_nginx_sync_reloads_total{result="ok"}`)
+
+	// Proxy settings of its own: outer gets a location, and inner too (it
+	// is under outer's path); the routing stays the same.
+	svc, err := client.CoreV1().Services(ns).Get(context.Background(), "outer", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.Annotations["kube-nginx-sync.io/read-timeout"] = "1h"
+	if _, err := client.CoreV1().Services(ns).Update(context.Background(), svc, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, func() error {
+		config, err := os.ReadFile(filepath.Join(a.confDir, "default.conf"))
+		if err != nil {
+			return err
+		}
+		for _, loc := range []string{"location /" + ns + "/api/ {", "location /" + ns + "/api/v2/ {"} {
+			if !strings.Contains(string(config), loc) {
+				return fmt.Errorf("no %q in the config", loc)
+			}
+		}
+		if n := metric(t, a.listen, `kube_nginx_sync_reloads_total{result="ok"}`); n <= reloads {
+			return fmt.Errorf("%v reloads, want more than %v", n, reloads)
+		}
+		return nil
+	})
+	if err := check(routes); err != nil {
+		t.Error(err)
+	}
+	if err := redirects(); err != nil {
+		t.Error(err)
+	}
+}
+
+// redirect asks path without following a redirect, and returns the status
+// and Location.
+func redirect(t *testing.T, port int, path string) (int, string) {
+	t.Helper()
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }, Timeout: 10 * time.Second}
+	resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d%s", port, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode, resp.Header.Get("Location")
 }
 
 // TestLuaRetriesAndRefusedFiles: a backend that dies without an

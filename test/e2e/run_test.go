@@ -37,7 +37,13 @@ func startRun(t *testing.T, ns string, extra ...string) *allInOne {
 	prefix := t.TempDir()
 	// The lua shape needs nginx's Lua module.
 	lua := slices.Contains(extra, "--shape=lua") || slices.Index(extra, "lua") > 0 && extra[slices.Index(extra, "lua")-1] == "--shape"
-	mainConf, err := testbed.MainConfig{Prefix: prefix, ConfDir: a.confDir, Lua: lua}.Write()
+	main := testbed.MainConfig{Prefix: prefix, ConfDir: a.confDir}
+	if lua {
+		if main.Modules = nginx.LuaModules(); main.Modules == nil {
+			t.Fatal("nginx's Lua module is not installed (apt-get install libnginx-mod-http-lua)")
+		}
+	}
+	mainConf, err := main.Write()
 	if err != nil {
 		t.Fatal(err)
 	}
