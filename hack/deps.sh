@@ -2,7 +2,7 @@
 # Makes sure what the tests, the demo and the benchmarks need is installed:
 # Go (from the machine), and from Debian's packages nginx, iproute2 (ip),
 # util-linux (unshare), and for the benchmark's baseline (bench/baseline) jq
-# and inotify-tools. As root it installs what is missing with apt-get
+# and inotify-tools, and for its data-plane section wrk. As root it installs what is missing with apt-get
 # (one 'apt-get update' first); otherwise it says what to install.
 set -euo pipefail
 
@@ -17,6 +17,7 @@ command -v ip >/dev/null || missing+=(iproute2)
 command -v unshare >/dev/null || missing+=(util-linux)
 command -v jq >/dev/null || missing+=(jq)
 command -v inotifywait >/dev/null || missing+=(inotify-tools)
+command -v wrk >/dev/null || missing+=(wrk)
 if ((${#missing[@]} == 0)); then
 	exit 0
 fi
