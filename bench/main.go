@@ -44,7 +44,12 @@ func main() {
 	logDir := flag.String("logs", "", "a folder to keep the log of each system's run in")
 	dpRounds := flag.Int("dataplane-rounds", 3, "rounds of the data-plane section (1 with -quick); 0 leaves it out")
 	dpOnly := flag.Bool("dataplane-only", false, "measure the data-plane section only (no control plane); mind -out")
+	flag.StringVar(&oursShape, "shape", string(nginxconf.ShapeUpstream), "the --shape kube-nginx-sync runs with in the other sections")
 	flag.Parse()
+	if _, err := nginxconf.ParseShape(oursShape); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	if *quick && *dpRounds > 1 {
@@ -58,11 +63,14 @@ func main() {
 
 // Results is the JSON that the benchmark writes.
 type Results struct {
-	Date     string                    `json:"date"`
-	Machine  map[string]any            `json:"machine"`
-	Versions map[string]string         `json:"versions"`
-	Quick    bool                      `json:"quick"`
-	Results  map[string]*SystemResults `json:"results"`
+	Date     string            `json:"date"`
+	Machine  map[string]any    `json:"machine"`
+	Versions map[string]string `json:"versions"`
+	Quick    bool              `json:"quick"`
+	// Shape is kube-nginx-sync's --shape in the sections other than the
+	// data plane's.
+	Shape   string                    `json:"shape"`
+	Results map[string]*SystemResults `json:"results"`
 	// DataPlane holds the data-plane section: one entry per shape
 	// ("upstream", "flat") and "reference".
 	DataPlane map[string]*DataPlaneResult `json:"data_plane"`
@@ -158,7 +166,7 @@ func run(ctx context.Context, quick bool, outPath, sizeList, logDir string, dpRo
 	b.next.Store(20000) // 0..19999 are the populated Services
 	res := &Results{
 		Date: time.Now().UTC().Format(time.RFC3339), Machine: machine(), Versions: versions(ctx, binary, binDir), Quick: quick,
-		Results: map[string]*SystemResults{}, DataPlane: dp,
+		Shape: oursShape, Results: map[string]*SystemResults{}, DataPlane: dp,
 	}
 	for _, s := range systems {
 		res.Results[s.name] = &SystemResults{SingleChangeMS: map[string]*Latency{}, NginxFloorMS: map[string]*Latency{}}
