@@ -42,10 +42,20 @@ func main() {
 	out := flag.String("out", "bench/results/latest.json", "where to write the JSON results")
 	sizes := flag.String("sizes", "10,1000,10000", "the numbers of existing routes to measure single changes at")
 	logDir := flag.String("logs", "", "a folder to keep the log of each system's run in")
+	dpRounds := flag.Int("dataplane-rounds", 3, "rounds of the data-plane section (1 with -quick); 0 leaves it out")
+	dpOnly := flag.Bool("dataplane-only", false, "measure the data-plane section only (no control plane); mind -out")
+	flag.StringVar(&oursShape, "shape", string(nginxconf.ShapeUpstream), "the --shape kube-nginx-sync runs with in the other sections")
 	flag.Parse()
+	if _, err := nginxconf.ParseShape(oursShape); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	if err := run(ctx, *quick, *out, *sizes, *logDir); err != nil {
+	if *quick && *dpRounds > 1 {
+		*dpRounds = 1
+	}
+	if err := run(ctx, *quick, *out, *sizes, *logDir, *dpRounds, *dpOnly); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -53,12 +63,18 @@ func main() {
 
 // Results is the JSON that the benchmark writes.
 type Results struct {
-	Date     string                    `json:"date"`
-	Machine  map[string]any            `json:"machine"`
-	Versions map[string]string         `json:"versions"`
-	Quick    bool                      `json:"quick"`
-	Results  map[string]*SystemResults `json:"results"`
-	Notes    []string                  `json:"notes"`
+	Date     string            `json:"date"`
+	Machine  map[string]any    `json:"machine"`
+	Versions map[string]string `json:"versions"`
+	Quick    bool              `json:"quick"`
+	// Shape is kube-nginx-sync's --shape in the sections other than the
+	// data plane's.
+	Shape   string                    `json:"shape"`
+	Results map[string]*SystemResults `json:"results"`
+	// DataPlane holds the data-plane section: one entry per shape
+	// ("upstream", "flat") and "reference".
+	DataPlane map[string]*DataPlaneResult `json:"data_plane"`
+	Notes     []string                    `json:"notes"`
 }
 
 // SystemResults are one system's figures; a figure not measured is null.
@@ -70,9 +86,9 @@ type SystemResults struct {
 	Scale10000     *ScaleResult        `json:"scale_10000"`
 }
 
-func run(ctx context.Context, quick bool, outPath, sizeList, logDir string) error {
+func run(ctx context.Context, quick bool, outPath, sizeList, logDir string, dpRounds int, dpOnly bool) error {
 	binDir := os.Getenv("KNS_CONTROLPLANE_BIN")
-	if binDir == "" {
+	if binDir == "" && !dpOnly {
 		return fmt.Errorf("KNS_CONTROLPLANE_BIN is not set: run `make bench`")
 	}
 	scripts, err := filepath.Abs("bench/baseline")
@@ -84,6 +100,19 @@ func run(ctx context.Context, quick bool, outPath, sizeList, logDir string) erro
 		return err
 	}
 	defer os.RemoveAll(work)
+
+	// The data plane first, while nothing else runs.
+	var dp map[string]*DataPlaneResult
+	if dpRounds > 0 || dpOnly {
+		if dp, err = dataPlane(ctx, work, max(dpRounds, 1)); err != nil {
+			return err
+		}
+	}
+	if dpOnly {
+		res := &Results{Date: time.Now().UTC().Format(time.RFC3339), Machine: machine(), Versions: map[string]string{"go": runtime.Version()},
+			Quick: quick, DataPlane: dp, Notes: notes()}
+		return writeResults(res, outPath, nil)
+	}
 
 	binary := filepath.Join(work, "kube-nginx-sync")
 	if out, err := exec.CommandContext(ctx, "go", "build", "-o", binary, "./cmd/kube-nginx-sync").CombinedOutput(); err != nil {
@@ -137,7 +166,7 @@ func run(ctx context.Context, quick bool, outPath, sizeList, logDir string) erro
 	b.next.Store(20000) // 0..19999 are the populated Services
 	res := &Results{
 		Date: time.Now().UTC().Format(time.RFC3339), Machine: machine(), Versions: versions(ctx, binary, binDir), Quick: quick,
-		Results: map[string]*SystemResults{},
+		Shape: oursShape, Results: map[string]*SystemResults{}, DataPlane: dp,
 	}
 	for _, s := range systems {
 		res.Results[s.name] = &SystemResults{SingleChangeMS: map[string]*Latency{}, NginxFloorMS: map[string]*Latency{}}
@@ -244,6 +273,11 @@ func run(ctx context.Context, quick bool, outPath, sizeList, logDir string) erro
 		}
 	}
 	res.Notes = notes()
+	return writeResults(res, outPath, sizes)
+}
+
+// writeResults writes the JSON and prints the tables.
+func writeResults(res *Results, outPath string, sizes []int) error {
 	data, err := json.MarshalIndent(res, "", "  ")
 	if err != nil {
 		return err
@@ -251,7 +285,10 @@ func run(ctx context.Context, quick bool, outPath, sizeList, logDir string) erro
 	if err := os.WriteFile(outPath, append(data, '\n'), 0o644); err != nil {
 		return err
 	}
-	fmt.Print(table(res, sizes))
+	if res.Results != nil {
+		fmt.Print(table(res, sizes))
+	}
+	fmt.Print(dataPlaneTable(res.DataPlane))
 	fmt.Printf("\nWritten to %s.\n", outPath)
 	return nil
 }
@@ -344,6 +381,7 @@ func notes() []string {
 		"nginx_floor_ms: the same config shape, a route added, the file replaced and nginx's master signalled directly with SIGHUP; from the signal to the first correct answer.",
 		"burst_1000: 1,000 Services and slices created by 16 clients on top of about 1,000; converge_ms from the return of the last create; reloads counted from nginx's 'reconfiguring' log lines.",
 		"churn: every 100 ms one of 50 Services gets an endpoint flipped ready/not ready; 50 Go keep-alive clients load 50 other Services' routes; a failed request is an error, a non-200 status or a wrong backend.",
+		"data_plane: one route of 3 endpoints (a Go server), nginx with 2 workers, wrk -t2 -c64 for 10 s with keep-alive, the configs in turn in each round; each figure is the median of the rounds (every round's requests/s and p99 are listed), failed_requests the sum of all rounds' non-2xx answers and socket errors; backend_connections were accepted by the backends during a round. upstream and flat are kube-nginx-sync's shapes as it renders them; reference is a hand-written upstream block with keepalive 64.",
 		"scale_10000: render_ms is rebuild+render from objects in memory for kube-nginx-sync, and kubectl get (both lists) + jq for the baseline; generator_rss_mib is the run process for kube-nginx-sync (generator and reloader in one) and the generator's process group (shell + 2 kubectl watches) for the baseline.",
 	}
 }

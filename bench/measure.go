@@ -184,7 +184,8 @@ func (b *bench) list(ctx context.Context) (*corev1.ServiceList, *discoveryv1.End
 // oursConfig renders as kube-nginx-sync run does with the flags newOurs
 // gives it.
 func (b *bench) oursConfig(s *system) (configMaker, *nginxconf.Renderer, error) {
-	r, err := nginxconf.NewRenderer(nginxconf.Options{HTTPPort: s.port, HTTPAddresses: []string{"127.0.0.1"}, StatusPort: s.statusPort})
+	r, err := nginxconf.NewRenderer(nginxconf.Options{HTTPPort: s.port, HTTPAddresses: []string{"127.0.0.1"}, StatusPort: s.statusPort,
+		Shape: nginxconf.Shape(oursShape)})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -165,10 +165,15 @@ const (
 	baseline = "baseline"
 )
 
-// newOurs is kube-nginx-sync run with its default settings.
+// oursShape is the --shape that kube-nginx-sync runs with (the -shape
+// flag).
+var oursShape = "upstream"
+
+// newOurs is kube-nginx-sync run with its default settings, but for
+// --shape oursShape.
 func newOurs(dir, binary, kubeconfig string, port, statusPort, listenPort int) *system {
 	return &system{name: ours, dir: dir, port: port, statusPort: statusPort, command: func(s *system) []*exec.Cmd {
-		args := append([]string{"run", "--kubeconfig", kubeconfig, "--namespace", namespace,
+		args := append([]string{"run", "--kubeconfig", kubeconfig, "--namespace", namespace, "--shape", oursShape,
 			"--output", s.configPath(), "--listen", fmt.Sprintf("127.0.0.1:%d", listenPort),
 			"--http-address", "127.0.0.1", "--http-port", strconv.Itoa(port), "--status-port", strconv.Itoa(statusPort),
 			"--"}, s.nginxArgs()...)

@@ -3,7 +3,7 @@
 # Go (from the machine), and from Debian's packages nginx and its Lua
 # module (libnginx-mod-http-lua), iproute2 (ip),
 # util-linux (unshare), and for the benchmark's baseline (bench/baseline) jq
-# and inotify-tools. As root it installs what is missing with apt-get
+# and inotify-tools, and for its data-plane section wrk. As root it installs what is missing with apt-get
 # (one 'apt-get update' first); otherwise it says what to install.
 set -euo pipefail
 
@@ -21,6 +21,7 @@ command -v ip >/dev/null || missing+=(iproute2)
 command -v unshare >/dev/null || missing+=(util-linux)
 command -v jq >/dev/null || missing+=(jq)
 command -v inotifywait >/dev/null || missing+=(inotify-tools)
+command -v wrk >/dev/null || missing+=(wrk)
 if ((${#missing[@]} == 0)); then
 	exit 0
 fi

@@ -97,8 +97,8 @@ func TestDiff(t *testing.T) {
 	if err := os.WriteFile(output, []byte(strings.Replace(string(live), "10.1.0.5:8080", "10.1.0.9:8080", 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	want := "~ upstream c64309a1_shop_web_http: server 10.1.0.9:8080 max_fails=2 fail_timeout=10s; keepalive 16; keepalive_requests 10000; keepalive_timeout 750ms;  =>  " +
-		"server 10.1.0.5:8080 max_fails=2 fail_timeout=10s; keepalive 16; keepalive_requests 10000; keepalive_timeout 750ms;\n"
+	want := "~ upstream c64309a1_shop_web_http: server 10.1.0.9:8080 max_fails=2 fail_timeout=10s; keepalive 64; keepalive_requests 10000; keepalive_timeout 750ms;  =>  " +
+		"server 10.1.0.5:8080 max_fails=2 fail_timeout=10s; keepalive 64; keepalive_requests 10000; keepalive_timeout 750ms;\n"
 	if code, stdout, _ := run(args...); code != ExitDiffers || !strings.HasSuffix(stdout, want) {
 		t.Errorf("diff after an edit: exit %d\n%s", code, stdout)
 	}

@@ -43,7 +43,7 @@ func writeUpstream(b *bytes.Buffer, v View) {
 		for _, a := range u.Backends {
 			w("\n    server ", a.String(), " max_fails=2 fail_timeout=10s;")
 		}
-		w("\n    keepalive 16;",
+		w("\n    keepalive 64;",
 			"\n    keepalive_requests 10000;",
 			"\n    keepalive_timeout 750ms;",
 			"\n}")

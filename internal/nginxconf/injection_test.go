@@ -245,7 +245,7 @@ func expectedDirectives(cfg model.Config, version string, shape nginxconf.Shape)
 			name := fmt.Sprintf("%08x_%s", fnv32a(u.Name), u.Name)
 			upstreamNames[u.Name] = name
 			out = append(out, block("upstream", []string{name}, d("server", endpoints[u.Name][0], "max_fails=2", "fail_timeout=10s"),
-				d("keepalive", "16"), d("keepalive_requests", "10000"), d("keepalive_timeout", "750ms")))
+				d("keepalive", "64"), d("keepalive_requests", "10000"), d("keepalive_timeout", "750ms")))
 		}
 	}
 	for _, s := range cfg.Servers {
