@@ -11,7 +11,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -23,7 +22,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
-	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/testbed"
 )
 
@@ -59,7 +57,7 @@ func dpService(t *testing.T, ns, name string, annotations map[string]string, bac
 // nginx at url, and nginx has settled.
 func waitServedBy(t *testing.T, a *allInOne, url string, backends ...*testbed.Backend) {
 	t.Helper()
-	defer waitSettled(t, a)
+	defer a.waitSettled(t)
 	eventually(t, 30*time.Second, func() error {
 		for _, b := range backends {
 			if b.Requests() == 0 {
@@ -68,37 +66,6 @@ func waitServedBy(t *testing.T, a *allInOne, url string, backends ...*testbed.Ba
 				}
 				return fmt.Errorf("backend %s has not answered yet", b.Addr)
 			}
-		}
-		return nil
-	})
-}
-
-// waitSettled waits until nginx serves the file that a's generator wrote
-// last and has no other worker than the one of that config: until then, a
-// new connection may still reach a worker of an older config.
-func waitSettled(t *testing.T, a *allInOne) {
-	t.Helper()
-	master := nginxMaster(t, a.cmd.Process.Pid)
-	eventually(t, 30*time.Second, func() error {
-		data, err := os.ReadFile(filepath.Join(a.confDir, "default.conf"))
-		if err != nil {
-			return err
-		}
-		h, err := nginxconf.Verify(data)
-		if err != nil {
-			return err
-		}
-		if _, body, err := tryGet(a.statusPort, "", nginxconf.VersionPath); err != nil || body != h.Version+"\n" {
-			return fmt.Errorf("nginx serves version %q (%v), the file is %s", body, err, h.Version)
-		}
-		var workers []string
-		for _, pid := range childPIDs(t, master) {
-			if c := cmdline(pid); strings.HasPrefix(c, "nginx: worker process") {
-				workers = append(workers, c)
-			}
-		}
-		if len(workers) != 1 {
-			return fmt.Errorf("nginx has %d workers: %q", len(workers), workers)
 		}
 		return nil
 	})
@@ -495,7 +462,7 @@ func TestDataPlaneWebSocket(t *testing.T) {
 			return nil
 		})
 	}
-	waitSettled(t, a)
+	a.waitSettled(t)
 
 	dial := func(name string) *testbed.WebSocket {
 		ws, err := testbed.DialWebSocket(addr, "", "/"+ns+"/"+name+"/echo", 5*time.Second)
@@ -549,4 +516,12 @@ func TestDataPlaneWebSocket(t *testing.T) {
 	}
 	t.Logf("idle WebSockets: without the annotation closed by nginx after %s (%v); with read-timeout 3m still echoing after %s",
 		closedAfter.Round(time.Millisecond), err, time.Since(idle).Round(time.Millisecond))
+}
+
+// waitSettled waits until nginx serves the file that a's generator wrote
+// last and has no other worker than the one of that config: until then, a
+// new connection may still reach a worker of an older config.
+func (a *allInOne) waitSettled(t *testing.T) {
+	t.Helper()
+	waitSettled(t, a.daemon, a.listen, filepath.Join(a.confDir, "default.conf"), a.statusPort)
 }
