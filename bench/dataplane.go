@@ -22,7 +22,9 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/luaplane"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginx"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/testbed"
 )
@@ -45,10 +47,11 @@ const (
 const (
 	dpUpstream  = "upstream"
 	dpFlat      = "flat"
+	dpLua       = "lua"
 	dpReference = "reference"
 )
 
-var dpConfigs = []string{dpUpstream, dpFlat, dpReference}
+var dpConfigs = []string{dpUpstream, dpFlat, dpLua, dpReference}
 
 // DataPlaneResult is one config's figures: over several rounds, the
 // median of each figure, and the sum of the failures.
@@ -143,7 +146,7 @@ func dataPlaneRun(ctx context.Context, dir, name string, port int, eps []netip.A
 			return nil, err
 		}
 	}
-	data, err := dataPlaneConfig(name, port, eps)
+	data, err := dataPlaneConfig(name, port, eps, confDir)
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +154,19 @@ func dataPlaneRun(ctx context.Context, dir, name string, port int, eps []netip.A
 		return nil, err
 	}
 	// As the systems' nginx: two workers, the machine's cores.
-	mainConf, err := testbed.MainConfig{Prefix: prefix, ConfDir: confDir, Workers: 2, WorkerConnections: 4096}.Write()
+	main := testbed.MainConfig{Prefix: prefix, ConfDir: confDir, Workers: 2, WorkerConnections: 4096}
+	if name == dpLua {
+		if main.Modules = nginx.LuaModules(); main.Modules == nil {
+			return nil, fmt.Errorf("the lua shape needs nginx's Lua module (libnginx-mod-http-lua)")
+		}
+		// nginx's workers (user nobody) read the table file themselves.
+		for d := confDir; d != filepath.Dir(d) && d != os.TempDir(); d = filepath.Dir(d) {
+			if err := os.Chmod(d, 0o755); err != nil {
+				return nil, err
+			}
+		}
+	}
+	mainConf, err := main.Write()
 	if err != nil {
 		return nil, err
 	}
@@ -199,8 +214,9 @@ func dataPlaneRun(ctx context.Context, dir, name string, port int, eps []netip.A
 }
 
 // dataPlaneConfig is the config file of one of dpConfigs, routing /dp/web/
-// to the endpoints with the prefix stripped.
-func dataPlaneConfig(name string, port int, eps []netip.AddrPort) ([]byte, error) {
+// to the endpoints with the prefix stripped (for the lua shape, with its
+// table file in confDir).
+func dataPlaneConfig(name string, port int, eps []netip.AddrPort, confDir string) ([]byte, error) {
 	if name == dpReference {
 		var b strings.Builder
 		b.WriteString("# What an nginx expert writes by hand: an upstream block with keep-alive.\nupstream reference {\n")
@@ -233,9 +249,19 @@ server {
 	}
 	svc, slice := dpObjects(endpoints)
 	res := model.Build(svc, slice, model.Options{})
-	r, err := nginxconf.NewRenderer(nginxconf.Options{HTTPPort: port, HTTPAddresses: []string{"127.0.0.1"}, Shape: nginxconf.Shape(name)})
+	tableFile := filepath.Join(confDir, luaplane.FileName)
+	r, err := nginxconf.NewRenderer(nginxconf.Options{HTTPPort: port, HTTPAddresses: []string{"127.0.0.1"}, Shape: nginxconf.Shape(name), TableFile: tableFile})
 	if err != nil {
 		return nil, err
+	}
+	if name == dpLua {
+		table, _, err := luaplane.Encode(luaplane.Build(res.Config))
+		if err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(tableFile, table, 0o644); err != nil {
+			return nil, err
+		}
 	}
 	return r.Render(res.Config, res.Services)
 }
@@ -380,13 +406,18 @@ func dataPlaneTable(dp map[string]*DataPlaneResult) string {
 		for _, v := range r.RoundsP99MS {
 			p99s = append(p99s, fmt.Sprintf("%g", v))
 		}
-		label := map[string]string{dpUpstream: "`--shape upstream` (default)", dpFlat: "`--shape flat`", dpReference: "reference: hand-written upstream, keepalive 64"}[name]
+		label := map[string]string{dpUpstream: "`--shape upstream` (default)", dpFlat: "`--shape flat`", dpLua: "`--shape lua`",
+			dpReference: "reference: hand-written upstream, keepalive 64"}[name]
 		fmt.Fprintf(&sb, "| %s | %.0f (%s) | %g ms | %g ms (%s) | %d | %d |\n", label, r.RequestsPerSecond, strings.Join(rounds, ", "),
 			r.P50MS, r.P99MS, strings.Join(p99s, ", "), r.FailedRequests, r.BackendConnections)
 	}
 	if u, ref := dp[dpUpstream], dp[dpReference]; u != nil && ref != nil && ref.RequestsPerSecond > 0 && ref.P99MS > 0 {
 		fmt.Fprintf(&sb, "| default / reference (target ≥ 0.9×, p99 ≤ 1.2×, 0 failed) | %.2f× | %.2f× | %.2f× | %d | |\n",
 			u.RequestsPerSecond/ref.RequestsPerSecond, u.P50MS/ref.P50MS, u.P99MS/ref.P99MS, u.FailedRequests)
+	}
+	if l, ref := dp[dpLua], dp[dpReference]; l != nil && ref != nil && ref.RequestsPerSecond > 0 && ref.P99MS > 0 {
+		fmt.Fprintf(&sb, "| lua / reference (target ≥ 0.85×, 0 failed) | %.2f× | %.2f× | %.2f× | %d | |\n",
+			l.RequestsPerSecond/ref.RequestsPerSecond, l.P50MS/ref.P50MS, l.P99MS/ref.P99MS, l.FailedRequests)
 	}
 	return sb.String()
 }

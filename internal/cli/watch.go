@@ -123,7 +123,7 @@ type generatorConfig struct {
 	out       outputFlags
 	// tableFile is the lua shape's table file; "" for other shapes.
 	tableFile string
-	watch         watchFlags
+	watch     watchFlags
 	// onWrite is called after each write of a changed config.
 	onWrite func()
 }

@@ -155,7 +155,9 @@ func Build(cfg model.Config) Table {
 // and path, endpoints by key, sorted and without duplicates.
 func Encode(t Table) (data []byte, version string, err error) {
 	routes := slices.Clone(t.Routes)
-	slices.SortFunc(routes, func(a, b Route) int { return cmp.Or(strings.Compare(a.Server, b.Server), strings.Compare(a.Path, b.Path)) })
+	slices.SortFunc(routes, func(a, b Route) int {
+		return cmp.Or(strings.Compare(a.Server, b.Server), strings.Compare(a.Path, b.Path))
+	})
 	eps := slices.Clone(t.Endpoints)
 	slices.SortFunc(eps, func(a, b Endpoints) int { return strings.Compare(a.Key, b.Key) })
 	var body bytes.Buffer

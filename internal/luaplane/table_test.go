@@ -143,7 +143,9 @@ func TestDecodeRefuses(t *testing.T) {
 
 func TestDedicatedAndBuild(t *testing.T) {
 	t.Parallel()
-	sp := func(name string) model.ServicePort { return model.ServicePort{Namespace: "ns", Name: name, Port: "http"} }
+	sp := func(name string) model.ServicePort {
+		return model.ServicePort{Namespace: "ns", Name: name, Port: "http"}
+	}
 	cfg := model.Config{
 		Servers: []model.Server{
 			{Locations: []model.Location{

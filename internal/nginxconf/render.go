@@ -208,12 +208,12 @@ type Renderer struct {
 	// tmpl is the user's template; nil means the built-in one of shape,
 	// which writeDefault writes without text/template's reflection, or
 	// builtin executes for a shape without a Go writer.
-	tmpl          *template.Template
-	builtin       *template.Template
-	shape         Shape
-	listen        []string
-	statusListen  string
-	tableFile string
+	tmpl         *template.Template
+	builtin      *template.Template
+	shape        Shape
+	listen       []string
+	statusListen string
+	tableFile    string
 }
 
 // validTableFile: an absolute path that can be written in a Lua string

@@ -282,74 +282,76 @@ func TestDataPlaneSustainedLoad(t *testing.T) {
 // does not send a POST again once sent) are reported.
 func TestDataPlaneRollingUpdate(t *testing.T) {
 	t.Parallel()
-	ns := newNamespace(t)
-	a := startRun(t, ns)
-	var current []*testbed.Backend
-	for range 3 {
-		current = append(current, dpBackend(t, "web", testbed.BackendOptions{}))
-	}
-	dpService(t, ns, "web", nil, current...)
-	url := fmt.Sprintf("http://127.0.0.1:%d/%s/web/x", a.port, ns)
-	waitServedBy(t, a, url, current...)
+	forShapes(t, func(t *testing.T, shape []string) {
+		ns := newNamespace(t)
+		a := startRun(t, ns, shape...)
+		var current []*testbed.Backend
+		for range 3 {
+			current = append(current, dpBackend(t, "web", testbed.BackendOptions{}))
+		}
+		dpService(t, ns, "web", nil, current...)
+		url := fmt.Sprintf("http://127.0.0.1:%d/%s/web/x", a.port, ns)
+		waitServedBy(t, a, url, current...)
 
-	gets := startLoadSpec(t, loadSpec{clients: 50, method: http.MethodGet, url: url, want: "web /x", duration: 3 * time.Minute, maxRequests: 10_000_000})
-	posts := startLoadSpec(t, loadSpec{clients: 5, method: http.MethodPost, url: url, want: "web /x", duration: 3 * time.Minute, maxRequests: 10_000_000})
-	ctx := context.Background()
-	var terminating []endpoint
-	var replaced []*testbed.Backend
-	var steps []string
-	for i := range 3 {
-		old := current[0]
-		fresh := dpBackend(t, "web", testbed.BackendOptions{})
-		current = append(current[1:], fresh)
-		ready := func() []endpoint {
-			var eps []endpoint
-			for _, b := range current {
-				eps = append(eps, endpoint{Addr: b.Addr.Addr()})
+		gets := startLoadSpec(t, loadSpec{clients: 50, method: http.MethodGet, url: url, want: "web /x", duration: 3 * time.Minute, maxRequests: 10_000_000})
+		posts := startLoadSpec(t, loadSpec{clients: 5, method: http.MethodPost, url: url, want: "web /x", duration: 3 * time.Minute, maxRequests: 10_000_000})
+		ctx := context.Background()
+		var terminating []endpoint
+		var replaced []*testbed.Backend
+		var steps []string
+		for i := range 3 {
+			old := current[0]
+			fresh := dpBackend(t, "web", testbed.BackendOptions{})
+			current = append(current[1:], fresh)
+			ready := func() []endpoint {
+				var eps []endpoint
+				for _, b := range current {
+					eps = append(eps, endpoint{Addr: b.Addr.Addr()})
+				}
+				return append(eps, terminating...)
 			}
-			return append(eps, terminating...)
+			stepStart := time.Now()
+			// The new endpoint, ready, beside the old one.
+			if err := updateSlices(ctx, ns, "web", append(ready(), endpoint{Addr: old.Addr.Addr()})...); err != nil {
+				t.Fatal(err)
+			}
+			// Then the old one terminating, and its backend gone.
+			terminating = append(terminating, endpoint{Addr: old.Addr.Addr(), Terminating: true})
+			if err := updateSlices(ctx, ns, "web", ready()...); err != nil {
+				t.Fatal(err)
+			}
+			old.Shutdown()
+			replaced = append(replaced, old)
+			// The next step once the new backend has carried a share of
+			// the load (a real rollout waits for the next Pod to start).
+			eventually(t, 30*time.Second, func() error {
+				if n := fresh.Requests(); n < 2000 {
+					return fmt.Errorf("the new backend %s answered %d requests", fresh.Addr, n)
+				}
+				return nil
+			})
+			steps = append(steps, fmt.Sprintf("step %d: new backend serving %s after the update", i+1, time.Since(stepStart).Round(time.Millisecond)))
 		}
-		stepStart := time.Now()
-		// The new endpoint, ready, beside the old one.
-		if err := updateSlices(ctx, ns, "web", append(ready(), endpoint{Addr: old.Addr.Addr()})...); err != nil {
-			t.Fatal(err)
-		}
-		// Then the old one terminating, and its backend gone.
-		terminating = append(terminating, endpoint{Addr: old.Addr.Addr(), Terminating: true})
-		if err := updateSlices(ctx, ns, "web", ready()...); err != nil {
-			t.Fatal(err)
-		}
-		old.Shutdown()
-		replaced = append(replaced, old)
-		// The next step once the new backend has carried a share of
-		// the load (a real rollout waits for the next Pod to start).
+		// A while on the new backends alone.
+		mark := gets.requests.Load()
 		eventually(t, 30*time.Second, func() error {
-			if n := fresh.Requests(); n < 2000 {
-				return fmt.Errorf("the new backend %s answered %d requests", fresh.Addr, n)
+			if n := gets.requests.Load() - mark; n < 10000 {
+				return fmt.Errorf("%d GETs since the last step", n)
 			}
 			return nil
 		})
-		steps = append(steps, fmt.Sprintf("step %d: new backend serving %s after the update", i+1, time.Since(stepStart).Round(time.Millisecond)))
-	}
-	// A while on the new backends alone.
-	mark := gets.requests.Load()
-	eventually(t, 30*time.Second, func() error {
-		if n := gets.requests.Load() - mark; n < 10000 {
-			return fmt.Errorf("%d GETs since the last step", n)
+		gets.halt()
+		posts.halt()
+		t.Logf("rolling update of 3 endpoints (%s): GETs: %s; POSTs: %s; old backends: %s; new backends: %s",
+			strings.Join(steps, ", "), gets, posts, accepted(replaced...), accepted(current...))
+		if n := gets.failed.Load(); n > 0 {
+			t.Errorf("%d of %d GETs failed:%s", n, gets.requests.Load(), gets.failures())
 		}
-		return nil
+		if n := posts.failed.Load(); n > 0 {
+			t.Logf("%d of %d POSTs failed (nginx does not send a POST again once sent; a client without retries sees these):%s",
+				n, posts.requests.Load(), posts.failures())
+		}
 	})
-	gets.halt()
-	posts.halt()
-	t.Logf("rolling update of 3 endpoints (%s): GETs: %s; POSTs: %s; old backends: %s; new backends: %s",
-		strings.Join(steps, ", "), gets, posts, accepted(replaced...), accepted(current...))
-	if n := gets.failed.Load(); n > 0 {
-		t.Errorf("%d of %d GETs failed:%s", n, gets.requests.Load(), gets.failures())
-	}
-	if n := posts.failed.Load(); n > 0 {
-		t.Logf("%d of %d POSTs failed (nginx does not send a POST again once sent; a client without retries sees these):%s",
-			n, posts.requests.Load(), posts.failures())
-	}
 }
 
 // TestDataPlaneBackendCrash: one of 3 backends dies (its listener and
@@ -359,40 +361,42 @@ func TestDataPlaneRollingUpdate(t *testing.T) {
 // while: no GET fails.
 func TestDataPlaneBackendCrash(t *testing.T) {
 	t.Parallel()
-	ns := newNamespace(t)
-	a := startRun(t, ns)
-	var backends []*testbed.Backend
-	for range 3 {
-		backends = append(backends, dpBackend(t, "api", testbed.BackendOptions{}))
-	}
-	dpService(t, ns, "api", nil, backends...)
-	url := fmt.Sprintf("http://127.0.0.1:%d/%s/api/x", a.port, ns)
-	waitServedBy(t, a, url, backends...)
-
-	ld := startLoadSpec(t, loadSpec{clients: 20, method: http.MethodGet, url: url, want: "api /x", duration: 20 * time.Second, maxRequests: 5_000_000})
-	eventually(t, 15*time.Second, func() error {
-		if n := ld.requests.Load(); n < 2000 {
-			return fmt.Errorf("%d requests so far", n)
+	forShapes(t, func(t *testing.T, shape []string) {
+		ns := newNamespace(t)
+		a := startRun(t, ns, shape...)
+		var backends []*testbed.Backend
+		for range 3 {
+			backends = append(backends, dpBackend(t, "api", testbed.BackendOptions{}))
 		}
-		return nil
+		dpService(t, ns, "api", nil, backends...)
+		url := fmt.Sprintf("http://127.0.0.1:%d/%s/api/x", a.port, ns)
+		waitServedBy(t, a, url, backends...)
+
+		ld := startLoadSpec(t, loadSpec{clients: 20, method: http.MethodGet, url: url, want: "api /x", duration: 20 * time.Second, maxRequests: 5_000_000})
+		eventually(t, 15*time.Second, func() error {
+			if n := ld.requests.Load(); n < 2000 {
+				return fmt.Errorf("%d requests so far", n)
+			}
+			return nil
+		})
+		dead := backends[0]
+		if err := dead.Close(); err != nil {
+			t.Fatal(err)
+		}
+		atCrash := ld.requests.Load()
+		servedBefore := dead.Requests()
+		ld.wait()
+		t.Logf("%s; %d requests after the crash; backends: %s", ld, ld.requests.Load()-atCrash, accepted(backends...))
+		if n := ld.failed.Load(); n > 0 {
+			t.Errorf("%d of %d GETs failed:%s", n, ld.requests.Load(), ld.failures())
+		}
+		if n := dead.Requests() - servedBefore; n > 0 {
+			t.Errorf("the dead backend answered %d requests", n)
+		}
+		if n := ld.requests.Load() - atCrash; n < 2000 {
+			t.Errorf("only %d requests after the crash", n)
+		}
 	})
-	dead := backends[0]
-	if err := dead.Close(); err != nil {
-		t.Fatal(err)
-	}
-	atCrash := ld.requests.Load()
-	servedBefore := dead.Requests()
-	ld.wait()
-	t.Logf("%s; %d requests after the crash; backends: %s", ld, ld.requests.Load()-atCrash, accepted(backends...))
-	if n := ld.failed.Load(); n > 0 {
-		t.Errorf("%d of %d GETs failed:%s", n, ld.requests.Load(), ld.failures())
-	}
-	if n := dead.Requests() - servedBefore; n > 0 {
-		t.Errorf("the dead backend answered %d requests", n)
-	}
-	if n := ld.requests.Load() - atCrash; n < 2000 {
-		t.Errorf("only %d requests after the crash", n)
-	}
 }
 
 // TestDataPlaneBackendIdleTimeout: backends close keep-alive connections
@@ -405,40 +409,42 @@ func TestDataPlaneBackendCrash(t *testing.T) {
 // proxy_next_upstream, 11 of 23,010 GETs failed here.)
 func TestDataPlaneBackendIdleTimeout(t *testing.T) {
 	t.Parallel()
-	ns := newNamespace(t)
-	a := startRun(t, ns)
-	var backends []*testbed.Backend
-	for range 3 {
-		backends = append(backends, dpBackend(t, "idle", testbed.BackendOptions{IdleTimeout: time.Second}))
-	}
-	one := dpBackend(t, "idle-one", testbed.BackendOptions{IdleTimeout: time.Second})
-	dpService(t, ns, "idle", nil, backends...)
-	dpService(t, ns, "idle-one", nil, one)
-	url := fmt.Sprintf("http://127.0.0.1:%d/%s/idle/x", a.port, ns)
-	urlOne := fmt.Sprintf("http://127.0.0.1:%d/%s/idle-one/x", a.port, ns)
-	waitServedBy(t, a, url, backends...)
-	waitServedBy(t, a, urlOne, one)
+	forShapes(t, func(t *testing.T, shape []string) {
+		ns := newNamespace(t)
+		a := startRun(t, ns, shape...)
+		var backends []*testbed.Backend
+		for range 3 {
+			backends = append(backends, dpBackend(t, "idle", testbed.BackendOptions{IdleTimeout: time.Second}))
+		}
+		one := dpBackend(t, "idle-one", testbed.BackendOptions{IdleTimeout: time.Second})
+		dpService(t, ns, "idle", nil, backends...)
+		dpService(t, ns, "idle-one", nil, one)
+		url := fmt.Sprintf("http://127.0.0.1:%d/%s/idle/x", a.port, ns)
+		urlOne := fmt.Sprintf("http://127.0.0.1:%d/%s/idle-one/x", a.port, ns)
+		waitServedBy(t, a, url, backends...)
+		waitServedBy(t, a, urlOne, one)
 
-	// Pauses from 0.9 s to 1.2 s: across the backends' idle timeout.
-	pause := func() time.Duration { return 900*time.Millisecond + rand.N(300*time.Millisecond) }
-	spec := loadSpec{clients: 20, method: http.MethodGet, want: "idle /x", duration: 40 * time.Second, maxRequests: 2_000_000,
-		burst: 20, pause: pause}
-	spec.url = url
-	three := startLoadSpec(t, spec)
-	spec.url, spec.want, spec.clients = urlOne, "idle-one /x", 10
-	single := startLoadSpec(t, spec)
-	three.wait()
-	single.wait()
-	t.Logf("3 endpoints: %s; backends: %s", three, accepted(backends...))
-	t.Logf("1 endpoint: %s; backend: %s", single, accepted(one))
-	for _, l := range []*loadRun{three, single} {
-		if n := l.failed.Load(); n > 0 {
-			t.Errorf("%s: %d of %d GETs failed:%s", l.spec.url, n, l.requests.Load(), l.failures())
+		// Pauses from 0.9 s to 1.2 s: across the backends' idle timeout.
+		pause := func() time.Duration { return 900*time.Millisecond + rand.N(300*time.Millisecond) }
+		spec := loadSpec{clients: 20, method: http.MethodGet, want: "idle /x", duration: 40 * time.Second, maxRequests: 2_000_000,
+			burst: 20, pause: pause}
+		spec.url = url
+		three := startLoadSpec(t, spec)
+		spec.url, spec.want, spec.clients = urlOne, "idle-one /x", 10
+		single := startLoadSpec(t, spec)
+		three.wait()
+		single.wait()
+		t.Logf("3 endpoints: %s; backends: %s", three, accepted(backends...))
+		t.Logf("1 endpoint: %s; backend: %s", single, accepted(one))
+		for _, l := range []*loadRun{three, single} {
+			if n := l.failed.Load(); n > 0 {
+				t.Errorf("%s: %d of %d GETs failed:%s", l.spec.url, n, l.requests.Load(), l.failures())
+			}
+			if n := l.requests.Load(); n < 5000 {
+				t.Errorf("%s: only %d requests", l.spec.url, n)
+			}
 		}
-		if n := l.requests.Load(); n < 5000 {
-			t.Errorf("%s: only %d requests", l.spec.url, n)
-		}
-	}
+	})
 }
 
 // TestDataPlaneWebSocket: a WebSocket through nginx upgrades and echoes
@@ -524,4 +530,17 @@ func TestDataPlaneWebSocket(t *testing.T) {
 func (a *allInOne) waitSettled(t *testing.T) {
 	t.Helper()
 	waitSettled(t, a.daemon, a.listen, filepath.Join(a.confDir, "default.conf"), a.statusPort)
+}
+
+// forShapes runs test for the default shape and for the lua shape, one
+// after the other (each is a load test: running them side by side would
+// halve what each measures), with the run flags of each.
+func forShapes(t *testing.T, test func(t *testing.T, shape []string)) {
+	for _, shape := range [][]string{nil, {"--shape", "lua"}} {
+		name := "upstream"
+		if shape != nil {
+			name = shape[1]
+		}
+		t.Run(name, func(t *testing.T) { test(t, shape) })
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -316,4 +317,107 @@ func TestLuaRetriesAndRefusedFiles(t *testing.T) {
 			t.Fatalf("with a refused endpoints file: %d %q", status, body)
 		}
 	}
+}
+
+// TestWebSocketsThroughEndpointChurn: 50 WebSockets held open while the
+// endpoints of other routes and of their own route (whose backend stays
+// ready) change every 100 ms. The lua shape takes each change without a
+// reload: none may close. The default shape reloads nginx for each settled
+// change; its old workers keep serving their WebSockets: the figures are
+// reported.
+func TestWebSocketsThroughEndpointChurn(t *testing.T) {
+	t.Parallel()
+	const (
+		sockets  = 50
+		duration = 60 * time.Second
+		every    = 100 * time.Millisecond
+	)
+	if testing.Short() {
+		t.Skip("a minute of churn")
+	}
+	forShapes(t, func(t *testing.T, shape []string) {
+		ns := newNamespace(t)
+		a := startRun(t, ns, shape...)
+		ws := dpBackend(t, "ws", testbed.BackendOptions{})
+		spare := dpBackend(t, "ws", testbed.BackendOptions{})
+		other := dpBackend(t, "other", testbed.BackendOptions{})
+		dpService(t, ns, "ws", nil, ws)
+		dpService(t, ns, "other", nil, other)
+		addr := "127.0.0.1:" + strconv.Itoa(a.port)
+		waitServedBy(t, a, "http://"+addr+"/"+ns+"/ws/x", ws)
+		waitServedBy(t, a, "http://"+addr+"/"+ns+"/other/x", other)
+
+		var conns []*testbed.WebSocket
+		for i := range sockets {
+			c, err := testbed.DialWebSocket(addr, "", "/"+ns+"/ws/echo", 5*time.Second)
+			if err != nil {
+				t.Fatalf("WebSocket %d: %v", i, err)
+			}
+			t.Cleanup(func() { c.Close() })
+			conns = append(conns, c)
+		}
+		echo := func(c *testbed.WebSocket, msg string) error {
+			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+			if err := c.WriteMessage(testbed.OpText, []byte(msg)); err != nil {
+				return err
+			}
+			_, got, err := c.ReadMessage()
+			if err == nil && string(got) != msg {
+				err = fmt.Errorf("echo of %q is %q", msg, got)
+			}
+			return err
+		}
+		reloadsBefore := metric(t, a.listen, `kube_nginx_sync_reloads_total{result="ok"}`)
+
+		// The churn: other's endpoint comes and goes; ws's spare endpoint
+		// comes and goes beside the one the sockets use, which stays.
+		ctx := context.Background()
+		flips := 0
+		closed := map[int]error{}
+		start := time.Now()
+		for time.Since(start) < duration {
+			on := flips%2 == 0
+			otherEps := []endpoint{{Addr: other.Addr.Addr(), NotReady: on}}
+			wsEps := []endpoint{{Addr: ws.Addr.Addr()}, {Addr: spare.Addr.Addr(), NotReady: !on}}
+			if err := updateSlices(ctx, ns, "other", otherEps...); err != nil {
+				t.Fatal(err)
+			}
+			if err := updateSlices(ctx, ns, "ws", wsEps...); err != nil {
+				t.Fatal(err)
+			}
+			flips++
+			// Each second, every socket still open echoes.
+			if flips%10 == 0 {
+				for i, c := range conns {
+					if closed[i] == nil {
+						if err := echo(c, fmt.Sprintf("flip %d", flips)); err != nil {
+							closed[i] = err
+						}
+					}
+				}
+			}
+			time.Sleep(every) // paces the churn, a change generator
+		}
+		reloads := metric(t, a.listen, `kube_nginx_sync_reloads_total{result="ok"}`) - reloadsBefore
+		m := scrape(t, a.listen)
+		name := "upstream"
+		if shape != nil {
+			name = shape[1]
+		}
+		t.Logf("%s shape: %d WebSockets through %d endpoint flips of 2 routes in %s: %d closed; %v reloads; draining generations %v (%v workers, %.0f MiB)",
+			name, sockets, flips, time.Since(start).Round(time.Second), len(closed), reloads,
+			m["kube_nginx_sync_nginx_draining_generations"], m["kube_nginx_sync_nginx_draining_workers"], m["kube_nginx_sync_nginx_draining_resident_bytes"]/(1<<20))
+		if shape != nil { // the lua shape
+			if len(closed) > 0 {
+				for i, err := range closed {
+					t.Errorf("WebSocket %d closed: %v", i, err)
+					break
+				}
+				t.Errorf("%d of %d WebSockets closed", len(closed), sockets)
+			}
+			if reloads != 0 {
+				t.Errorf("%v reloads for endpoint changes", reloads)
+			}
+		}
+	})
 }
