@@ -33,6 +33,7 @@ import (
 
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/controlplane"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/luaplane"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginx"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/testbed"
 )
@@ -69,7 +70,7 @@ func run() error {
 	}
 	defer os.RemoveAll(work)
 	if lua {
-		// nginx's workers (user nobody) read the endpoints file
+		// nginx's workers (user nobody) read the table file
 		// themselves: they must be able to reach it.
 		if err := os.Chmod(work, 0o755); err != nil {
 			return err
@@ -107,7 +108,13 @@ func run() error {
 	confDir := filepath.Join(work, "conf.d")
 	output := filepath.Join(confDir, "default.conf")
 	// With the lua shape, nginx's main config loads the Lua module.
-	mainConf, err := testbed.MainConfig{Prefix: filepath.Join(work, "nginx"), ConfDir: confDir, Lua: lua}.Write()
+	var modules []string
+	if lua {
+		if modules = nginx.LuaModules(); modules == nil {
+			return fmt.Errorf("-shape lua: nginx's Lua module is not installed (apt-get install libnginx-mod-http-lua)")
+		}
+	}
+	mainConf, err := testbed.MainConfig{Prefix: filepath.Join(work, "nginx"), ConfDir: confDir, Modules: modules}.Write()
 	if err != nil {
 		return err
 	}
@@ -139,14 +146,14 @@ func run() error {
 			strings.Count(luaplane.Module, "\n"))), 1)
 	}
 	os.Stdout.Write(config)
-	endpointsFile := filepath.Join(confDir, luaplane.FileName)
+	tableFile := filepath.Join(confDir, luaplane.FileName)
 	if lua {
-		endpoints, err := os.ReadFile(endpointsFile)
+		table, err := os.ReadFile(tableFile)
 		if err != nil {
 			return err
 		}
-		step("The endpoints, in a file of their own that nginx's workers read: " + endpointsFile)
-		os.Stdout.Write(endpoints)
+		step("The routes and endpoints, in a file of their own that nginx's workers read: " + tableFile)
+		os.Stdout.Write(table)
 	}
 
 	step("What each route answers")
@@ -169,15 +176,28 @@ func run() error {
 	}
 
 	if lua {
-		step("Replacing an endpoint live: kube-nginx-sync writes the endpoints file, nginx's workers read it, no reload")
+		step("Replacing an endpoint live: kube-nginx-sync rewrites the table file, nginx's workers read it, no reload")
 		if err := swapEndpoint(ctx, client, base, listen); err != nil {
 			return err
 		}
 	}
 
-	step("Creating a Service live: kube-nginx-sync writes the config, nginx reloads, the route answers")
+	if lua {
+		step("Creating a Service live: kube-nginx-sync rewrites the table file, the route answers, no reload")
+	} else {
+		step("Creating a Service live: kube-nginx-sync writes the config, nginx reloads, the route answers")
+	}
+	reloads, err := metric(listen, reloadsOK)
+	if err != nil {
+		return err
+	}
 	if err := liveChange(ctx, client, base); err != nil {
 		return err
+	}
+	if lua {
+		if err := showReloads(listen, reloads, "a new Service and its removal"); err != nil {
+			return err
+		}
 	}
 
 	if *once {
@@ -188,7 +208,7 @@ func run() error {
 	fmt.Printf("   nsenter --net=/proc/%d/ns/net curl -s -H 'Host: shop.demo.test' %s/\n", os.Getpid(), base)
 	fmt.Printf("   nsenter --net=/proc/%d/ns/net curl -s http://%s/metrics | grep ^kube_nginx_sync\n", os.Getpid(), listen)
 	if lua {
-		fmt.Printf("   cat %s\n", endpointsFile)
+		fmt.Printf("   cat %s\n", tableFile)
 	}
 	fmt.Printf("   nsenter --net=/proc/%d/ns/net %s --kubeconfig %s -n demo get svc,endpointslices\n",
 		os.Getpid(), filepath.Join(*cpBin, "kubectl"), cp.Kubeconfig)
@@ -309,7 +329,7 @@ func startLogged(cmd *exec.Cmd, logPath string) (func(), error) {
 		for sc.Scan() {
 			line := sc.Text()
 			fmt.Fprintln(logFile, line)
-			for _, key := range []string{`msg="wrote config"`, `msg="wrote endpoints"`, `msg="nginx reloaded"`, "level=WARN", "level=ERROR", `msg="nginx started"`} {
+			for _, key := range []string{`msg="wrote config"`, `msg="wrote table"`, `msg="nginx reloaded"`, "level=WARN", "level=ERROR", `msg="nginx started"`} {
 				if strings.Contains(line, key) {
 					fmt.Printf("   [kube-nginx-sync] %s\n", line)
 					break
@@ -394,7 +414,7 @@ func swapEndpoint(ctx context.Context, client kubernetes.Interface, base, listen
 		return err
 	}
 	defer b.Close()
-	reloads, err := metric(listen, `kube_nginx_sync_reloads_total{result="ok"}`)
+	reloads, err := metric(listen, reloadsOK)
 	if err != nil {
 		return err
 	}
@@ -435,14 +455,23 @@ func swapEndpoint(ctx context.Context, client kubernetes.Interface, base, listen
 	if err := waitMetric(ctx, listen, `kube_nginx_sync_endpoint_updates_total{result="ok"}`, updates); err != nil {
 		return err
 	}
-	after, err := metric(listen, `kube_nginx_sync_reloads_total{result="ok"}`)
+	return showReloads(listen, reloads, "an endpoint change")
+}
+
+// reloadsOK is the series of /metrics that counts nginx's confirmed reloads.
+const reloadsOK = `kube_nginx_sync_reloads_total{result="ok"}`
+
+// showReloads prints whether nginx was reloaded since /metrics counted
+// before reloads, for what changed.
+func showReloads(listen string, before float64, what string) error {
+	after, err := metric(listen, reloadsOK)
 	if err != nil {
 		return err
 	}
-	if after == reloads {
-		fmt.Printf("   nginx reloads: %v before, %v after: no reload for an endpoint change\n", reloads, after)
+	if after == before {
+		fmt.Printf("   nginx reloads: %v before, %v after: no reload for %s\n", before, after, what)
 	} else {
-		fmt.Printf("   nginx reloads: %v before, %v after: reloaded, which the lua shape should not need\n", reloads, after)
+		fmt.Printf("   nginx reloads: %v before, %v after: reloaded for %s\n", before, after, what)
 	}
 	return nil
 }
