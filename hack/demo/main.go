@@ -177,7 +177,13 @@ func run() error {
 
 	if lua {
 		step("Replacing an endpoint live: kube-nginx-sync rewrites the table file, nginx's workers read it, no reload")
-		if err := swapEndpoint(ctx, client, base, listen); err != nil {
+		ips := testbed.IPs{Base: 80}
+		b, err := testbed.StartBackend("hello-pod-3", netip.AddrPortFrom(ips.NextIPv4(), 8080))
+		if err != nil {
+			return err
+		}
+		backends = append(backends, b) // it serves hello until the demo ends
+		if err := swapEndpoint(ctx, client, base, listen, b); err != nil {
 			return err
 		}
 	}
@@ -404,16 +410,10 @@ func liveChange(ctx context.Context, client kubernetes.Interface, base string) e
 	return nil
 }
 
-// swapEndpoint replaces hello-pod-2 by a new backend, hello-pod-3, in the
-// EndpointSlice of Service hello, and shows how long it took for the new
-// endpoint to answer through nginx, and that nginx was not reloaded.
-func swapEndpoint(ctx context.Context, client kubernetes.Interface, base, listen string) error {
-	ips := testbed.IPs{Base: 80}
-	b, err := testbed.StartBackend("hello-pod-3", netip.AddrPortFrom(ips.NextIPv4(), 8080))
-	if err != nil {
-		return err
-	}
-	defer b.Close()
+// swapEndpoint replaces hello-pod-2 by b, hello-pod-3, in the EndpointSlice
+// of Service hello, and shows how long it took for the new endpoint to
+// answer through nginx, and that nginx was not reloaded.
+func swapEndpoint(ctx context.Context, client kubernetes.Interface, base, listen string, b *testbed.Backend) error {
 	reloads, err := metric(listen, reloadsOK)
 	if err != nil {
 		return err
@@ -422,15 +422,16 @@ func swapEndpoint(ctx context.Context, client kubernetes.Interface, base, listen
 	if err != nil {
 		return err
 	}
-	slices, err := client.DiscoveryV1().EndpointSlices("demo").List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=hello"})
+	list, err := client.DiscoveryV1().EndpointSlices("demo").List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=hello"})
 	if err != nil {
 		return err
 	}
-	if len(slices.Items) != 1 {
-		return fmt.Errorf("service hello has %d EndpointSlices, want 1", len(slices.Items))
+	if len(list.Items) != 1 {
+		return fmt.Errorf("service hello has %d EndpointSlices, want 1", len(list.Items))
 	}
-	slice := slices.Items[0]
+	slice := list.Items[0]
 	eps := slice.Endpoints
+	// createSamples wrote hello-pod-1's endpoint, then hello-pod-2's.
 	if len(eps) != 2 || len(eps[1].Addresses) != 1 {
 		return fmt.Errorf("service hello's EndpointSlice has %d endpoints, want 2", len(eps))
 	}
