@@ -19,7 +19,7 @@ e2e: ## the end-to-end tests only (needs root)
 	hack/in-netns.sh env GOPROXY=off KNS_CONTROLPLANE_BIN=$$(hack/control-plane.sh) \
 		go test -tags e2e -count=1 -race -timeout 30m ./test/e2e/...
 
-demo: ## a local control plane, nginx and sample Services (needs root); ARGS=-once to stop after showing
+demo: ## a local control plane, nginx and sample Services (needs root); ARGS=-once to stop after showing, ARGS='-shape lua' for the Lua data plane
 	hack/demo.sh $(ARGS)
 
 bench: ## kube-nginx-sync against the seed design, side by side (needs root); QUICK=1 for a short run

@@ -2,7 +2,8 @@
 # The demo behind `make demo`: builds what it needs (the control plane once
 # per machine, kube-nginx-sync, the demo program), then runs the demo inside a
 # private network namespace. Needs root; installs nginx when missing.
-# Arguments go to the demo program (-once: stop after showing the routes).
+# Arguments go to the demo program (-once: stop after showing the routes;
+# -shape lua: the Lua data plane, endpoint changes without a reload).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 

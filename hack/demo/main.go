@@ -1,12 +1,16 @@
-// Command demo shows kube-nginx-sync's init-container job on this machine: it
-// starts a real kube-apiserver and etcd, creates sample Services with real
-// backends, runs `kube-nginx-sync render`, starts nginx on the result and
-// shows what each route answers. Run it through `make demo`, which builds
-// what it needs and runs it inside a private network namespace.
+// Command demo shows kube-nginx-sync at work on this machine: it starts a
+// real kube-apiserver and etcd, creates sample Services with real backends,
+// runs `kube-nginx-sync run` (the generator and nginx), shows the config and
+// what each route answers, then changes the cluster live. With -shape lua,
+// nginx loads its Lua module, and the demo also replaces an endpoint and
+// shows nginx serving it without a reload. Run it through `make demo`
+// (ARGS='-shape lua' for the lua shape), which builds what it needs and runs
+// it inside a private network namespace.
 package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -28,6 +32,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/controlplane"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/luaplane"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginx"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/testbed"
 )
 
@@ -45,10 +52,15 @@ func run() error {
 	statusPort := flag.Int("status-port", 8099, "port of nginx's status server, on 127.0.0.1")
 	listenPort := flag.Int("listen-port", 9090, "port of kube-nginx-sync's /metrics, /healthz and /readyz, on 127.0.0.1")
 	once := flag.Bool("once", false, "stop after showing the routes instead of waiting for Ctrl-C")
+	shape := flag.String("shape", "upstream", "shape of the config, passed to run --shape: upstream, flat or lua (nginx's Lua module: endpoint changes without a reload)")
 	flag.Parse()
 	if _, err := exec.LookPath("nginx"); err != nil {
 		return fmt.Errorf("nginx is not installed: %w", err)
 	}
+	if _, err := nginxconf.ParseShape(*shape); err != nil {
+		return fmt.Errorf("-shape %q: %w", *shape, err)
+	}
+	lua := *shape == string(nginxconf.ShapeLua)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -57,6 +69,13 @@ func run() error {
 		return err
 	}
 	defer os.RemoveAll(work)
+	if lua {
+		// nginx's workers (user nobody) read the table file
+		// themselves: they must be able to reach it.
+		if err := os.Chmod(work, 0o755); err != nil {
+			return err
+		}
+	}
 	for _, d := range []string{"controlplane", "conf.d", "nginx"} {
 		if err := os.Mkdir(filepath.Join(work, d), 0o755); err != nil {
 			return err
@@ -88,13 +107,20 @@ func run() error {
 
 	confDir := filepath.Join(work, "conf.d")
 	output := filepath.Join(confDir, "default.conf")
-	mainConf, err := testbed.WriteMainConfig(filepath.Join(work, "nginx"), confDir, false)
+	// With the lua shape, nginx's main config loads the Lua module.
+	var modules []string
+	if lua {
+		if modules = nginx.LuaModules(); modules == nil {
+			return fmt.Errorf("-shape lua: nginx's Lua module is not installed (apt-get install libnginx-mod-http-lua)")
+		}
+	}
+	mainConf, err := testbed.MainConfig{Prefix: filepath.Join(work, "nginx"), ConfDir: confDir, Modules: modules}.Write()
 	if err != nil {
 		return err
 	}
 	step("Starting kube-nginx-sync run: the generator and nginx, hot-reloaded, in one process")
 	listen := "127.0.0.1:" + strconv.Itoa(*listenPort)
-	run := exec.Command(*binary, "run", "--kubeconfig", cp.Kubeconfig, "--output", output, "--validate",
+	run := exec.Command(*binary, "run", "--kubeconfig", cp.Kubeconfig, "--output", output, "--validate", "--shape", *shape,
 		"--http-address", "127.0.0.1", "--http-port", strconv.Itoa(*port), "--status-port", strconv.Itoa(*statusPort),
 		"--listen", listen, "--", "-p", filepath.Join(work, "nginx")+"/", "-c", mainConf)
 	fmt.Printf("   $ %s\n", strings.Join(run.Args, " "))
@@ -113,7 +139,22 @@ func run() error {
 		return err
 	}
 	step("The config it wrote: " + output)
+	if lua {
+		// The Lua module is embedded in the config whole: too long to show.
+		config = bytes.Replace(config, []byte(luaplane.Module), []byte(fmt.Sprintf(
+			"    -- (kube-nginx-sync's Lua module, %d lines, left out here: internal/luaplane/kns.lua)\n",
+			strings.Count(luaplane.Module, "\n"))), 1)
+	}
 	os.Stdout.Write(config)
+	tableFile := filepath.Join(confDir, luaplane.FileName)
+	if lua {
+		table, err := os.ReadFile(tableFile)
+		if err != nil {
+			return err
+		}
+		step("The routes and endpoints, in a file of their own that nginx's workers read: " + tableFile)
+		os.Stdout.Write(table)
+	}
 
 	step("What each route answers")
 	base := "http://127.0.0.1:" + strconv.Itoa(*port)
@@ -134,9 +175,35 @@ func run() error {
 		fmt.Printf("   GET %s%s\n      -> %d %q   %s\n", r.path, host, status, body, r.note)
 	}
 
-	step("Creating a Service live: kube-nginx-sync writes the config, nginx reloads, the route answers")
+	if lua {
+		step("Replacing an endpoint live: kube-nginx-sync rewrites the table file, nginx's workers read it, no reload")
+		ips := testbed.IPs{Base: 80}
+		b, err := testbed.StartBackend("hello-pod-3", netip.AddrPortFrom(ips.NextIPv4(), 8080))
+		if err != nil {
+			return err
+		}
+		backends = append(backends, b) // it serves hello until the demo ends
+		if err := swapEndpoint(ctx, client, base, listen, b); err != nil {
+			return err
+		}
+	}
+
+	if lua {
+		step("Creating a Service live: kube-nginx-sync rewrites the table file, the route answers, no reload")
+	} else {
+		step("Creating a Service live: kube-nginx-sync writes the config, nginx reloads, the route answers")
+	}
+	reloads, err := metric(listen, reloadsOK)
+	if err != nil {
+		return err
+	}
 	if err := liveChange(ctx, client, base); err != nil {
 		return err
+	}
+	if lua {
+		if err := showReloads(listen, reloads, "a new Service and its removal"); err != nil {
+			return err
+		}
 	}
 
 	if *once {
@@ -146,6 +213,9 @@ func run() error {
 	fmt.Printf("   nsenter --net=/proc/%d/ns/net curl -s %s/demo/hello/\n", os.Getpid(), base)
 	fmt.Printf("   nsenter --net=/proc/%d/ns/net curl -s -H 'Host: shop.demo.test' %s/\n", os.Getpid(), base)
 	fmt.Printf("   nsenter --net=/proc/%d/ns/net curl -s http://%s/metrics | grep ^kube_nginx_sync\n", os.Getpid(), listen)
+	if lua {
+		fmt.Printf("   cat %s\n", tableFile)
+	}
 	fmt.Printf("   nsenter --net=/proc/%d/ns/net %s --kubeconfig %s -n demo get svc,endpointslices\n",
 		os.Getpid(), filepath.Join(*cpBin, "kubectl"), cp.Kubeconfig)
 	fmt.Printf("   (label a Service kube-nginx-sync.io/expose=true to route it; the log: %s)\n", filepath.Join(work, "kube-nginx-sync.log"))
@@ -265,7 +335,7 @@ func startLogged(cmd *exec.Cmd, logPath string) (func(), error) {
 		for sc.Scan() {
 			line := sc.Text()
 			fmt.Fprintln(logFile, line)
-			for _, key := range []string{`msg="wrote config"`, `msg="nginx reloaded"`, "level=WARN", "level=ERROR", `msg="nginx started"`} {
+			for _, key := range []string{`msg="wrote config"`, `msg="wrote table"`, `msg="nginx reloaded"`, "level=WARN", "level=ERROR", `msg="nginx started"`} {
 				if strings.Contains(line, key) {
 					fmt.Printf("   [kube-nginx-sync] %s\n", line)
 					break
@@ -338,6 +408,129 @@ func liveChange(ctx context.Context, client kubernetes.Interface, base string) e
 	}
 	fmt.Printf("   GET /demo/live/ -> 404, %s after the delete\n", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// swapEndpoint replaces hello-pod-2 by b, hello-pod-3, in the EndpointSlice
+// of Service hello, and shows how long it took for the new endpoint to
+// answer through nginx, and that nginx was not reloaded.
+func swapEndpoint(ctx context.Context, client kubernetes.Interface, base, listen string, b *testbed.Backend) error {
+	reloads, err := metric(listen, reloadsOK)
+	if err != nil {
+		return err
+	}
+	updates, err := metric(listen, `kube_nginx_sync_endpoint_updates_total{result="ok"}`)
+	if err != nil {
+		return err
+	}
+	list, err := client.DiscoveryV1().EndpointSlices("demo").List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=hello"})
+	if err != nil {
+		return err
+	}
+	if len(list.Items) != 1 {
+		return fmt.Errorf("service hello has %d EndpointSlices, want 1", len(list.Items))
+	}
+	slice := list.Items[0]
+	eps := slice.Endpoints
+	// createSamples wrote hello-pod-1's endpoint, then hello-pod-2's.
+	if len(eps) != 2 || len(eps[1].Addresses) != 1 {
+		return fmt.Errorf("service hello's EndpointSlice has %d endpoints, want 2", len(eps))
+	}
+	old := eps[1].Addresses[0]
+	eps[1].Addresses = []string{b.Addr.Addr().String()}
+	start := time.Now()
+	if _, err := client.DiscoveryV1().EndpointSlices("demo").Update(ctx, &slice, metav1.UpdateOptions{}); err != nil {
+		return err
+	}
+	fmt.Printf("   updated service/hello's EndpointSlice: %s (hello-pod-2) replaced by %s (hello-pod-3)\n", old, b.Addr.Addr())
+	if err := waitBody(ctx, base, "/demo/hello/", "hello-pod-3 /"); err != nil {
+		return err
+	}
+	fmt.Printf("   GET /demo/hello/ -> 200 \"hello-pod-3 /\", %s after the update\n", time.Since(start).Round(time.Millisecond))
+	var answers []string
+	for range 4 {
+		_, body := get(base, "", "/demo/hello/")
+		answers = append(answers, strings.TrimSuffix(body, " /"))
+	}
+	fmt.Printf("   the next 4 GETs answered from: %s\n", strings.Join(answers, ", "))
+	// Every worker has confirmed the new endpoints once the counter moves.
+	if err := waitMetric(ctx, listen, `kube_nginx_sync_endpoint_updates_total{result="ok"}`, updates); err != nil {
+		return err
+	}
+	return showReloads(listen, reloads, "an endpoint change")
+}
+
+// reloadsOK is the series of /metrics that counts nginx's confirmed reloads.
+const reloadsOK = `kube_nginx_sync_reloads_total{result="ok"}`
+
+// showReloads prints whether nginx was reloaded since /metrics counted
+// before reloads, for what changed.
+func showReloads(listen string, before float64, what string) error {
+	after, err := metric(listen, reloadsOK)
+	if err != nil {
+		return err
+	}
+	if after == before {
+		fmt.Printf("   nginx reloads: %v before, %v after: no reload for %s\n", before, after, what)
+	} else {
+		fmt.Printf("   nginx reloads: %v before, %v after: reloaded for %s\n", before, after, what)
+	}
+	return nil
+}
+
+// metric reads one series of kube-nginx-sync's /metrics, by its name with
+// its labels as written there.
+func metric(listen, series string) (float64, error) {
+	resp, err := http.Get("http://" + listen + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			return strconv.ParseFloat(v, 64)
+		}
+	}
+	return 0, fmt.Errorf("metric %s not found", series)
+}
+
+// waitMetric waits until a series of /metrics is above before.
+func waitMetric(ctx context.Context, listen, series string, before float64) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if v, err := metric(listen, series); err == nil && v > before {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s did not rise above %v within 30 s", series, before)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// waitBody waits until a GET of path answers 200 with body.
+func waitBody(ctx context.Context, base, path, body string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if status, got := get(base, "", path); status == http.StatusOK && got == body {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("GET %s did not answer %q within 30 s", path, body)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }
 
 func waitAnswer(ctx context.Context, base, path string, want int) error {

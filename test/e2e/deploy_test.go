@@ -80,7 +80,7 @@ func TestDeployManifests(t *testing.T) {
 	}
 
 	manifests := map[string]string{}
-	for _, dir := range []string{"base", "overlays/run", "overlays/plain-sidecar", "overlays/namespaced"} {
+	for _, dir := range []string{"base", "overlays/run", "overlays/plain-sidecar", "overlays/namespaced", "overlays/lua"} {
 		out, _ := runTool(t, nil, false, kubectl, "kustomize", filepath.Join("../../deploy", dir))
 		manifests["kustomize "+dir] = out
 	}
@@ -95,13 +95,21 @@ func TestDeployManifests(t *testing.T) {
 		"namespaced":      {"--set", "namespaces={apps}", "--set", "validate=true", "-f", template},
 		"service mode":    {"--set", "defaultUpstream=service", "--set", "debounce=50ms", "--set", "replicas=3"},
 		"custom selector": {"--set", "selector=team in (a\\,b)"},
+		"lua":             {"--set", "shape=lua"},
+		"lua run":         {"--set", "shape=lua", "--set", "mode=run"},
+		"flat":            {"--set", "shape=flat"},
 	} {
 		args := append([]string{"template", "kns", "../../deploy/helm/kube-nginx-sync", "--namespace", deployNamespace}, values...)
 		out, _ := runTool(t, nil, false, helm, args...)
 		manifests["helm "+name] = out
 	}
+	if out, err := runTool(t, nil, true, helm, "template", "kns", "../../deploy/helm/kube-nginx-sync", "--set", "shape=round"); err == nil ||
+		!strings.Contains(out, `shape "round": want upstream, flat or lua`) {
+		t.Errorf("helm template --set shape=round: %v, want refused:\n%s", err, out)
+	}
 	for name, m := range manifests {
 		checkContainerArgs(t, name, m)
+		checkShapeImage(t, name, m)
 		out, err := runTool(t, []byte(m), true, kubectl, append(admin, "apply",
 			"--server-side", "--dry-run=server", "--field-manager=e2e", "-f", "-")...)
 		if err != nil {
@@ -201,5 +209,46 @@ func checkContainerArgs(t *testing.T, name, manifests string) {
 	}
 	if found == 0 {
 		t.Errorf("%s: no Deployment container found", name)
+	}
+}
+
+// luaImage is the nginx image with nginx's Lua module (Dockerfile.nginx-lua).
+const luaImage = "ghcr.io/kube-nginx-sync/nginx-lua:"
+
+// checkShapeImage: in every Deployment of the manifests, the containers
+// that render the config all ask for one shape, and nginx runs from the
+// Lua image exactly when that shape is lua (the official image has no Lua
+// module; the Lua image is only needed for it).
+func checkShapeImage(t *testing.T, name, manifests string) {
+	t.Helper()
+	for _, doc := range strings.Split(manifests, "\n---") {
+		var d appsv1.Deployment
+		if err := yaml.Unmarshal([]byte(doc), &d); err != nil || d.Kind != "Deployment" {
+			continue
+		}
+		spec := d.Spec.Template.Spec
+		shapes := map[string]bool{}
+		var nginxImage string
+		for _, c := range append(spec.InitContainers, spec.Containers...) {
+			if c.Name == "nginx" {
+				nginxImage = c.Image
+			}
+			if len(c.Args) == 0 || c.Args[0] == "reload" {
+				continue // reload renders nothing
+			}
+			shape := "upstream"
+			for _, a := range c.Args {
+				if v, ok := strings.CutPrefix(a, "--shape="); ok {
+					shape = v
+				}
+			}
+			shapes[shape] = true
+		}
+		if len(shapes) != 1 {
+			t.Errorf("%s: the containers render %d shapes (%v), want one", name, len(shapes), shapes)
+		}
+		if lua := strings.HasPrefix(nginxImage, luaImage); lua != shapes["lua"] {
+			t.Errorf("%s: nginx runs from %s with shapes %v: the lua shape needs the Lua image, and only it does", name, nginxImage, shapes)
+		}
 	}
 }
