@@ -49,23 +49,8 @@ func writeUpstream(b *bytes.Buffer, v View) {
 			"\n}")
 	}
 	for _, s := range v.Servers {
-		w("\n\nserver {")
-		for _, l := range s.Listen {
-			w("\n    listen ", l, ";")
-		}
-		name := s.Host
-		if name == "" {
-			name = "_"
-		}
-		w("\n    server_name ", name, ";\n",
-			"\n    proxy_http_version 1.1;",
-			"\n    proxy_set_header Connection $kns_connection;",
-			"\n    proxy_set_header Upgrade $http_upgrade;",
-			"\n    proxy_set_header Host $host;",
-			"\n    proxy_set_header X-Real-IP $remote_addr;",
-			"\n    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
-			"\n    proxy_set_header X-Forwarded-Proto $scheme;",
-			"\n    proxy_connect_timeout 5s;",
+		writeServerHead(b, s)
+		w("\n    proxy_connect_timeout 5s;",
 			"\n    proxy_next_upstream error timeout;",
 			"\n    proxy_next_upstream_tries 3;",
 			"\n    proxy_next_upstream_timeout 10s;")
@@ -160,4 +145,25 @@ func writeStatusServer(b *bytes.Buffer, v View) {
 			"}")
 	}
 	b.WriteByte('\n')
+}
+
+// writeServerHead opens a server block: its listen directives, its name,
+// and the proxy headers that every built-in shape sets.
+func writeServerHead(b *bytes.Buffer, s ServerView) {
+	b.WriteString("\n\nserver {")
+	for _, l := range s.Listen {
+		b.WriteString("\n    listen " + l + ";")
+	}
+	name := s.Host
+	if name == "" {
+		name = "_"
+	}
+	b.WriteString("\n    server_name " + name + ";\n" +
+		"\n    proxy_http_version 1.1;" +
+		"\n    proxy_set_header Connection $kns_connection;" +
+		"\n    proxy_set_header Upgrade $http_upgrade;" +
+		"\n    proxy_set_header Host $host;" +
+		"\n    proxy_set_header X-Real-IP $remote_addr;" +
+		"\n    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;" +
+		"\n    proxy_set_header X-Forwarded-Proto $scheme;")
 }

@@ -52,22 +52,7 @@ func writeFlat(b *bytes.Buffer, v View) {
 			"}")
 	}
 	for _, s := range v.Servers {
-		w("\n\nserver {")
-		for _, l := range s.Listen {
-			w("\n    listen ", l, ";")
-		}
-		name := s.Host
-		if name == "" {
-			name = "_"
-		}
-		w("\n    server_name ", name, ";\n",
-			"\n    proxy_http_version 1.1;",
-			"\n    proxy_set_header Connection $kns_connection;",
-			"\n    proxy_set_header Upgrade $http_upgrade;",
-			"\n    proxy_set_header Host $host;",
-			"\n    proxy_set_header X-Real-IP $remote_addr;",
-			"\n    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
-			"\n    proxy_set_header X-Forwarded-Proto $scheme;")
+		writeServerHead(b, s)
 		if s.Proxies {
 			w("\n\n    error_page 418 = @kns_proxy;",
 				"\n    location @kns_proxy {",
