@@ -138,7 +138,7 @@ func (f *rendererFlags) register(cmd *cobra.Command) {
 	fs.IntVar(&f.httpPort, "http-port", 80, "port that nginx's servers listen on")
 	fs.StringArrayVar(&f.httpAddresses, "http-address", nil, "address that nginx's servers listen on (an IP address, or * for all IPv4); repeat for several (default *)")
 	fs.IntVar(&f.statusPort, "status-port", 8099, "port of the status server on 127.0.0.1 that answers the config's version, so reloads can be confirmed; 0 for none")
-	fs.StringVar(&f.shape, "shape", string(nginxconf.ShapeUpstream), "shape of the built-in config: upstream (keep-alive, retries) or flat (no upstream blocks: parses faster at many thousands of routes); a --template sees it as .Shape")
+	fs.StringVar(&f.shape, "shape", string(nginxconf.ShapeUpstream), "shape of the built-in config: upstream (keep-alive, retries), lua (routes and endpoints in a table file beside the config that nginx's Lua module reads: no reload for them) or flat (no upstream blocks: parses faster at many thousands of routes); a --template sees it as .Shape")
 	mustComplete(cmd, "http-port", cobra.NoFileCompletions)
 	mustComplete(cmd, "http-address", cobra.NoFileCompletions)
 	mustComplete(cmd, "status-port", cobra.NoFileCompletions)
