@@ -1,9 +1,9 @@
 -- kube-nginx-sync's Lua data plane, run by nginx's lua-nginx-module.
 --
 -- The generator writes nginx's config (its servers, and a location for each
--- route with proxy settings of its own) and, beside it, the table file: the
--- routes that this module matches, and the ready endpoints of every routed
--- Service port. Every worker checks the file's first line every CHECK_EVERY
+-- route with proxy settings of its own) and, beside it, the table file:
+-- every route, which this module matches for the requests of a server's
+-- router location, and the ready endpoints of every routed Service port. Every worker checks the file's first line every CHECK_EVERY
 -- seconds and loads the file when it changed: neither an endpoint change
 -- nor a new route needs a reload. A file that does not parse is refused
 -- whole, logged and counted; the worker keeps its last good table.

@@ -4,10 +4,13 @@
 // balance them over the endpoints, so that neither an endpoint change nor
 // a new route needs a reload.
 //
-// The table holds each server's routes that the Lua router matches, and
+// The table holds each server's routes, which the Lua router matches, and
 // the ready endpoints of every routed Service port. nginx's config keeps
 // what only nginx can do: its servers (hosts), and a location of its own
-// for each route with proxy settings of its own (Dedicated).
+// for each route with proxy settings of its own (Dedicated). Those routes
+// are in the table too: nginx's own locations take their requests, but
+// while nginx reloads to a config where a route gained its own location,
+// the old workers still route it by the table.
 //
 // The file's grammar is held by three pieces of code: Encode writes it,
 // Decode is a Go port of the Lua reader (so the grammar is fuzzed in Go),
@@ -51,14 +54,14 @@ const DefaultServer = "_"
 
 // Table is what the table file holds.
 type Table struct {
-	// Routes are the routes the Lua router matches, by server and path.
+	// Routes are every server's routes, by server and path.
 	Routes []Route
 	// Endpoints hold the ready endpoints of every routed Service port, by
 	// key; a key with none answers 503.
 	Endpoints []Endpoints
 }
 
-// Route is one route that the Lua router matches.
+// Route is one route, which the Lua router matches.
 type Route struct {
 	// Server is the server's host (its server_name), or DefaultServer.
 	Server string
@@ -136,11 +139,8 @@ func Build(cfg model.Config) Table {
 	seen := make(map[model.ServicePort]bool, cfg.Routes())
 	for _, s := range cfg.Servers {
 		server := cmp.Or(s.Host, DefaultServer)
-		dedicated := Dedicated(s)
-		for i, l := range s.Locations {
-			if !dedicated[i] {
-				t.Routes = append(t.Routes, Route{Server: server, Path: l.Path, Key: Key(l.Service), Strip: l.StripPrefix})
-			}
+		for _, l := range s.Locations {
+			t.Routes = append(t.Routes, Route{Server: server, Path: l.Path, Key: Key(l.Service), Strip: l.StripPrefix})
 			if !seen[l.Service] {
 				seen[l.Service] = true
 				t.Endpoints = append(t.Endpoints, Endpoints{Key: Key(l.Service), Addrs: backends[l.Upstream]})

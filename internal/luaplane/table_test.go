@@ -171,10 +171,15 @@ func TestDedicatedAndBuild(t *testing.T) {
 	if got, want := Dedicated(cfg.Servers[1]), []bool{true, true}; !cmp.Equal(got, want) {
 		t.Errorf("Dedicated = %v, want %v (a root route with settings: all)", got, want)
 	}
+	// Every route is in the table, those with a location of their own too.
 	want := Table{
 		Routes: []Route{
 			{Server: DefaultServer, Path: "/", Key: "ns/root:http"},
+			{Server: DefaultServer, Path: "/a/", Key: "ns/a:http"},
+			{Server: DefaultServer, Path: "/a/b/", Key: "ns/ab:http", Strip: true},
 			{Server: DefaultServer, Path: "/c/", Key: "ns/c:http", Strip: true},
+			{Server: "x.example.com", Path: "/", Key: "ns/c:http"},
+			{Server: "x.example.com", Path: "/d/", Key: "ns/d:http"},
 		},
 		Endpoints: []Endpoints{
 			{Key: "ns/root:http", Addrs: addrs("10.0.0.9:80")},

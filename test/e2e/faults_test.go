@@ -176,7 +176,7 @@ func TestFaultsWatchExpiredRelists(t *testing.T) {
 		ip := nextIP()
 		createSliceIn(t, c, ns, name, []slicePort{sp("http", 8080)}, endpoint{Addr: ip})
 		eventually(t, 15*time.Second, func() error {
-			if !strings.Contains(g.file(t), `set $kns_endpoints "`+ip.String()+`:8080";`) {
+			if !strings.Contains(g.file(t), "server "+ip.String()+":8080 max_fails") {
 				return fmt.Errorf("%s is not routed to its endpoint yet", name)
 			}
 			return nil
