@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -24,6 +26,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/luaplane"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
 )
@@ -86,22 +89,25 @@ func (b *bench) singleChange(ctx context.Context, s *system, trials int, timeout
 		out = append(out, time.Since(created))
 		// Let the system finish (a later write, a reload) before the
 		// next trial, so that trials do not overlap.
-		if err := waitQuiet(ctx, s.configPath(), 500*time.Millisecond); err != nil {
+		if err := waitQuiet(ctx, s.outputs(), 500*time.Millisecond); err != nil {
 			return out, err
 		}
 	}
 	return out, nil
 }
 
-// configMaker renders a system's config for these objects, as the system
-// itself would.
-type configMaker func(ctx context.Context, svcs *corev1.ServiceList, eps *discoveryv1.EndpointSliceList) ([]byte, error)
+// configMaker renders the files a system writes for nginx for these
+// objects, as the system itself would: each file's content by its path.
+type configMaker func(ctx context.Context, svcs *corev1.ServiceList, eps *discoveryv1.EndpointSliceList) (map[string][]byte, error)
 
 // nginxFloor measures nginx alone on a system's config shape: an nginx of
-// the bench's own runs the config that maker renders; each trial adds a
-// route, replaces the file, signals the master directly (SIGHUP) and waits
-// for the route's first correct answer. The system must be stopped (its
-// ports are reused).
+// the bench's own runs the files that maker renders; each trial adds a
+// route, replaces the files that changed and waits for the route's first
+// correct answer. When the config changed (the reload-based shapes), the
+// bench signals the master directly (SIGHUP) and times from the signal;
+// when only the lua shape's table file changed, nginx's workers read it
+// themselves, and the time runs from the rename of the new file. The
+// system must be stopped (its ports are reused).
 func (b *bench) nginxFloor(ctx context.Context, s *system, maker configMaker, trials int) ([]time.Duration, error) {
 	// The cluster does not change meanwhile: list it once, and add each
 	// trial's Service to the lists.
@@ -109,18 +115,33 @@ func (b *bench) nginxFloor(ctx context.Context, s *system, maker configMaker, tr
 	if err != nil {
 		return nil, err
 	}
-	write := func() error {
-		data, err := maker(ctx, svcs, eps)
+	written := map[string][]byte{}
+	// write replaces each file whose content changed (a temporary file,
+	// then a rename) and says which, and when the last rename began.
+	write := func() (map[string]bool, time.Time, error) {
+		files, err := maker(ctx, svcs, eps)
 		if err != nil {
-			return err
+			return nil, time.Time{}, err
 		}
-		tmp := s.configPath() + ".tmp"
-		if err := os.WriteFile(tmp, data, 0o644); err != nil {
-			return err
+		changed := map[string]bool{}
+		var renamed time.Time
+		for _, path := range slices.Sorted(maps.Keys(files)) {
+			if old, ok := written[path]; ok && bytes.Equal(old, files[path]) {
+				continue
+			}
+			tmp := filepath.Join(filepath.Dir(path), ".floor-"+filepath.Base(path))
+			if err := os.WriteFile(tmp, files[path], 0o644); err != nil {
+				return nil, time.Time{}, err
+			}
+			renamed = time.Now()
+			if err := os.Rename(tmp, path); err != nil {
+				return nil, time.Time{}, err
+			}
+			written[path], changed[path] = files[path], true
 		}
-		return os.Rename(tmp, s.configPath())
+		return changed, renamed, nil
 	}
-	if err := write(); err != nil {
+	if _, _, err := write(); err != nil {
 		return nil, err
 	}
 	cmd := exec.Command("nginx", append(s.nginxArgs(), "-g", "daemon off;")...)
@@ -142,30 +163,66 @@ func (b *bench) nginxFloor(ctx context.Context, s *system, maker configMaker, tr
 		}
 	}()
 	client := newPollClient()
+	if s.lua() {
+		// The first table must be in use before the first trial.
+		if err := waitRouted(ctx, client, s.port, 0, time.Minute, b.pollEvery); err != nil {
+			return nil, fmt.Errorf("nginx floor: %w: %s", err, log.tail())
+		}
+	}
 	var out []time.Duration
 	for range trials {
 		i := b.fresh()
 		svc, slice := objects(i, "floor")
 		svcs.Items, eps.Items = append(svcs.Items, *svc), append(eps.Items, *slice)
-		if err := write(); err != nil {
+		if s.lua() {
+			// Pacing: a trial starts at a random point of the workers'
+			// 100 ms check of the table file, as a change from the
+			// cluster does; right after the last answer it would start
+			// at the same point each time.
+			time.Sleep(rand.N(100 * time.Millisecond))
+		}
+		changed, renamed, err := write()
+		if err != nil {
 			return out, err
 		}
-		// Wait until the previous reload is over: the master merges
-		// signals that arrive during a reload.
-		time.Sleep(300 * time.Millisecond)
-		start := time.Now()
-		if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
-			return out, err
-		}
-		for !routed(client, s.port, i) {
-			if time.Since(start) > time.Minute {
-				return out, fmt.Errorf("nginx floor: %s not routed after a minute: %s", serviceName(i), log.tail())
+		var start time.Time
+		switch {
+		case changed[s.configPath()]:
+			// Wait until the previous reload is over: the master merges
+			// signals that arrive during a reload.
+			time.Sleep(300 * time.Millisecond)
+			start = time.Now()
+			if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+				return out, err
 			}
-			time.Sleep(b.pollEvery)
+		case len(changed) > 0:
+			// The lua shape's table file alone: no signal.
+			start = renamed
+		default:
+			return out, fmt.Errorf("nginx floor: a new route changed none of %s's files", s.name)
+		}
+		if err := waitRouted(ctx, client, s.port, i, time.Minute, b.pollEvery); err != nil {
+			return out, fmt.Errorf("nginx floor: %w: %s", err, log.tail())
 		}
 		out = append(out, time.Since(start))
 	}
 	return out, nil
+}
+
+// waitRouted polls until nginx on port routes Service i, for at most
+// limit.
+func waitRouted(ctx context.Context, c *http.Client, port, i int, limit, every time.Duration) error {
+	start := time.Now()
+	for !routed(c, port, i) {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if time.Since(start) > limit {
+			return fmt.Errorf("%s not routed after %s", serviceName(i), limit)
+		}
+		time.Sleep(every)
+	}
+	return nil
 }
 
 // list lists the benchmark's Services and EndpointSlices.
@@ -182,22 +239,58 @@ func (b *bench) list(ctx context.Context) (*corev1.ServiceList, *discoveryv1.End
 }
 
 // oursConfig renders as kube-nginx-sync run does with the flags newOurs
-// gives it.
-func (b *bench) oursConfig(s *system) (configMaker, *nginxconf.Renderer, error) {
-	r, err := nginxconf.NewRenderer(nginxconf.Options{HTTPPort: s.port, HTTPAddresses: []string{"127.0.0.1"}, StatusPort: s.statusPort,
-		Shape: nginxconf.Shape(oursShape)})
+// gives it: the config, and in the lua shape the table file too.
+func (b *bench) oursConfig(s *system) (configMaker, *oursRenderer, error) {
+	r, err := newOursRenderer(s)
 	if err != nil {
 		return nil, nil, err
 	}
-	return func(_ context.Context, svcs *corev1.ServiceList, eps *discoveryv1.EndpointSliceList) ([]byte, error) {
-		res := model.Build(ptrs(svcs.Items), ptrs(eps.Items), model.Options{Selector: exposedSelector()})
-		return r.Render(res.Config, res.Services)
+	return func(_ context.Context, svcs *corev1.ServiceList, eps *discoveryv1.EndpointSliceList) (map[string][]byte, error) {
+		return r.render(ptrs(svcs.Items), ptrs(eps.Items))
 	}, r, nil
+}
+
+// oursRenderer renders a kube-nginx-sync system's files from objects.
+type oursRenderer struct {
+	r                 *nginxconf.Renderer
+	config, tableFile string
+}
+
+func newOursRenderer(s *system) (*oursRenderer, error) {
+	opts := nginxconf.Options{HTTPPort: s.port, HTTPAddresses: []string{"127.0.0.1"}, StatusPort: s.statusPort, Shape: nginxconf.Shape(s.shape)}
+	out := &oursRenderer{config: s.configPath()}
+	if s.lua() {
+		opts.TableFile, out.tableFile = s.tablePath(), s.tablePath()
+	}
+	r, err := nginxconf.NewRenderer(opts)
+	if err != nil {
+		return nil, err
+	}
+	out.r = r
+	return out, nil
+}
+
+// render builds the model and renders it, as the generator does.
+func (o *oursRenderer) render(svcs []*corev1.Service, eps []*discoveryv1.EndpointSlice) (map[string][]byte, error) {
+	res := model.Build(svcs, eps, model.Options{Selector: exposedSelector()})
+	config, err := o.r.Render(res.Config, res.Services)
+	if err != nil {
+		return nil, err
+	}
+	files := map[string][]byte{o.config: config}
+	if o.tableFile != "" {
+		table, _, err := luaplane.Encode(luaplane.Build(res.Config))
+		if err != nil {
+			return nil, err
+		}
+		files[o.tableFile] = table
+	}
+	return files, nil
 }
 
 // baselineConfig renders with the baseline's jq template.
 func (b *bench) baselineConfig(s *system, scripts string) configMaker {
-	return func(ctx context.Context, svcs *corev1.ServiceList, eps *discoveryv1.EndpointSliceList) ([]byte, error) {
+	return func(ctx context.Context, svcs *corev1.ServiceList, eps *discoveryv1.EndpointSliceList) (map[string][]byte, error) {
 		selected := &corev1.ServiceList{}
 		for _, svc := range svcs.Items {
 			if exposedSelector().Matches(labels.Set(svc.Labels)) {
@@ -213,7 +306,7 @@ func (b *bench) baselineConfig(s *system, scripts string) configMaker {
 		if err != nil {
 			return nil, fmt.Errorf("jq: %w", err)
 		}
-		return out, nil
+		return map[string][]byte{s.configPath(): out}, nil
 	}
 }
 
@@ -264,7 +357,7 @@ func (b *bench) burst(ctx context.Context, s *system, n int, timeout time.Durati
 	if !res.TimedOut {
 		v := ms(time.Since(last))
 		res.ConvergeMS = &v
-		if err := waitQuiet(ctx, s.configPath(), time.Second); err != nil {
+		if err := waitQuiet(ctx, s.outputs(), time.Second); err != nil {
 			return nil, ids, err
 		}
 	}
@@ -292,9 +385,33 @@ type ChurnResult struct {
 	NginxPSSMiBDuring float64 `json:"nginx_pss_mib_during_max"`
 	NginxPSSMiBAfter  float64 `json:"nginx_pss_mib_after"`
 	FirstFailure      string  `json:"first_failure,omitempty"`
-	// Settled: the config stopped changing within 30 s of the churn's
-	// end (the baseline works off its backlog of events for longer).
+	// Settled: the config (and table file) stopped changing within 30 s
+	// of the churn's end (the baseline works off its backlog of events
+	// for longer).
 	Settled bool `json:"settled"`
+	// EndpointUpdates are the lua shape's table files in use during the
+	// churn (null for the other systems).
+	EndpointUpdates *EndpointUpdates `json:"endpoint_updates,omitempty"`
+}
+
+// EndpointUpdates are what kube-nginx-sync's metrics say of the table
+// files written during the churn: the difference of
+// kube_nginx_sync_endpoint_updates_total and of the histogram
+// kube_nginx_sync_endpoint_update_seconds (from a file's write until
+// every nginx worker uses it) between before and after.
+type EndpointUpdates struct {
+	// OK: files confirmed in use by every worker; a file that a newer
+	// one replaced before it was confirmed is not counted.
+	OK int `json:"ok"`
+	// Failed: files not in use by every worker within 10 s.
+	Failed int `json:"failed"`
+	// P50MS and P99MS are estimated from the histogram's buckets the way
+	// Prometheus' histogram_quantile does: linear within a bucket.
+	P50MS *float64 `json:"p50_ms"`
+	P99MS *float64 `json:"p99_ms"`
+	// Buckets are the histogram's cumulative counts by upper bound in
+	// seconds ("+Inf" last), as differences between after and before.
+	Buckets []Bucket `json:"buckets"`
 }
 
 // churn flips an endpoint of the churning Services every interval for d
@@ -308,6 +425,12 @@ func (b *bench) churn(ctx context.Context, s *system, stable, churning []int, d,
 	res := &ChurnResult{Seconds: d.Seconds()}
 	res.NginxProcsBefore, res.NginxRSSMiBBefore, res.NginxPSSMiBBefore = nginxUsage(master)
 	before := s.reloads()
+	var metricsBefore map[string]float64
+	if s.lua() {
+		if metricsBefore, err = scrape(ctx, s.metricsPort); err != nil {
+			return nil, err
+		}
+	}
 
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	var requests, failed atomic.Int64
@@ -371,9 +494,10 @@ func (b *bench) churn(ctx context.Context, s *system, stable, churning []int, d,
 	// After: once the last change is served and old workers are gone. A
 	// generator with a backlog of events may rewrite the file for many
 	// minutes: give it 30 s.
-	if res.Settled, err = waitQuietAtMost(ctx, s.configPath(), 2*time.Second, 30*time.Second); err != nil {
+	if res.Settled, err = waitQuietAtMost(ctx, s.outputs(), 2*time.Second, 30*time.Second); err != nil {
 		return res, err
 	}
+
 	for range 100 {
 		if n, _, _ := nginxUsage(master); n <= res.NginxProcsBefore {
 			break
@@ -385,6 +509,15 @@ func (b *bench) churn(ctx context.Context, s *system, stable, churning []int, d,
 	time.Sleep(35 * time.Second)
 	res.NginxProcsAfter, res.NginxRSSMiBAfter, res.NginxPSSMiBAfter = nginxUsage(master)
 	res.Reloads = s.reloads() - before
+	if s.lua() {
+		// 35 s after the last write, the reloader has confirmed each
+		// file, or given up on it (after 10 s).
+		after, err := scrape(ctx, s.metricsPort)
+		if err != nil {
+			return res, err
+		}
+		res.EndpointUpdates = endpointUpdates(metricsBefore, after)
+	}
 	return res, nil
 }
 
@@ -404,14 +537,16 @@ func (b *bench) flip(ctx context.Context, i int) error {
 
 // ScaleResult is the scale_10000 figure.
 type ScaleResult struct {
-	Services        int      `json:"services"`
-	RenderMS        *float64 `json:"render_ms"`
-	ConfigBytes     int      `json:"config_bytes"`
-	NginxTMS        float64  `json:"nginx_t_ms"`
-	GeneratorRSSMiB float64  `json:"generator_rss_mib"`
-	NginxRSSMiB     float64  `json:"nginx_rss_mib"`
-	NginxPSSMiB     float64  `json:"nginx_pss_mib"`
-	NginxProcesses  int      `json:"nginx_processes"`
+	Services    int      `json:"services"`
+	RenderMS    *float64 `json:"render_ms"`
+	ConfigBytes int      `json:"config_bytes"`
+	// TableBytes is the lua shape's table file (0 for the others).
+	TableBytes      int     `json:"table_bytes"`
+	NginxTMS        float64 `json:"nginx_t_ms"`
+	GeneratorRSSMiB float64 `json:"generator_rss_mib"`
+	NginxRSSMiB     float64 `json:"nginx_rss_mib"`
+	NginxPSSMiB     float64 `json:"nginx_pss_mib"`
+	NginxProcesses  int     `json:"nginx_processes"`
 }
 
 // scale measures a running system at the cluster's current size. render
@@ -432,6 +567,9 @@ func (b *bench) scale(ctx context.Context, s *system, services int, render func(
 	}
 	if fi, err := os.Stat(s.configPath()); err == nil {
 		res.ConfigBytes = int(fi.Size())
+	}
+	if fi, err := os.Stat(s.tablePath()); err == nil && s.lua() {
+		res.TableBytes = int(fi.Size())
 	}
 	var ts []time.Duration
 	for range 3 {

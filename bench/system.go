@@ -15,6 +15,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/luaplane"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginx"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/testbed"
 	"k8s.io/client-go/kubernetes"
 )
@@ -23,6 +26,8 @@ import (
 // being measured.
 type system struct {
 	name string
+	// shape is kube-nginx-sync's --shape; "" for the baseline.
+	shape string
 	// dir holds the system's config folder, nginx prefix and logs.
 	dir string
 	// port is where its nginx listens, on 127.0.0.1.
@@ -30,6 +35,9 @@ type system struct {
 	// statusPort is kube-nginx-sync's status server port (0 for the
 	// baseline).
 	statusPort int
+	// metricsPort is where kube-nginx-sync serves /metrics (0 for the
+	// baseline).
+	metricsPort int
 	// initCommand, when set, runs to its end before the others start:
 	// the seed's init container.
 	initCommand func(s *system) *exec.Cmd
@@ -46,8 +54,25 @@ type system struct {
 
 func (s *system) confDir() string    { return filepath.Join(s.dir, "conf.d") }
 func (s *system) configPath() string { return filepath.Join(s.confDir(), "default.conf") }
+func (s *system) tablePath() string  { return filepath.Join(s.confDir(), luaplane.FileName) }
 func (s *system) prefix() string     { return filepath.Join(s.dir, "nginx") }
 func (s *system) mainConfig() string { return filepath.Join(s.prefix(), "nginx.conf") }
+
+// ours says whether the system is kube-nginx-sync (of some shape).
+func (s *system) ours() bool { return s.shape != "" }
+
+// lua says whether the system runs the Lua data plane: routes and
+// endpoints in the table file, which nginx's workers read themselves.
+func (s *system) lua() bool { return s.shape == string(nginxconf.ShapeLua) }
+
+// outputs are the files the system writes for nginx: the config, and in
+// the lua shape the table file, where a new route or endpoint goes.
+func (s *system) outputs() []string {
+	if s.lua() {
+		return []string{s.configPath(), s.tablePath()}
+	}
+	return []string{s.configPath()}
+}
 
 // nginxArgs are the arguments that make nginx use the system's prefix and
 // main config.
@@ -55,14 +80,27 @@ func (s *system) nginxArgs() []string { return []string{"-p", s.prefix() + "/", 
 
 // prepare creates the folders and nginx's main config: two workers (the
 // machine's cores), its error log on stderr at notice level, so that every
-// reload shows as a "reconfiguring" line in the system's log.
+// reload shows as a "reconfiguring" line in the system's log; the Lua
+// module for the lua shape.
 func (s *system) prepare() error {
 	for _, d := range []string{s.confDir(), s.prefix()} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return err
 		}
 	}
-	_, err := testbed.MainConfig{Prefix: s.prefix(), ConfDir: s.confDir(), Workers: 2, WorkerConnections: 4096}.Write()
+	main := testbed.MainConfig{Prefix: s.prefix(), ConfDir: s.confDir(), Workers: 2, WorkerConnections: 4096}
+	if s.lua() {
+		if main.Modules = nginx.LuaModules(); main.Modules == nil {
+			return fmt.Errorf("%s: the lua shape needs nginx's Lua module (libnginx-mod-http-lua)", s.name)
+		}
+		// nginx's workers (user nobody) read the table file themselves.
+		for d := s.confDir(); d != filepath.Dir(d) && d != os.TempDir(); d = filepath.Dir(d) {
+			if err := os.Chmod(d, 0o755); err != nil {
+				return err
+			}
+		}
+	}
+	_, err := main.Write()
 	return err
 }
 
@@ -75,7 +113,9 @@ func (s *system) start(ctx context.Context, c kubernetes.Interface, ready []int)
 		return err
 	}
 	s.log = &syncBuffer{}
-	_ = os.Remove(s.configPath())
+	for _, f := range s.outputs() {
+		_ = os.Remove(f)
+	}
 	if s.initCommand != nil {
 		cmd := s.initCommand(s)
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -105,7 +145,7 @@ func (s *system) start(ctx context.Context, c kubernetes.Interface, ready []int)
 	if err := waitWatches(ctx, c, 1, false); err != nil {
 		return fmt.Errorf("%s: %w", s.name, err)
 	}
-	return waitQuiet(ctx, s.configPath(), 500*time.Millisecond)
+	return waitQuiet(ctx, s.outputs(), 500*time.Millisecond)
 }
 
 // stop ends every process the system started: SIGTERM to each process
@@ -153,28 +193,34 @@ func (s *system) generatorPIDs() []int {
 		return nil
 	}
 	first := s.procs[0].Process.Pid
-	if s.name == ours {
+	if s.ours() {
 		return []int{first}
 	}
 	return processGroup(first)
 }
 
-// ours and baseline name the two systems.
+// ours and baseline name the systems: kube-nginx-sync with its default
+// shape, and the seed's design.
 const (
 	ours     = "kube-nginx-sync"
 	baseline = "baseline"
 )
 
-// oursShape is the --shape that kube-nginx-sync runs with (the -shape
-// flag).
-var oursShape = "upstream"
+// oursName names kube-nginx-sync run with a shape: ours for the default
+// shape, "kube-nginx-sync-<shape>" for the others.
+func oursName(shape string) string {
+	if shape == string(nginxconf.ShapeUpstream) {
+		return ours
+	}
+	return ours + "-" + shape
+}
 
 // newOurs is kube-nginx-sync run with its default settings, but for
-// --shape oursShape.
-func newOurs(dir, binary, kubeconfig string, port, statusPort, listenPort int) *system {
-	return &system{name: ours, dir: dir, port: port, statusPort: statusPort, command: func(s *system) []*exec.Cmd {
-		args := append([]string{"run", "--kubeconfig", kubeconfig, "--namespace", namespace, "--shape", oursShape,
-			"--output", s.configPath(), "--listen", fmt.Sprintf("127.0.0.1:%d", listenPort),
+// --shape shape.
+func newOurs(shape, dir, binary, kubeconfig string, port, statusPort, metricsPort int) *system {
+	return &system{name: oursName(shape), shape: shape, dir: dir, port: port, statusPort: statusPort, metricsPort: metricsPort, command: func(s *system) []*exec.Cmd {
+		args := append([]string{"run", "--kubeconfig", kubeconfig, "--namespace", namespace, "--shape", s.shape,
+			"--output", s.configPath(), "--listen", fmt.Sprintf("127.0.0.1:%d", s.metricsPort),
 			"--http-address", "127.0.0.1", "--http-port", strconv.Itoa(port), "--status-port", strconv.Itoa(statusPort),
 			"--"}, s.nginxArgs()...)
 		return []*exec.Cmd{exec.Command(binary, args...)}
@@ -225,25 +271,35 @@ func newPollClient() *http.Client {
 	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, DisableCompression: true}}
 }
 
-// waitQuiet waits until the file has not changed for quiet.
-func waitQuiet(ctx context.Context, path string, quiet time.Duration) error {
-	_, err := waitQuietAtMost(ctx, path, quiet, 0)
+// waitQuiet waits until none of the files has changed for quiet (and
+// each exists).
+func waitQuiet(ctx context.Context, paths []string, quiet time.Duration) error {
+	_, err := waitQuietAtMost(ctx, paths, quiet, 0)
 	return err
 }
 
 // waitQuietAtMost is waitQuiet that gives up after limit (0: never) and
-// says whether the file went quiet.
-func waitQuietAtMost(ctx context.Context, path string, quiet, limit time.Duration) (bool, error) {
+// says whether the files went quiet.
+func waitQuietAtMost(ctx context.Context, paths []string, quiet, limit time.Duration) (bool, error) {
 	start := time.Now()
-	var last time.Time
+	last := make([]time.Time, len(paths))
 	for {
 		if limit > 0 && time.Since(start) > limit {
 			return false, nil
 		}
-		fi, err := os.Stat(path)
-		if err == nil && fi.ModTime() != last {
-			last = fi.ModTime()
-		} else if err == nil && time.Since(last) >= quiet {
+		quietAll := true
+		for k, path := range paths {
+			fi, err := os.Stat(path)
+			switch {
+			case err != nil:
+				quietAll = false
+			case fi.ModTime() != last[k]:
+				last[k], quietAll = fi.ModTime(), false
+			case time.Since(last[k]) < quiet:
+				quietAll = false
+			}
+		}
+		if quietAll {
 			return true, nil
 		}
 		select {
