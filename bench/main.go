@@ -215,7 +215,7 @@ func run(ctx context.Context, o options) error {
 		if err != nil {
 			return err
 		}
-		s := newOurs(shape, filepath.Join(work, oursName(shape)), binary, cp.Kubeconfig, ports[0], ports[1], ports[2])
+		s := newOurs(shape, filepath.Join(work, "systems", oursName(shape)), binary, cp.Kubeconfig, ports[0], ports[1], ports[2])
 		systems = append(systems, s)
 		res.Shapes[s.name] = shape
 		if makers[s.name], renderers[s.name], err = b.oursConfig(s); err != nil {
@@ -227,7 +227,7 @@ func run(ctx context.Context, o options) error {
 		if err != nil {
 			return err
 		}
-		s := newBaseline(filepath.Join(work, "baseline"), scripts, cp.Kubeconfig, ports[0])
+		s := newBaseline(filepath.Join(work, "systems", baseline), scripts, cp.Kubeconfig, ports[0])
 		systems = append(systems, s)
 		makers[s.name] = b.baselineConfig(s, scripts)
 	}

@@ -390,8 +390,11 @@ type ChurnResult struct {
 	// for longer).
 	Settled bool `json:"settled"`
 	// EndpointUpdates are the lua shape's table files in use during the
-	// churn (null for the other systems).
+	// churn, as kube-nginx-sync's metrics count them, and ChangesInUse
+	// each flip in use, as the bench sees it (null for the other
+	// systems).
 	EndpointUpdates *EndpointUpdates `json:"endpoint_updates,omitempty"`
+	ChangesInUse    *ChangesInUse    `json:"changes_in_use,omitempty"`
 }
 
 // EndpointUpdates are what kube-nginx-sync's metrics say of the table
@@ -467,15 +470,32 @@ func (b *bench) churn(ctx context.Context, s *system, stable, churning []int, d,
 		}
 	}()
 
+	// In the lua shape, the bench follows each change until every
+	// worker uses it.
+	var tracker *inUseTracker
+	trackCtx, stopTracking := context.WithCancel(ctx)
+	trackerDone := make(chan struct{})
+	defer func() { stopTracking(); <-trackerDone }()
+	if s.lua() {
+		tracker = newInUseTracker(s, master)
+		go func() { defer close(trackerDone); tracker.run(trackCtx) }()
+	} else {
+		close(trackerDone)
+	}
+
 	deadline := time.Now().Add(d)
 	tick := time.NewTicker(interval)
 	var churnErr error
 	for k := 0; time.Now().Before(deadline); k++ {
 		<-tick.C
 		i := churning[k%len(churning)]
-		if err := b.flip(ctx, i); err != nil {
+		ready, err := b.flip(ctx, i)
+		if err != nil {
 			churnErr = err
 			break
+		}
+		if tracker != nil {
+			tracker.flipped(i, ready, time.Now())
 		}
 		res.Changes++
 	}
@@ -496,6 +516,13 @@ func (b *bench) churn(ctx context.Context, s *system, stable, churning []int, d,
 	// minutes: give it 30 s.
 	if res.Settled, err = waitQuietAtMost(ctx, s.outputs(), 2*time.Second, 30*time.Second); err != nil {
 		return res, err
+	}
+	if tracker != nil {
+		// The files are quiet for 2 s: the workers (which check every
+		// 100 ms) use the last one.
+		stopTracking()
+		<-trackerDone
+		res.ChangesInUse = tracker.result()
 	}
 
 	for range 100 {
@@ -521,18 +548,27 @@ func (b *bench) churn(ctx context.Context, s *system, stable, churning []int, d,
 	return res, nil
 }
 
-// flip toggles the readiness of the last endpoint of Service i.
-func (b *bench) flip(ctx context.Context, i int) error {
+// flip toggles the readiness of the last endpoint of Service i and
+// returns how many of its endpoints are ready after.
+func (b *bench) flip(ctx context.Context, i int) (int, error) {
 	slices := b.client.DiscoveryV1().EndpointSlices(namespace)
 	slice, err := slices.Get(ctx, serviceName(i)+"-0", metav1.GetOptions{})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	last := &slice.Endpoints[len(slice.Endpoints)-1].Conditions
 	ready := last.Ready == nil || *last.Ready
 	last.Ready, last.Serving = ptr.To(!ready), ptr.To(!ready)
-	_, err = slices.Update(ctx, slice, metav1.UpdateOptions{})
-	return err
+	if _, err = slices.Update(ctx, slice, metav1.UpdateOptions{}); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, ep := range slice.Endpoints {
+		if ep.Conditions.Ready == nil || *ep.Conditions.Ready {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // ScaleResult is the scale_10000 figure.
