@@ -21,11 +21,14 @@ import (
 // and the changes whose file a newer one replaced before it was in use.
 type ChangesInUse struct {
 	// InUse: flips that every worker used before the same Service's next
-	// flip.
+	// flip, timed (restoring ones aside).
 	InUse int `json:"in_use"`
 	// Superseded: flips that the same Service's next flip undid before
 	// every worker used them.
 	Superseded int `json:"superseded"`
+	// Restoring: flips that undid a superseded one, so brought back what
+	// the workers may still have used; in use, but not timed.
+	Restoring int `json:"restoring"`
 	// Never: flips not in use when the churn had settled.
 	Never int `json:"never"`
 	// The distribution of the flips in use, in milliseconds (sampled every
@@ -38,7 +41,9 @@ type ChangesInUse struct {
 // inUseTracker follows a lua-shape system during the churn: the table
 // files its generator writes, the table version each nginx worker reports
 // (the status server's luaplane.ReportPath), and the flips made, and
-// decides when each flip is in use by every worker.
+// decides when each flip is in use by every worker. A flip makes one of
+// two states (the last endpoint ready or not), so a flip that undid one
+// not yet in use may find its state in use already: it is counted apart.
 type inUseTracker struct {
 	table, status string
 	master        int
@@ -55,19 +60,20 @@ type inUseTracker struct {
 	res     ChangesInUse
 }
 
-// tableWrite is one table file seen: when it was written, and the number
-// of ready endpoints of each Service port.
+// tableWrite is one table file seen: the number of ready endpoints of
+// each Service port.
 type tableWrite struct {
-	written time.Time
-	ready   map[string]int
+	ready map[string]int
 }
 
 // flipRecord is one flip: the Service port's key, when its API call
-// returned, and the number of ready endpoints it leaves.
+// returned, and the number of ready endpoints it leaves; restoring says
+// that it undid a flip not yet in use.
 type flipRecord struct {
-	key   string
-	at    time.Time
-	ready int
+	key       string
+	at        time.Time
+	ready     int
+	restoring bool
 }
 
 func newInUseTracker(s *system, master int) *inUseTracker {
@@ -81,14 +87,16 @@ func (t *inUseTracker) flipped(i, ready int, at time.Time) {
 	key := luaplane.Key(model.ServicePort{Namespace: namespace, Name: serviceName(i), Port: "http"})
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	restoring := false
 	t.pending = slices.DeleteFunc(t.pending, func(f flipRecord) bool {
 		if f.key == key {
 			t.res.Superseded++
+			restoring = true
 			return true
 		}
 		return false
 	})
-	t.pending = append(t.pending, flipRecord{key: key, at: at, ready: ready})
+	t.pending = append(t.pending, flipRecord{key: key, at: at, ready: ready, restoring: restoring})
 }
 
 // run samples every 10 ms until ctx ends: the table file when it
@@ -102,7 +110,7 @@ func (t *inUseTracker) run(ctx context.Context) {
 			if data, err := os.ReadFile(t.table); err == nil {
 				if tbl, version, err := luaplane.Decode(data); err == nil {
 					last = fi
-					t.wrote(version, fi.ModTime(), tbl)
+					t.wrote(version, tbl)
 				}
 			}
 		}
@@ -128,8 +136,8 @@ func (t *inUseTracker) run(ctx context.Context) {
 }
 
 // wrote records a table file seen.
-func (t *inUseTracker) wrote(version string, written time.Time, tbl luaplane.Table) {
-	w := tableWrite{written: written, ready: make(map[string]int, len(tbl.Endpoints))}
+func (t *inUseTracker) wrote(version string, tbl luaplane.Table) {
+	w := tableWrite{ready: make(map[string]int, len(tbl.Endpoints))}
 	for _, e := range tbl.Endpoints {
 		w.ready[e.Key] = len(e.Addrs)
 	}
@@ -140,21 +148,23 @@ func (t *inUseTracker) wrote(version string, written time.Time, tbl luaplane.Tab
 }
 
 // sample decides which pending flips the workers, which use versions,
-// all use at now: a flip is in use by a worker whose table file was
-// written after the flip and has the Service's ready endpoints as the
-// flip left them (a file written before could have them from the flip
-// before last).
+// all use at now: a flip is in use by a worker whose table file has the
+// Service's ready endpoints as the flip left them.
 func (t *inUseTracker) sample(versions []string, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.pending = slices.DeleteFunc(t.pending, func(f flipRecord) bool {
 		for _, v := range versions {
 			i, ok := t.latest[v]
-			if !ok || !t.writes[i].written.After(f.at) || t.writes[i].ready[f.key] != f.ready {
+			if !ok || t.writes[i].ready[f.key] != f.ready {
 				return false
 			}
 		}
-		t.took = append(t.took, now.Sub(f.at))
+		if f.restoring {
+			t.res.Restoring++
+		} else {
+			t.took = append(t.took, now.Sub(f.at))
+		}
 		return true
 	})
 }

@@ -151,41 +151,39 @@ func TestTable(t *testing.T) {
 }
 
 // TestInUseTracker: a flip is in use once every worker reports a table
-// file written after it that holds it; a flip undone by the Service's next
-// flip before that is superseded.
+// file that holds it; a flip undone by the Service's next flip before that
+// is superseded, and the flip that undid it is not timed.
 func TestInUseTracker(t *testing.T) {
 	t.Parallel()
 	tr := &inUseTracker{latest: map[string]int{}}
 	t0 := time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
 	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
 	table := func(ready5, ready6 int) luaplane.Table {
-		var addrs []netip.AddrPort
-		for range ready5 {
-			addrs = append(addrs, netip.MustParseAddrPort("198.18.0.1:8080"))
-		}
-		other := make([]netip.AddrPort, ready6)
-		return luaplane.Table{Endpoints: []luaplane.Endpoints{{Key: "bench/svc-00005:http", Addrs: addrs}, {Key: "bench/svc-00006:http", Addrs: other}}}
+		return luaplane.Table{Endpoints: []luaplane.Endpoints{
+			{Key: "bench/svc-00005:http", Addrs: make([]netip.AddrPort, ready5)},
+			{Key: "bench/svc-00006:http", Addrs: make([]netip.AddrPort, ready6)}}}
 	}
-	tr.wrote("a", at(0), table(3, 3))
+	tr.wrote("a", table(3, 3))
 	tr.flipped(5, 2, at(10))
 	// The old file has 3 ready: not in use.
 	tr.sample([]string{"a", "a"}, at(20))
-	tr.wrote("b", at(40), table(2, 3))
+	tr.wrote("b", table(2, 3))
 	// One worker has the new file, the other not yet.
 	tr.sample([]string{"b", "a"}, at(50))
 	tr.sample([]string{"b", "b"}, at(130))
-	// Service 6: flipped twice, the first undone before any file held it.
+	// Service 6: flipped to 2 ready, which no file holds yet, then back
+	// to 3, which the workers use still.
 	tr.flipped(6, 2, at(200))
 	tr.flipped(6, 3, at(300))
-	// A file written before the flip with the same endpoints does not
-	// count: "a" (3 ready) was written at 0.
-	tr.sample([]string{"a", "a"}, at(310))
-	tr.wrote("c", at(350), table(2, 3))
-	tr.sample([]string{"c", "c"}, at(400))
-	tr.flipped(5, 3, at(500))
+	tr.sample([]string{"b", "b"}, at(310))
+	// Service 6 again, in use 100 ms later.
+	tr.flipped(6, 2, at(400))
+	tr.wrote("c", table(2, 2))
+	tr.sample([]string{"c", "c"}, at(500))
+	tr.flipped(5, 3, at(600))
 	res := tr.result()
-	if res.InUse != 2 || res.Superseded != 1 || res.Never != 1 {
-		t.Errorf("in use %d, superseded %d, never %d; want 2, 1, 1", res.InUse, res.Superseded, res.Never)
+	if res.InUse != 2 || res.Superseded != 1 || res.Restoring != 1 || res.Never != 1 {
+		t.Errorf("in use %d, superseded %d, restoring %d, never %d; want 2, 1, 1, 1", res.InUse, res.Superseded, res.Restoring, res.Never)
 	}
 	if !slices.Equal(tr.took, []time.Duration{120 * time.Millisecond, 100 * time.Millisecond}) {
 		t.Errorf("took %v, want [120ms 100ms]", tr.took)

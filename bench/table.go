@@ -158,13 +158,14 @@ func table(res *Results, sizes []int) string {
 				return f(r.Churn[k].Reloads)
 			})
 		if some(func(r *SystemResults) bool { return r.Churn[k] != nil && r.Churn[k].ChangesInUse != nil }) {
-			line(fmt.Sprintf("churn at %d routes: endpoint flip (API call) → in use by every worker, p50 / p99 / max (flips in use, undone before, never)", n),
+			line(fmt.Sprintf("churn at %d routes: endpoint flip (API call) → in use by every worker, p50 / p99 / max (flips timed, undone before in use, undoing those, never in use)", n),
 				churn(func(c *ChurnResult) string {
 					u := c.ChangesInUse
 					if u == nil {
 						return "—"
 					}
-					return fmt.Sprintf("%s / %s / %s (%d, %d, %d)", num(u.P50MS, "ms"), num(u.P99MS, "ms"), num(u.MaxMS, "ms"), u.InUse, u.Superseded, u.Never)
+					return fmt.Sprintf("%s / %s / %s (%d, %d, %d, %d)", num(u.P50MS, "ms"), num(u.P99MS, "ms"), num(u.MaxMS, "ms"),
+						u.InUse, u.Superseded, u.Restoring, u.Never)
 				}), nil)
 		}
 		if some(func(r *SystemResults) bool { return r.Churn[k] != nil && r.Churn[k].EndpointUpdates != nil }) {
