@@ -136,8 +136,13 @@ func (s *system) start(ctx context.Context, c kubernetes.Interface, ready []int)
 	for _, i := range ready {
 		for !routed(client, s.port, i) {
 			if time.Now().After(deadline) || ctx.Err() != nil {
+				body, code, err := get(client, s.port, routePath(i))
+				config, _ := os.ReadFile(s.configPath())
+				ssOut, _ := exec.Command("sh", "-c", "ss -ltnp; tail -c 600 "+s.configPath()+"; cat "+s.mainConfig()+"; ps -ef | grep nginx").CombinedOutput()
+				fmt.Fprintf(os.Stderr, "DEBUG:\n%s\n", ssOut)
 				s.stop()
-				return fmt.Errorf("%s: nginx does not route %s: %s", s.name, serviceName(i), s.log.tail())
+				return fmt.Errorf("%s: nginx does not route %s (it answers %d %q %v; %d bytes of config, from %q): %s",
+					s.name, serviceName(i), code, body, err, len(config), string(config[:min(len(config), 300)]), s.log.tail())
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
