@@ -51,6 +51,7 @@ func main() {
 	flag.StringVar(&o.shapes, "shape", string(nginxconf.ShapeUpstream),
 		"the --shape kube-nginx-sync runs with in the other sections; a comma-separated list (upstream,lua) measures each as a system of its own")
 	flag.BoolVar(&o.baseline, "baseline", true, "measure the baseline (the seed's design) too; false bounds a large run")
+	flag.StringVar(&o.runArgs, "run-args", "", "more arguments for kube-nginx-sync run, separated by spaces (e.g. --max-delay=100ms); recorded in the JSON")
 	flag.Parse()
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
@@ -66,7 +67,7 @@ func main() {
 // options are the benchmark's flags.
 type options struct {
 	quick                                  bool
-	out, sizes, churnSizes, logDir, shapes string
+	out, sizes, churnSizes, logDir, shapes, runArgs string
 	dpRounds                               int
 	dpOnly, baseline                       bool
 }
@@ -112,6 +113,8 @@ type Results struct {
 	// kube-nginx-sync-<shape> for the others).
 	Shape  string            `json:"shape"`
 	Shapes map[string]string `json:"shapes"`
+	// RunArgs are the -run-args: more arguments of kube-nginx-sync run.
+	RunArgs string `json:"run_args,omitempty"`
 	// Results are each system's figures, by its name.
 	Results map[string]*SystemResults `json:"results"`
 	// DataPlane holds the data-plane section: one entry per shape
@@ -205,7 +208,7 @@ func run(ctx context.Context, o options) error {
 	b.next.Store(20000) // 0..19999 are the populated Services
 	res := &Results{
 		Date: time.Now().UTC().Format(time.RFC3339), Machine: machine(), Versions: versions(ctx, binary, binDir), Quick: o.quick,
-		Shape: strings.Join(shapes, ","), Shapes: map[string]string{}, Results: map[string]*SystemResults{}, DataPlane: dp,
+		Shape: strings.Join(shapes, ","), Shapes: map[string]string{}, RunArgs: o.runArgs, Results: map[string]*SystemResults{}, DataPlane: dp,
 	}
 	// Each system in turn on the same cluster: kube-nginx-sync in each
 	// shape, then the baseline.
@@ -217,7 +220,7 @@ func run(ctx context.Context, o options) error {
 		if err != nil {
 			return err
 		}
-		s := newOurs(shape, filepath.Join(work, "systems", oursName(shape)), binary, cp.Kubeconfig, ports[0], ports[1], ports[2])
+		s := newOurs(shape, filepath.Join(work, "systems", oursName(shape)), binary, cp.Kubeconfig, ports[0], ports[1], ports[2], strings.Fields(o.runArgs))
 		systems = append(systems, s)
 		res.Shapes[s.name] = shape
 		if makers[s.name], renderers[s.name], err = b.oursConfig(s); err != nil {

@@ -248,13 +248,13 @@ func oursName(shape string) string {
 }
 
 // newOurs is kube-nginx-sync run with its default settings, but for
-// --shape shape.
-func newOurs(shape, dir, binary, kubeconfig string, port, statusPort, metricsPort int) *system {
+// --shape shape and extra arguments.
+func newOurs(shape, dir, binary, kubeconfig string, port, statusPort, metricsPort int, extra []string) *system {
 	return &system{name: oursName(shape), shape: shape, dir: dir, port: port, statusPort: statusPort, metricsPort: metricsPort, command: func(s *system) []*exec.Cmd {
-		args := append([]string{"run", "--kubeconfig", kubeconfig, "--namespace", namespace, "--shape", s.shape,
+		args := []string{"run", "--kubeconfig", kubeconfig, "--namespace", namespace, "--shape", s.shape,
 			"--output", s.configPath(), "--listen", fmt.Sprintf("127.0.0.1:%d", s.metricsPort),
-			"--http-address", "127.0.0.1", "--http-port", strconv.Itoa(port), "--status-port", strconv.Itoa(statusPort),
-			"--"}, s.nginxArgs()...)
+			"--http-address", "127.0.0.1", "--http-port", strconv.Itoa(port), "--status-port", strconv.Itoa(statusPort)}
+		args = append(append(append(args, extra...), "--"), s.nginxArgs()...)
 		return []*exec.Cmd{exec.Command(binary, args...)}
 	}}
 }
