@@ -66,10 +66,10 @@ func main() {
 
 // options are the benchmark's flags.
 type options struct {
-	quick                                  bool
+	quick                                           bool
 	out, sizes, churnSizes, logDir, shapes, runArgs string
-	dpRounds                               int
-	dpOnly, baseline                       bool
+	dpRounds                                        int
+	dpOnly, baseline                                bool
 }
 
 // parseShapes reads -shape: kube-nginx-sync's shapes, each once.
