@@ -29,7 +29,7 @@ type ChangesInUse struct {
 	// Restoring: flips that undid a superseded one, so brought back what
 	// the workers may still have used; in use, but not timed.
 	Restoring int `json:"restoring"`
-	// Never: flips not in use when the churn had settled.
+	// Never: flips not in use 30 s after the churn had settled.
 	Never int `json:"never"`
 	// The distribution of the flips in use, in milliseconds (sampled every
 	// 10 ms: each figure is late by up to about that).
@@ -167,6 +167,13 @@ func (t *inUseTracker) sample(versions []string, now time.Time) {
 		}
 		return true
 	})
+}
+
+// pendingCount is the number of flips not yet in use.
+func (t *inUseTracker) pendingCount() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.pending)
 }
 
 // result is the figure so far; flips still pending count as never in use.

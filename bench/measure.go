@@ -52,6 +52,24 @@ func summarize(d []time.Duration) *Latency {
 	return &Latency{P50: q(0.5), P95: q(0.95), Max: round(ms[len(ms)-1]), Trials: len(ms)}
 }
 
+// Latency99 is a distribution of many durations in milliseconds.
+type Latency99 struct {
+	P50   float64 `json:"p50"`
+	P99   float64 `json:"p99"`
+	P999  float64 `json:"p99_9"`
+	Max   float64 `json:"max"`
+	Count int     `json:"count"`
+}
+
+func summarize99(d []time.Duration) *Latency99 {
+	if len(d) == 0 {
+		return nil
+	}
+	slices.Sort(d)
+	q := func(p float64) float64 { return ms(d[min(len(d)-1, int(p*float64(len(d))))]) }
+	return &Latency99{P50: q(0.5), P99: q(0.99), P999: q(0.999), Max: ms(d[len(d)-1]), Count: len(d)}
+}
+
 func round(x float64) float64 { return float64(int64(x*10+0.5)) / 10 }
 
 // bench holds what every measurement needs.
@@ -385,7 +403,10 @@ type ChurnResult struct {
 	NginxPSSMiBBefore float64 `json:"nginx_pss_mib_before"`
 	NginxPSSMiBDuring float64 `json:"nginx_pss_mib_during_max"`
 	NginxPSSMiBAfter  float64 `json:"nginx_pss_mib_after"`
-	FirstFailure      string  `json:"first_failure,omitempty"`
+	// RequestMS is the clients' request times (a request of a Go client
+	// that retried on a new connection counts once, retry included).
+	RequestMS    *Latency99 `json:"request_ms"`
+	FirstFailure string     `json:"first_failure,omitempty"`
 	// Settled: the config (and table file) stopped changing within 30 s
 	// of the churn's end (the baseline works off its backlog of events
 	// for longer).
@@ -441,7 +462,8 @@ func (b *bench) churn(ctx context.Context, s *system, stable, churning []int, d,
 	var firstFailure atomic.Value
 	var wg sync.WaitGroup
 	transport := newClient().Transport
-	for range clients {
+	took := make([][]time.Duration, clients)
+	for k := range clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -449,7 +471,9 @@ func (b *bench) churn(ctx context.Context, s *system, stable, churning []int, d,
 			c.Transport = transport
 			for loadCtx.Err() == nil {
 				i := stable[rand.IntN(len(stable))]
+				start := time.Now()
 				body, code, err := get(c, s.port, routePath(i))
+				took[k] = append(took[k], time.Since(start))
 				requests.Add(1)
 				if err != nil || code != 200 || !answersFor(i, body) {
 					failed.Add(1)
@@ -506,6 +530,7 @@ func (b *bench) churn(ctx context.Context, s *system, stable, churning []int, d,
 	// The clients leave: their idle connections would keep old workers.
 	transport.(*http.Transport).CloseIdleConnections()
 	res.Requests, res.FailedRequests = requests.Load(), failed.Load()
+	res.RequestMS = summarize99(slices.Concat(took...))
 	if f, ok := firstFailure.Load().(string); ok {
 		res.FirstFailure = f
 	}
@@ -519,8 +544,13 @@ func (b *bench) churn(ctx context.Context, s *system, stable, churning []int, d,
 		return res, err
 	}
 	if tracker != nil {
-		// The files are quiet for 2 s: the workers (which check every
-		// 100 ms) use the last one.
+		// The last file is written; the workers check every 100 ms, but
+		// may take a while to load a large table.
+		for start := time.Now(); tracker.pendingCount() > 0 && time.Since(start) < 30*time.Second; {
+			if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
+				return res, err
+			}
+		}
 		stopTracking()
 		<-trackerDone
 		res.ChangesInUse = tracker.result()
@@ -699,4 +729,14 @@ func ptrs[T any](items []T) []*T {
 		out[i] = &items[i]
 	}
 	return out
+}
+
+// sleepCtx waits for d, or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
 }

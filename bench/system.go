@@ -308,8 +308,10 @@ func newPollClient() *http.Client {
 	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, DisableCompression: true}}
 }
 
-// waitQuiet waits until none of the files has changed for quiet (and
-// each exists).
+// waitQuiet waits until none of the files (each of which must exist) has
+// changed for quiet, counted from the call at the earliest: a generator
+// that coalesces a stream of changes may have paused for longer than
+// quiet just before its last write.
 func waitQuiet(ctx context.Context, paths []string, quiet time.Duration) error {
 	_, err := waitQuietAtMost(ctx, paths, quiet, 0)
 	return err
@@ -319,20 +321,14 @@ func waitQuiet(ctx context.Context, paths []string, quiet time.Duration) error {
 // says whether the files went quiet.
 func waitQuietAtMost(ctx context.Context, paths []string, quiet, limit time.Duration) (bool, error) {
 	start := time.Now()
-	last := make([]time.Time, len(paths))
 	for {
 		if limit > 0 && time.Since(start) > limit {
 			return false, nil
 		}
 		quietAll := true
-		for k, path := range paths {
+		for _, path := range paths {
 			fi, err := os.Stat(path)
-			switch {
-			case err != nil:
-				quietAll = false
-			case fi.ModTime() != last[k]:
-				last[k], quietAll = fi.ModTime(), false
-			case time.Since(last[k]) < quiet:
+			if err != nil || time.Since(fi.ModTime()) < quiet || time.Since(start) < quiet {
 				quietAll = false
 			}
 		}

@@ -149,6 +149,13 @@ func table(res *Results, sizes []int) string {
 		}
 		line(fmt.Sprintf("churn %gs at %d routes: failed / requests", seconds, n),
 			churn(func(c *ChurnResult) string { return fmt.Sprintf("%d / %d", c.FailedRequests, c.Requests) }), nil)
+		line(fmt.Sprintf("churn at %d routes: request time p50 / p99 / p99.9 / max", n),
+			churn(func(c *ChurnResult) string {
+				if c.RequestMS == nil {
+					return "—"
+				}
+				return fmt.Sprintf("%g / %g / %g / %g ms", c.RequestMS.P50, c.RequestMS.P99, c.RequestMS.P999, c.RequestMS.Max)
+			}), nil)
 		line(fmt.Sprintf("churn at %d routes: reloads / endpoint changes", n),
 			churn(func(c *ChurnResult) string { return fmt.Sprintf("%d / %d", c.Reloads, c.Changes) }),
 			func(r *SystemResults) *float64 {
