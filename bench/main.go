@@ -215,12 +215,15 @@ func run(ctx context.Context, o options) error {
 	var systems []*system
 	makers := map[string]configMaker{}
 	renderers := map[string]*oursRenderer{}
-	for _, shape := range shapes {
-		ports, err := freePorts(3)
-		if err != nil {
-			return err
-		}
-		s := newOurs(shape, filepath.Join(work, "systems", oursName(shape)), binary, cp.Kubeconfig, ports[0], ports[1], ports[2], strings.Fields(o.runArgs))
+	// Three ports for each of ours (nginx, status, metrics), one for the
+	// baseline's nginx.
+	ports, err := freePorts(3*len(shapes) + 1)
+	if err != nil {
+		return err
+	}
+	for k, shape := range shapes {
+		p := ports[3*k:]
+		s := newOurs(shape, filepath.Join(work, "systems", oursName(shape)), binary, cp.Kubeconfig, p[0], p[1], p[2], strings.Fields(o.runArgs))
 		systems = append(systems, s)
 		res.Shapes[s.name] = shape
 		if makers[s.name], renderers[s.name], err = b.oursConfig(s); err != nil {
@@ -228,11 +231,7 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 	if o.baseline {
-		ports, err := freePorts(1)
-		if err != nil {
-			return err
-		}
-		s := newBaseline(filepath.Join(work, "systems", baseline), scripts, cp.Kubeconfig, ports[0])
+		s := newBaseline(filepath.Join(work, "systems", baseline), scripts, cp.Kubeconfig, ports[len(ports)-1])
 		systems = append(systems, s)
 		makers[s.name] = b.baselineConfig(s, scripts)
 	}

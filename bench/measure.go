@@ -61,6 +61,7 @@ type Latency99 struct {
 	Count int     `json:"count"`
 }
 
+// summarize99 sorts d and summarizes it.
 func summarize99(d []time.Duration) *Latency99 {
 	if len(d) == 0 {
 		return nil
