@@ -16,11 +16,14 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -32,33 +35,70 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/controlplane"
-	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/testbed"
 )
 
 func main() {
-	quick := flag.Bool("quick", false, "a run of a few minutes: fewer trials at 10,000 routes, a 20 s churn")
-	out := flag.String("out", "bench/results/latest.json", "where to write the JSON results")
-	sizes := flag.String("sizes", "10,1000,10000", "the numbers of existing routes to measure single changes at")
-	logDir := flag.String("logs", "", "a folder to keep the log of each system's run in")
-	dpRounds := flag.Int("dataplane-rounds", 3, "rounds of the data-plane section (1 with -quick); 0 leaves it out")
-	dpOnly := flag.Bool("dataplane-only", false, "measure the data-plane section only (no control plane); mind -out")
-	flag.StringVar(&oursShape, "shape", string(nginxconf.ShapeUpstream), "the --shape kube-nginx-sync runs with in the other sections")
+	var o options
+	flag.BoolVar(&o.quick, "quick", false, "a run of a few minutes: fewer trials at 10,000 routes, a 20 s churn")
+	flag.StringVar(&o.out, "out", "bench/results/latest.json", "where to write the JSON results")
+	flag.StringVar(&o.sizes, "sizes", "10,1000,10000", "the numbers of existing routes to measure single changes at")
+	flag.StringVar(&o.churnSizes, "churn-sizes", "10,1000,10000", "the churn runs at those of -sizes that this list names too")
+	flag.StringVar(&o.logDir, "logs", "", "a folder to keep the log of each system's run in")
+	flag.IntVar(&o.dpRounds, "dataplane-rounds", 3, "rounds of the data-plane section (1 with -quick); 0 leaves it out")
+	flag.BoolVar(&o.dpOnly, "dataplane-only", false, "measure the data-plane section only (no control plane); mind -out")
+	flag.StringVar(&o.shapes, "shape", string(nginxconf.ShapeUpstream),
+		"the --shape kube-nginx-sync runs with in the other sections; a comma-separated list (upstream,lua) measures each as a system of its own")
+	flag.BoolVar(&o.baseline, "baseline", true, "measure the baseline (the seed's design) too; false bounds a large run")
+	flag.StringVar(&o.runArgs, "run-args", "", "more arguments for kube-nginx-sync run, separated by spaces (e.g. --max-delay=100ms); recorded in the JSON")
 	flag.Parse()
-	if _, err := nginxconf.ParseShape(oursShape); err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(2)
-	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	if *quick && *dpRounds > 1 {
-		*dpRounds = 1
+	if o.quick && o.dpRounds > 1 {
+		o.dpRounds = 1
 	}
-	if err := run(ctx, *quick, *out, *sizes, *logDir, *dpRounds, *dpOnly); err != nil {
+	if err := run(ctx, o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
+}
+
+// options are the benchmark's flags.
+type options struct {
+	quick                                           bool
+	out, sizes, churnSizes, logDir, shapes, runArgs string
+	dpRounds                                        int
+	dpOnly, baseline                                bool
+}
+
+// parseShapes reads -shape: kube-nginx-sync's shapes, each once.
+func parseShapes(list string) ([]string, error) {
+	var out []string
+	for _, f := range strings.Split(list, ",") {
+		shape, err := nginxconf.ParseShape(strings.TrimSpace(f))
+		if err != nil {
+			return nil, fmt.Errorf("-shape %q: %w", f, err)
+		}
+		if slices.Contains(out, string(shape)) {
+			return nil, fmt.Errorf("-shape: %s twice", shape)
+		}
+		out = append(out, string(shape))
+	}
+	return out, nil
+}
+
+// parseSizes reads a comma-separated list of numbers of routes.
+func parseSizes(flagName, list string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(list, ",") {
+		var n int
+		if _, err := fmt.Sscan(f, &n); err != nil || n < 1 || n > 20000 {
+			return nil, fmt.Errorf("bad size %q in %s", f, flagName)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 // Results is the JSON that the benchmark writes.
@@ -67,28 +107,47 @@ type Results struct {
 	Machine  map[string]any    `json:"machine"`
 	Versions map[string]string `json:"versions"`
 	Quick    bool              `json:"quick"`
-	// Shape is kube-nginx-sync's --shape in the sections other than the
-	// data plane's.
-	Shape   string                    `json:"shape"`
+	// Shape is the -shape flag: kube-nginx-sync's --shapes in the
+	// sections other than the data plane's; Shapes names the system that
+	// ran each (kube-nginx-sync for the default shape,
+	// kube-nginx-sync-<shape> for the others).
+	Shape  string            `json:"shape"`
+	Shapes map[string]string `json:"shapes"`
+	// RunArgs are the -run-args: more arguments of kube-nginx-sync run.
+	RunArgs string `json:"run_args,omitempty"`
+	// Results are each system's figures, by its name.
 	Results map[string]*SystemResults `json:"results"`
 	// DataPlane holds the data-plane section: one entry per shape
-	// ("upstream", "flat") and "reference".
+	// ("upstream", "flat", "lua") and "reference".
 	DataPlane map[string]*DataPlaneResult `json:"data_plane"`
 	Notes     []string                    `json:"notes"`
 }
 
 // SystemResults are one system's figures; a figure not measured is null.
 type SystemResults struct {
-	SingleChangeMS map[string]*Latency `json:"single_change_ms"`
-	NginxFloorMS   map[string]*Latency `json:"nginx_floor_ms"`
-	Burst1000      *BurstResult        `json:"burst_1000"`
-	Churn          *ChurnResult        `json:"churn"`
-	Scale10000     *ScaleResult        `json:"scale_10000"`
+	// Each map is by the number of routes.
+	SingleChangeMS map[string]*Latency     `json:"single_change_ms"`
+	NginxFloorMS   map[string]*Latency     `json:"nginx_floor_ms"`
+	Burst1000      *BurstResult            `json:"burst_1000"`
+	Churn          map[string]*ChurnResult `json:"churn"`
+	Scale10000     *ScaleResult            `json:"scale_10000"`
 }
 
-func run(ctx context.Context, quick bool, outPath, sizeList, logDir string, dpRounds int, dpOnly bool) error {
+func run(ctx context.Context, o options) error {
+	shapes, err := parseShapes(o.shapes)
+	if err != nil {
+		return err
+	}
+	sizes, err := parseSizes("-sizes", o.sizes)
+	if err != nil {
+		return err
+	}
+	churnSizes, err := parseSizes("-churn-sizes", o.churnSizes)
+	if err != nil {
+		return err
+	}
 	binDir := os.Getenv("KNS_CONTROLPLANE_BIN")
-	if binDir == "" && !dpOnly {
+	if binDir == "" && !o.dpOnly {
 		return fmt.Errorf("KNS_CONTROLPLANE_BIN is not set: run `make bench`")
 	}
 	scripts, err := filepath.Abs("bench/baseline")
@@ -103,15 +162,15 @@ func run(ctx context.Context, quick bool, outPath, sizeList, logDir string, dpRo
 
 	// The data plane first, while nothing else runs.
 	var dp map[string]*DataPlaneResult
-	if dpRounds > 0 || dpOnly {
-		if dp, err = dataPlane(ctx, work, max(dpRounds, 1)); err != nil {
+	if o.dpRounds > 0 || o.dpOnly {
+		if dp, err = dataPlane(ctx, work, max(o.dpRounds, 1)); err != nil {
 			return err
 		}
 	}
-	if dpOnly {
+	if o.dpOnly {
 		res := &Results{Date: time.Now().UTC().Format(time.RFC3339), Machine: machine(), Versions: map[string]string{"go": runtime.Version()},
-			Quick: quick, DataPlane: dp, Notes: notes()}
-		return writeResults(res, outPath, nil)
+			Quick: o.quick, DataPlane: dp, Notes: notes()}
+		return writeResults(res, o.out, nil)
 	}
 
 	binary := filepath.Join(work, "kube-nginx-sync")
@@ -145,46 +204,46 @@ func run(ctx context.Context, quick bool, outPath, sizeList, logDir string, dpRo
 	}
 	defer backend.Close()
 
-	ports := make([]int, 4)
-	for i := range ports {
-		if ports[i], err = controlplane.FreePort(); err != nil {
+	b := &bench{client: client, pollEvery: 5 * time.Millisecond}
+	b.next.Store(20000) // 0..19999 are the populated Services
+	res := &Results{
+		Date: time.Now().UTC().Format(time.RFC3339), Machine: machine(), Versions: versions(ctx, binary, binDir), Quick: o.quick,
+		Shape: strings.Join(shapes, ","), Shapes: map[string]string{}, RunArgs: o.runArgs, Results: map[string]*SystemResults{}, DataPlane: dp,
+	}
+	// Each system in turn on the same cluster: kube-nginx-sync in each
+	// shape, then the baseline.
+	var systems []*system
+	makers := map[string]configMaker{}
+	renderers := map[string]*oursRenderer{}
+	// Three ports for each of ours (nginx, status, metrics), one for the
+	// baseline's nginx.
+	ports, err := freePorts(3*len(shapes) + 1)
+	if err != nil {
+		return err
+	}
+	for k, shape := range shapes {
+		p := ports[3*k:]
+		s := newOurs(shape, filepath.Join(work, "systems", oursName(shape)), binary, cp.Kubeconfig, p[0], p[1], p[2], strings.Fields(o.runArgs))
+		systems = append(systems, s)
+		res.Shapes[s.name] = shape
+		if makers[s.name], renderers[s.name], err = b.oursConfig(s); err != nil {
 			return err
 		}
 	}
-	oursSys := newOurs(filepath.Join(work, "ours"), binary, cp.Kubeconfig, ports[0], ports[1], ports[2])
-	baseSys := newBaseline(filepath.Join(work, "baseline"), scripts, cp.Kubeconfig, ports[3])
-	systems := []*system{oursSys, baseSys}
+	if o.baseline {
+		s := newBaseline(filepath.Join(work, "systems", baseline), scripts, cp.Kubeconfig, ports[len(ports)-1])
+		systems = append(systems, s)
+		makers[s.name] = b.baselineConfig(s, scripts)
+	}
 	for _, s := range systems {
-		s.logDir = logDir
+		s.logDir = o.logDir
 		if err := s.prepare(); err != nil {
 			return err
 		}
 		defer s.stop()
+		res.Results[s.name] = &SystemResults{SingleChangeMS: map[string]*Latency{}, NginxFloorMS: map[string]*Latency{}, Churn: map[string]*ChurnResult{}}
 	}
 
-	b := &bench{client: client, pollEvery: 5 * time.Millisecond}
-	b.next.Store(20000) // 0..19999 are the populated Services
-	res := &Results{
-		Date: time.Now().UTC().Format(time.RFC3339), Machine: machine(), Versions: versions(ctx, binary, binDir), Quick: quick,
-		Shape: oursShape, Results: map[string]*SystemResults{}, DataPlane: dp,
-	}
-	for _, s := range systems {
-		res.Results[s.name] = &SystemResults{SingleChangeMS: map[string]*Latency{}, NginxFloorMS: map[string]*Latency{}}
-	}
-	oursMaker, oursRenderer, err := b.oursConfig(oursSys)
-	if err != nil {
-		return err
-	}
-	makers := map[string]configMaker{ours: oursMaker, baseline: b.baselineConfig(baseSys, scripts)}
-
-	var sizes []int
-	for _, f := range strings.Split(sizeList, ",") {
-		var n int
-		if _, err := fmt.Sscan(f, &n); err != nil || n < 1 || n > 20000 {
-			return fmt.Errorf("bad size %q in -sizes", f)
-		}
-		sizes = append(sizes, n)
-	}
 	populated := 0
 	for _, n := range sizes {
 		start := time.Now()
@@ -197,8 +256,11 @@ func run(ctx context.Context, quick bool, outPath, sizeList, logDir string, dpRo
 		for _, s := range systems {
 			sr := res.Results[s.name]
 			trials := 20
-			if n >= 10000 && quick {
-				trials = map[string]int{ours: 5, baseline: 3}[s.name]
+			if n >= 10000 && o.quick {
+				trials = 3
+				if s.ours() {
+					trials = 5
+				}
 			}
 			if err := s.start(ctx, client, ready); err != nil {
 				return err
@@ -212,8 +274,9 @@ func run(ctx context.Context, quick bool, outPath, sizeList, logDir string, dpRo
 
 			if n >= 10000 {
 				var render func() (time.Duration, error)
-				if s.name == ours {
-					render = func() (time.Duration, error) { return b.timeOursRender(ctx, oursRenderer) }
+				if s.ours() {
+					r := renderers[s.name]
+					render = func() (time.Duration, error) { return b.timeOursRender(ctx, r) }
 				} else {
 					render = func() (time.Duration, error) { return timeBaselineRender(ctx, s, scripts, cp.Kubeconfig) }
 				}
@@ -231,50 +294,84 @@ func run(ctx context.Context, quick bool, outPath, sizeList, logDir string, dpRo
 			sr.NginxFloorMS[fmt.Sprint(n)] = summarize(f)
 			slog.Info("nginx floor", "system", s.name, "routes", n, "ms", sr.NginxFloorMS[fmt.Sprint(n)])
 		}
-		if n != 1000 {
-			continue
+		if n == 1000 {
+			for _, s := range systems {
+				sr := res.Results[s.name]
+				limit := 5 * time.Minute
+				if o.quick {
+					limit = time.Minute
+				}
+				if err := s.start(ctx, client, ready); err != nil {
+					return err
+				}
+				br, ids, err := b.burst(ctx, s, 1000, limit)
+				s.stop()
+				if err != nil {
+					return err
+				}
+				sr.Burst1000 = br
+				slog.Info("burst", "system", s.name, "result", br)
+				if _, err := parallel(ctx, 0, len(ids), 16, func(ctx context.Context, k int) error { return remove(ctx, client, ids[k]) }); err != nil {
+					return err
+				}
+			}
 		}
-		for _, s := range systems {
-			sr := res.Results[s.name]
-			limit := 5 * time.Minute
-			if quick {
-				limit = time.Minute
+		// The churn: half of at most 100 Services loaded, the other half
+		// churning.
+		if half := min(50, n/2); half > 0 && slices.Contains(churnSizes, n) {
+			for _, s := range systems {
+				d := time.Minute
+				if o.quick {
+					d = 20 * time.Second
+				}
+				if err := s.start(ctx, client, ready); err != nil {
+					return err
+				}
+				cr, err := b.churn(ctx, s, seq(0, half), seq(half, 2*half), d, 100*time.Millisecond, 50)
+				s.stop()
+				if err != nil {
+					return err
+				}
+				res.Results[s.name].Churn[fmt.Sprint(n)] = cr
+				slog.Info("churn", "system", s.name, "routes", n, "result", cr)
 			}
-			if err := s.start(ctx, client, ready); err != nil {
-				return err
-			}
-			br, ids, err := b.burst(ctx, s, 1000, limit)
-			s.stop()
-			if err != nil {
-				return err
-			}
-			sr.Burst1000 = br
-			slog.Info("burst", "system", s.name, "result", br)
-			if _, err := parallel(ctx, 0, len(ids), 16, func(ctx context.Context, k int) error { return remove(ctx, client, ids[k]) }); err != nil {
-				return err
-			}
-		}
-		for _, s := range systems {
-			d := time.Minute
-			if quick {
-				d = 20 * time.Second
-			}
-			if err := s.start(ctx, client, ready); err != nil {
-				return err
-			}
-			stable, churning := seq(0, 50), seq(50, 100)
-			cr, err := b.churn(ctx, s, stable, churning, d, 100*time.Millisecond, 50)
-			s.stop()
-			if err != nil {
-				return err
-			}
-			res.Results[s.name].Churn = cr
-			slog.Info("churn", "system", s.name, "result", cr)
 		}
 	}
 	res.Notes = notes()
-	return writeResults(res, outPath, sizes)
+	return writeResults(res, o.out, sizes)
 }
+
+// freePorts returns n distinct ports that are free on 127.0.0.1, below
+// the kernel's range of ephemeral ports: a system binds its ports only
+// when it starts, maybe many minutes later, and meanwhile the bench's
+// clients open tens of thousands of connections, each from an ephemeral
+// port.
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	for tries := 0; len(ports) < n; tries++ {
+		if tries > 1000 {
+			return nil, fmt.Errorf("no %d free ports in %d–%d", n, lowPorts, lowPorts+lowPortsSpan-1)
+		}
+		p := lowPorts + rand.IntN(lowPortsSpan)
+		if slices.Contains(ports, p) {
+			continue
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		ports = append(ports, p)
+	}
+	return ports, nil
+}
+
+// The ports that freePorts picks from: below Linux's default ephemeral
+// range (32768–60999).
+const (
+	lowPorts     = 20000
+	lowPortsSpan = 12000
+)
 
 // writeResults writes the JSON and prints the tables.
 func writeResults(res *Results, outPath string, sizes []int) error {
@@ -303,15 +400,15 @@ func seq(from, to int) []int {
 
 // timeOursRender times one rebuild and render as the generator does it,
 // from objects already in memory (as its informers hold them).
-func (b *bench) timeOursRender(ctx context.Context, r *nginxconf.Renderer) (time.Duration, error) {
+// In the lua shape, that includes the table file's.
+func (b *bench) timeOursRender(ctx context.Context, r *oursRenderer) (time.Duration, error) {
 	svcs, eps, err := b.list(ctx)
 	if err != nil {
 		return 0, err
 	}
 	s, e := ptrs(svcs.Items), ptrs(eps.Items)
 	start := time.Now()
-	res := model.Build(s, e, model.Options{Selector: exposedSelector()})
-	if _, err := r.Render(res.Config, res.Services); err != nil {
+	if _, err := r.render(s, e); err != nil {
 		return 0, err
 	}
 	return time.Since(start), nil
@@ -377,11 +474,12 @@ func versions(ctx context.Context, binary, binDir string) map[string]string {
 
 func notes() []string {
 	return []string{
-		"single_change_ms: from the return of the EndpointSlice create call (the Service was created just before) to the first correct answer through nginx, polled every 5 ms.",
-		"nginx_floor_ms: the same config shape, a route added, the file replaced and nginx's master signalled directly with SIGHUP; from the signal to the first correct answer.",
+		"systems: kube-nginx-sync with each shape of -shape (kube-nginx-sync for the default shape, upstream; kube-nginx-sync-<shape> for the others; see shapes), then the baseline, one after the other on the same cluster.",
+		"single_change_ms: from the return of the EndpointSlice create call (the Service was created just before) to the first correct answer through nginx, polled every 5 ms on new connections. In the lua shape, a new route goes to the table file and needs no reload.",
+		"nginx_floor_ms: nginx alone on the same config shape, run by the bench: a route added and the files that changed replaced by the bench. Reload-based shapes: nginx's master signalled directly with SIGHUP, from the signal to the first correct answer. lua: only the table file changes, nginx is not signalled (its workers check the file every 100 ms), from the rename of the new file to the first correct answer; each trial starts at a random point of those 100 ms.",
 		"burst_1000: 1,000 Services and slices created by 16 clients on top of about 1,000; converge_ms from the return of the last create; reloads counted from nginx's 'reconfiguring' log lines.",
-		"churn: every 100 ms one of 50 Services gets an endpoint flipped ready/not ready; 50 Go keep-alive clients load 50 other Services' routes; a failed request is an error, a non-200 status or a wrong backend.",
-		"data_plane: one route of 3 endpoints (a Go server), nginx with 2 workers, wrk -t2 -c64 for 10 s with keep-alive, the configs in turn in each round; each figure is the median of the rounds (every round's requests/s and p99 are listed), failed_requests the sum of all rounds' non-2xx answers and socket errors; backend_connections were accepted by the backends during a round. upstream and flat are kube-nginx-sync's shapes as it renders them; reference is a hand-written upstream block with keepalive 64.",
-		"scale_10000: render_ms is rebuild+render from objects in memory for kube-nginx-sync, and kubectl get (both lists) + jq for the baseline; generator_rss_mib is the run process for kube-nginx-sync (generator and reloader in one) and the generator's process group (shell + 2 kubectl watches) for the baseline.",
+		"churn (by number of routes): every 100 ms one of min(50, routes/2) Services gets an endpoint flipped ready/not ready; 50 Go keep-alive clients load as many other Services' routes; a failed request is an error, a non-200 status or a wrong backend; reloads counted from nginx's log. changes_in_use (lua shape only): the bench's own figure: for each flip, from the return of its API call until every nginx worker (the status server's report of each worker's table version, polled every 10 ms; the table file read when it changed) uses a table holding the Service's ready endpoints as the flip left them; superseded: flips that the same Service's next flip undid before that; restoring: the flips that undid them, in use but not timed (a flip has two states, so the workers may still have used theirs); never: not in use 30 s after the files were quiet for 2 s. request_ms: the churn clients' request times. endpoint_updates (lua shape only): the differences of kube-nginx-sync's kube_nginx_sync_endpoint_updates_total and of its histogram kube_nginx_sync_endpoint_update_seconds (from a table file's write to every nginx worker reporting it in use; buckets from 5 ms, doubling) between the churn's start and 35 s after its end; p50_ms and p99_ms are estimated from those buckets as Prometheus' histogram_quantile does (linear interpolation within a bucket), so they are no finer than the buckets; a file replaced by a newer one before every worker used it is not counted, and the time from the API change to the file's write (the generator's part, which the single change includes) is not in it.",
+		"data_plane: one route of 3 endpoints (a Go server), nginx with 2 workers, wrk -t2 -c64 for 10 s with keep-alive, the configs in turn in each round; each figure is the median of the rounds (every round's requests/s and p99 are listed), failed_requests the sum of all rounds' non-2xx answers and socket errors; backend_connections were accepted by the backends during a round. upstream, flat and lua are kube-nginx-sync's shapes as it renders them; reference is a hand-written upstream block with keepalive 64.",
+		"scale_10000: render_ms is rebuild+render (and the table file's encoding in the lua shape) from objects in memory for kube-nginx-sync, and kubectl get (both lists) + jq for the baseline; table_bytes is the lua shape's table file; generator_rss_mib is the run process for kube-nginx-sync (generator and reloader in one) and the generator's process group (shell + 2 kubectl watches) for the baseline.",
 	}
 }

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -24,6 +26,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/luaplane"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
 )
@@ -47,6 +50,25 @@ func summarize(d []time.Duration) *Latency {
 	slices.Sort(ms)
 	q := func(p float64) float64 { return round(ms[min(len(ms)-1, int(p*float64(len(ms))))]) }
 	return &Latency{P50: q(0.5), P95: q(0.95), Max: round(ms[len(ms)-1]), Trials: len(ms)}
+}
+
+// Latency99 is a distribution of many durations in milliseconds.
+type Latency99 struct {
+	P50   float64 `json:"p50"`
+	P99   float64 `json:"p99"`
+	P999  float64 `json:"p99_9"`
+	Max   float64 `json:"max"`
+	Count int     `json:"count"`
+}
+
+// summarize99 sorts d and summarizes it.
+func summarize99(d []time.Duration) *Latency99 {
+	if len(d) == 0 {
+		return nil
+	}
+	slices.Sort(d)
+	q := func(p float64) float64 { return ms(d[min(len(d)-1, int(p*float64(len(d))))]) }
+	return &Latency99{P50: q(0.5), P99: q(0.99), P999: q(0.999), Max: ms(d[len(d)-1]), Count: len(d)}
 }
 
 func round(x float64) float64 { return float64(int64(x*10+0.5)) / 10 }
@@ -86,22 +108,25 @@ func (b *bench) singleChange(ctx context.Context, s *system, trials int, timeout
 		out = append(out, time.Since(created))
 		// Let the system finish (a later write, a reload) before the
 		// next trial, so that trials do not overlap.
-		if err := waitQuiet(ctx, s.configPath(), 500*time.Millisecond); err != nil {
+		if err := waitQuiet(ctx, s.outputs(), 500*time.Millisecond); err != nil {
 			return out, err
 		}
 	}
 	return out, nil
 }
 
-// configMaker renders a system's config for these objects, as the system
-// itself would.
-type configMaker func(ctx context.Context, svcs *corev1.ServiceList, eps *discoveryv1.EndpointSliceList) ([]byte, error)
+// configMaker renders the files a system writes for nginx for these
+// objects, as the system itself would: each file's content by its path.
+type configMaker func(ctx context.Context, svcs *corev1.ServiceList, eps *discoveryv1.EndpointSliceList) (map[string][]byte, error)
 
 // nginxFloor measures nginx alone on a system's config shape: an nginx of
-// the bench's own runs the config that maker renders; each trial adds a
-// route, replaces the file, signals the master directly (SIGHUP) and waits
-// for the route's first correct answer. The system must be stopped (its
-// ports are reused).
+// the bench's own runs the files that maker renders; each trial adds a
+// route, replaces the files that changed and waits for the route's first
+// correct answer. When the config changed (the reload-based shapes), the
+// bench signals the master directly (SIGHUP) and times from the signal;
+// when only the lua shape's table file changed, nginx's workers read it
+// themselves, and the time runs from the rename of the new file. The
+// system must be stopped (its ports are reused).
 func (b *bench) nginxFloor(ctx context.Context, s *system, maker configMaker, trials int) ([]time.Duration, error) {
 	// The cluster does not change meanwhile: list it once, and add each
 	// trial's Service to the lists.
@@ -109,18 +134,33 @@ func (b *bench) nginxFloor(ctx context.Context, s *system, maker configMaker, tr
 	if err != nil {
 		return nil, err
 	}
-	write := func() error {
-		data, err := maker(ctx, svcs, eps)
+	written := map[string][]byte{}
+	// write replaces each file whose content changed (a temporary file,
+	// then a rename) and says which, and when the last rename began.
+	write := func() (map[string]bool, time.Time, error) {
+		files, err := maker(ctx, svcs, eps)
 		if err != nil {
-			return err
+			return nil, time.Time{}, err
 		}
-		tmp := s.configPath() + ".tmp"
-		if err := os.WriteFile(tmp, data, 0o644); err != nil {
-			return err
+		changed := map[string]bool{}
+		var renamed time.Time
+		for _, path := range slices.Sorted(maps.Keys(files)) {
+			if old, ok := written[path]; ok && bytes.Equal(old, files[path]) {
+				continue
+			}
+			tmp := filepath.Join(filepath.Dir(path), ".floor-"+filepath.Base(path))
+			if err := os.WriteFile(tmp, files[path], 0o644); err != nil {
+				return nil, time.Time{}, err
+			}
+			renamed = time.Now()
+			if err := os.Rename(tmp, path); err != nil {
+				return nil, time.Time{}, err
+			}
+			written[path], changed[path] = files[path], true
 		}
-		return os.Rename(tmp, s.configPath())
+		return changed, renamed, nil
 	}
-	if err := write(); err != nil {
+	if _, _, err := write(); err != nil {
 		return nil, err
 	}
 	cmd := exec.Command("nginx", append(s.nginxArgs(), "-g", "daemon off;")...)
@@ -142,30 +182,67 @@ func (b *bench) nginxFloor(ctx context.Context, s *system, maker configMaker, tr
 		}
 	}()
 	client := newPollClient()
+	// nginx must be up before the first trial: a SIGHUP that comes before
+	// the master handles signals ends it (at 10,000 routes of the
+	// upstream shape, it parses for about a second), and in the lua
+	// shape the first table must be in use.
+	if err := waitRouted(ctx, client, s.port, 0, 2*time.Minute, b.pollEvery); err != nil {
+		return nil, fmt.Errorf("nginx floor: %w: %s", err, log.tail())
+	}
 	var out []time.Duration
 	for range trials {
 		i := b.fresh()
 		svc, slice := objects(i, "floor")
 		svcs.Items, eps.Items = append(svcs.Items, *svc), append(eps.Items, *slice)
-		if err := write(); err != nil {
+		if s.lua() {
+			// Pacing: a trial starts at a random point of the workers'
+			// 100 ms check of the table file, as a change from the
+			// cluster does; right after the last answer it would start
+			// at the same point each time.
+			time.Sleep(rand.N(100 * time.Millisecond))
+		}
+		changed, renamed, err := write()
+		if err != nil {
 			return out, err
 		}
-		// Wait until the previous reload is over: the master merges
-		// signals that arrive during a reload.
-		time.Sleep(300 * time.Millisecond)
-		start := time.Now()
-		if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
-			return out, err
-		}
-		for !routed(client, s.port, i) {
-			if time.Since(start) > time.Minute {
-				return out, fmt.Errorf("nginx floor: %s not routed after a minute: %s", serviceName(i), log.tail())
+		var start time.Time
+		switch {
+		case changed[s.configPath()]:
+			// Wait until the previous reload is over: the master merges
+			// signals that arrive during a reload.
+			time.Sleep(300 * time.Millisecond)
+			start = time.Now()
+			if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+				return out, err
 			}
-			time.Sleep(b.pollEvery)
+		case len(changed) > 0:
+			// The lua shape's table file alone: no signal.
+			start = renamed
+		default:
+			return out, fmt.Errorf("nginx floor: a new route changed none of %s's files", s.name)
+		}
+		if err := waitRouted(ctx, client, s.port, i, time.Minute, b.pollEvery); err != nil {
+			return out, fmt.Errorf("nginx floor: %w: %s", err, log.tail())
 		}
 		out = append(out, time.Since(start))
 	}
 	return out, nil
+}
+
+// waitRouted polls until nginx on port routes Service i, for at most
+// limit.
+func waitRouted(ctx context.Context, c *http.Client, port, i int, limit, every time.Duration) error {
+	start := time.Now()
+	for !routed(c, port, i) {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if time.Since(start) > limit {
+			return fmt.Errorf("%s not routed after %s", serviceName(i), limit)
+		}
+		time.Sleep(every)
+	}
+	return nil
 }
 
 // list lists the benchmark's Services and EndpointSlices.
@@ -182,22 +259,58 @@ func (b *bench) list(ctx context.Context) (*corev1.ServiceList, *discoveryv1.End
 }
 
 // oursConfig renders as kube-nginx-sync run does with the flags newOurs
-// gives it.
-func (b *bench) oursConfig(s *system) (configMaker, *nginxconf.Renderer, error) {
-	r, err := nginxconf.NewRenderer(nginxconf.Options{HTTPPort: s.port, HTTPAddresses: []string{"127.0.0.1"}, StatusPort: s.statusPort,
-		Shape: nginxconf.Shape(oursShape)})
+// gives it: the config, and in the lua shape the table file too.
+func (b *bench) oursConfig(s *system) (configMaker, *oursRenderer, error) {
+	r, err := newOursRenderer(s)
 	if err != nil {
 		return nil, nil, err
 	}
-	return func(_ context.Context, svcs *corev1.ServiceList, eps *discoveryv1.EndpointSliceList) ([]byte, error) {
-		res := model.Build(ptrs(svcs.Items), ptrs(eps.Items), model.Options{Selector: exposedSelector()})
-		return r.Render(res.Config, res.Services)
+	return func(_ context.Context, svcs *corev1.ServiceList, eps *discoveryv1.EndpointSliceList) (map[string][]byte, error) {
+		return r.render(ptrs(svcs.Items), ptrs(eps.Items))
 	}, r, nil
+}
+
+// oursRenderer renders a kube-nginx-sync system's files from objects.
+type oursRenderer struct {
+	r                 *nginxconf.Renderer
+	config, tableFile string
+}
+
+func newOursRenderer(s *system) (*oursRenderer, error) {
+	opts := nginxconf.Options{HTTPPort: s.port, HTTPAddresses: []string{"127.0.0.1"}, StatusPort: s.statusPort, Shape: nginxconf.Shape(s.shape)}
+	out := &oursRenderer{config: s.configPath()}
+	if s.lua() {
+		opts.TableFile, out.tableFile = s.tablePath(), s.tablePath()
+	}
+	r, err := nginxconf.NewRenderer(opts)
+	if err != nil {
+		return nil, err
+	}
+	out.r = r
+	return out, nil
+}
+
+// render builds the model and renders it, as the generator does.
+func (o *oursRenderer) render(svcs []*corev1.Service, eps []*discoveryv1.EndpointSlice) (map[string][]byte, error) {
+	res := model.Build(svcs, eps, model.Options{Selector: exposedSelector()})
+	config, err := o.r.Render(res.Config, res.Services)
+	if err != nil {
+		return nil, err
+	}
+	files := map[string][]byte{o.config: config}
+	if o.tableFile != "" {
+		table, _, err := luaplane.Encode(luaplane.Build(res.Config))
+		if err != nil {
+			return nil, err
+		}
+		files[o.tableFile] = table
+	}
+	return files, nil
 }
 
 // baselineConfig renders with the baseline's jq template.
 func (b *bench) baselineConfig(s *system, scripts string) configMaker {
-	return func(ctx context.Context, svcs *corev1.ServiceList, eps *discoveryv1.EndpointSliceList) ([]byte, error) {
+	return func(ctx context.Context, svcs *corev1.ServiceList, eps *discoveryv1.EndpointSliceList) (map[string][]byte, error) {
 		selected := &corev1.ServiceList{}
 		for _, svc := range svcs.Items {
 			if exposedSelector().Matches(labels.Set(svc.Labels)) {
@@ -213,7 +326,7 @@ func (b *bench) baselineConfig(s *system, scripts string) configMaker {
 		if err != nil {
 			return nil, fmt.Errorf("jq: %w", err)
 		}
-		return out, nil
+		return map[string][]byte{s.configPath(): out}, nil
 	}
 }
 
@@ -264,7 +377,7 @@ func (b *bench) burst(ctx context.Context, s *system, n int, timeout time.Durati
 	if !res.TimedOut {
 		v := ms(time.Since(last))
 		res.ConvergeMS = &v
-		if err := waitQuiet(ctx, s.configPath(), time.Second); err != nil {
+		if err := waitQuiet(ctx, s.outputs(), time.Second); err != nil {
 			return nil, ids, err
 		}
 	}
@@ -291,10 +404,40 @@ type ChurnResult struct {
 	NginxPSSMiBBefore float64 `json:"nginx_pss_mib_before"`
 	NginxPSSMiBDuring float64 `json:"nginx_pss_mib_during_max"`
 	NginxPSSMiBAfter  float64 `json:"nginx_pss_mib_after"`
-	FirstFailure      string  `json:"first_failure,omitempty"`
-	// Settled: the config stopped changing within 30 s of the churn's
-	// end (the baseline works off its backlog of events for longer).
+	// RequestMS is the clients' request times (a request of a Go client
+	// that retried on a new connection counts once, retry included).
+	RequestMS    *Latency99 `json:"request_ms"`
+	FirstFailure string     `json:"first_failure,omitempty"`
+	// Settled: the config (and table file) stopped changing within 30 s
+	// of the churn's end (the baseline works off its backlog of events
+	// for longer).
 	Settled bool `json:"settled"`
+	// EndpointUpdates are the lua shape's table files in use during the
+	// churn, as kube-nginx-sync's metrics count them, and ChangesInUse
+	// each flip in use, as the bench sees it (null for the other
+	// systems).
+	EndpointUpdates *EndpointUpdates `json:"endpoint_updates,omitempty"`
+	ChangesInUse    *ChangesInUse    `json:"changes_in_use,omitempty"`
+}
+
+// EndpointUpdates are what kube-nginx-sync's metrics say of the table
+// files written during the churn: the difference of
+// kube_nginx_sync_endpoint_updates_total and of the histogram
+// kube_nginx_sync_endpoint_update_seconds (from a file's write until
+// every nginx worker uses it) between before and after.
+type EndpointUpdates struct {
+	// OK: files confirmed in use by every worker; a file that a newer
+	// one replaced before it was confirmed is not counted.
+	OK int `json:"ok"`
+	// Failed: files not in use by every worker within 10 s.
+	Failed int `json:"failed"`
+	// P50MS and P99MS are estimated from the histogram's buckets the way
+	// Prometheus' histogram_quantile does: linear within a bucket.
+	P50MS *float64 `json:"p50_ms"`
+	P99MS *float64 `json:"p99_ms"`
+	// Buckets are the histogram's cumulative counts by upper bound in
+	// seconds ("+Inf" last), as differences between after and before.
+	Buckets []Bucket `json:"buckets"`
 }
 
 // churn flips an endpoint of the churning Services every interval for d
@@ -308,13 +451,20 @@ func (b *bench) churn(ctx context.Context, s *system, stable, churning []int, d,
 	res := &ChurnResult{Seconds: d.Seconds()}
 	res.NginxProcsBefore, res.NginxRSSMiBBefore, res.NginxPSSMiBBefore = nginxUsage(master)
 	before := s.reloads()
+	var metricsBefore map[string]float64
+	if s.lua() {
+		if metricsBefore, err = scrape(ctx, s.metricsPort); err != nil {
+			return nil, err
+		}
+	}
 
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	var requests, failed atomic.Int64
 	var firstFailure atomic.Value
 	var wg sync.WaitGroup
 	transport := newClient().Transport
-	for range clients {
+	took := make([][]time.Duration, clients)
+	for k := range clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -322,7 +472,9 @@ func (b *bench) churn(ctx context.Context, s *system, stable, churning []int, d,
 			c.Transport = transport
 			for loadCtx.Err() == nil {
 				i := stable[rand.IntN(len(stable))]
+				start := time.Now()
 				body, code, err := get(c, s.port, routePath(i))
+				took[k] = append(took[k], time.Since(start))
 				requests.Add(1)
 				if err != nil || code != 200 || !answersFor(i, body) {
 					failed.Add(1)
@@ -344,15 +496,32 @@ func (b *bench) churn(ctx context.Context, s *system, stable, churning []int, d,
 		}
 	}()
 
+	// In the lua shape, the bench follows each change until every
+	// worker uses it.
+	var tracker *inUseTracker
+	trackCtx, stopTracking := context.WithCancel(ctx)
+	trackerDone := make(chan struct{})
+	defer func() { stopTracking(); <-trackerDone }()
+	if s.lua() {
+		tracker = newInUseTracker(s, master)
+		go func() { defer close(trackerDone); tracker.run(trackCtx) }()
+	} else {
+		close(trackerDone)
+	}
+
 	deadline := time.Now().Add(d)
 	tick := time.NewTicker(interval)
 	var churnErr error
 	for k := 0; time.Now().Before(deadline); k++ {
 		<-tick.C
 		i := churning[k%len(churning)]
-		if err := b.flip(ctx, i); err != nil {
+		ready, err := b.flip(ctx, i)
+		if err != nil {
 			churnErr = err
 			break
+		}
+		if tracker != nil {
+			tracker.flipped(i, ready, time.Now())
 		}
 		res.Changes++
 	}
@@ -362,6 +531,7 @@ func (b *bench) churn(ctx context.Context, s *system, stable, churning []int, d,
 	// The clients leave: their idle connections would keep old workers.
 	transport.(*http.Transport).CloseIdleConnections()
 	res.Requests, res.FailedRequests = requests.Load(), failed.Load()
+	res.RequestMS = summarize99(slices.Concat(took...))
 	if f, ok := firstFailure.Load().(string); ok {
 		res.FirstFailure = f
 	}
@@ -371,9 +541,22 @@ func (b *bench) churn(ctx context.Context, s *system, stable, churning []int, d,
 	// After: once the last change is served and old workers are gone. A
 	// generator with a backlog of events may rewrite the file for many
 	// minutes: give it 30 s.
-	if res.Settled, err = waitQuietAtMost(ctx, s.configPath(), 2*time.Second, 30*time.Second); err != nil {
+	if res.Settled, err = waitQuietAtMost(ctx, s.outputs(), 2*time.Second, 30*time.Second); err != nil {
 		return res, err
 	}
+	if tracker != nil {
+		// The last file is written; the workers check every 100 ms, but
+		// may take a while to load a large table.
+		for start := time.Now(); tracker.pendingCount() > 0 && time.Since(start) < 30*time.Second; {
+			if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
+				return res, err
+			}
+		}
+		stopTracking()
+		<-trackerDone
+		res.ChangesInUse = tracker.result()
+	}
+
 	for range 100 {
 		if n, _, _ := nginxUsage(master); n <= res.NginxProcsBefore {
 			break
@@ -385,33 +568,53 @@ func (b *bench) churn(ctx context.Context, s *system, stable, churning []int, d,
 	time.Sleep(35 * time.Second)
 	res.NginxProcsAfter, res.NginxRSSMiBAfter, res.NginxPSSMiBAfter = nginxUsage(master)
 	res.Reloads = s.reloads() - before
+	if s.lua() {
+		// 35 s after the last write, the reloader has confirmed each
+		// file, or given up on it (after 10 s).
+		after, err := scrape(ctx, s.metricsPort)
+		if err != nil {
+			return res, err
+		}
+		res.EndpointUpdates = endpointUpdates(metricsBefore, after)
+	}
 	return res, nil
 }
 
-// flip toggles the readiness of the last endpoint of Service i.
-func (b *bench) flip(ctx context.Context, i int) error {
+// flip toggles the readiness of the last endpoint of Service i and
+// returns how many of its endpoints are ready after.
+func (b *bench) flip(ctx context.Context, i int) (int, error) {
 	slices := b.client.DiscoveryV1().EndpointSlices(namespace)
 	slice, err := slices.Get(ctx, serviceName(i)+"-0", metav1.GetOptions{})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	last := &slice.Endpoints[len(slice.Endpoints)-1].Conditions
 	ready := last.Ready == nil || *last.Ready
 	last.Ready, last.Serving = ptr.To(!ready), ptr.To(!ready)
-	_, err = slices.Update(ctx, slice, metav1.UpdateOptions{})
-	return err
+	if _, err = slices.Update(ctx, slice, metav1.UpdateOptions{}); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, ep := range slice.Endpoints {
+		if ep.Conditions.Ready == nil || *ep.Conditions.Ready {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // ScaleResult is the scale_10000 figure.
 type ScaleResult struct {
-	Services        int      `json:"services"`
-	RenderMS        *float64 `json:"render_ms"`
-	ConfigBytes     int      `json:"config_bytes"`
-	NginxTMS        float64  `json:"nginx_t_ms"`
-	GeneratorRSSMiB float64  `json:"generator_rss_mib"`
-	NginxRSSMiB     float64  `json:"nginx_rss_mib"`
-	NginxPSSMiB     float64  `json:"nginx_pss_mib"`
-	NginxProcesses  int      `json:"nginx_processes"`
+	Services    int      `json:"services"`
+	RenderMS    *float64 `json:"render_ms"`
+	ConfigBytes int      `json:"config_bytes"`
+	// TableBytes is the lua shape's table file (0 for the others).
+	TableBytes      int     `json:"table_bytes"`
+	NginxTMS        float64 `json:"nginx_t_ms"`
+	GeneratorRSSMiB float64 `json:"generator_rss_mib"`
+	NginxRSSMiB     float64 `json:"nginx_rss_mib"`
+	NginxPSSMiB     float64 `json:"nginx_pss_mib"`
+	NginxProcesses  int     `json:"nginx_processes"`
 }
 
 // scale measures a running system at the cluster's current size. render
@@ -432,6 +635,9 @@ func (b *bench) scale(ctx context.Context, s *system, services int, render func(
 	}
 	if fi, err := os.Stat(s.configPath()); err == nil {
 		res.ConfigBytes = int(fi.Size())
+	}
+	if fi, err := os.Stat(s.tablePath()); err == nil && s.lua() {
+		res.TableBytes = int(fi.Size())
 	}
 	var ts []time.Duration
 	for range 3 {
@@ -524,4 +730,14 @@ func ptrs[T any](items []T) []*T {
 		out[i] = &items[i]
 	}
 	return out
+}
+
+// sleepCtx waits for d, or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
 }

@@ -15,6 +15,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/luaplane"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginx"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/testbed"
 	"k8s.io/client-go/kubernetes"
 )
@@ -23,6 +26,8 @@ import (
 // being measured.
 type system struct {
 	name string
+	// shape is kube-nginx-sync's --shape; "" for the baseline.
+	shape string
 	// dir holds the system's config folder, nginx prefix and logs.
 	dir string
 	// port is where its nginx listens, on 127.0.0.1.
@@ -30,12 +35,18 @@ type system struct {
 	// statusPort is kube-nginx-sync's status server port (0 for the
 	// baseline).
 	statusPort int
+	// metricsPort is where kube-nginx-sync serves /metrics (0 for the
+	// baseline).
+	metricsPort int
 	// initCommand, when set, runs to its end before the others start:
 	// the seed's init container.
 	initCommand func(s *system) *exec.Cmd
 	// command returns the processes to start; each runs in a process
 	// group of its own, which stop ends.
 	command func(s *system) []*exec.Cmd
+	// later, when set, returns processes to start once nginx routes the
+	// ready Services.
+	later func(s *system) []*exec.Cmd
 
 	procs []*exec.Cmd
 	log   *syncBuffer
@@ -46,8 +57,25 @@ type system struct {
 
 func (s *system) confDir() string    { return filepath.Join(s.dir, "conf.d") }
 func (s *system) configPath() string { return filepath.Join(s.confDir(), "default.conf") }
+func (s *system) tablePath() string  { return filepath.Join(s.confDir(), luaplane.FileName) }
 func (s *system) prefix() string     { return filepath.Join(s.dir, "nginx") }
 func (s *system) mainConfig() string { return filepath.Join(s.prefix(), "nginx.conf") }
+
+// ours says whether the system is kube-nginx-sync (of some shape).
+func (s *system) ours() bool { return s.shape != "" }
+
+// lua says whether the system runs the Lua data plane: routes and
+// endpoints in the table file, which nginx's workers read themselves.
+func (s *system) lua() bool { return s.shape == string(nginxconf.ShapeLua) }
+
+// outputs are the files the system writes for nginx: the config, and in
+// the lua shape the table file, where a new route or endpoint goes.
+func (s *system) outputs() []string {
+	if s.lua() {
+		return []string{s.configPath(), s.tablePath()}
+	}
+	return []string{s.configPath()}
+}
 
 // nginxArgs are the arguments that make nginx use the system's prefix and
 // main config.
@@ -55,14 +83,27 @@ func (s *system) nginxArgs() []string { return []string{"-p", s.prefix() + "/", 
 
 // prepare creates the folders and nginx's main config: two workers (the
 // machine's cores), its error log on stderr at notice level, so that every
-// reload shows as a "reconfiguring" line in the system's log.
+// reload shows as a "reconfiguring" line in the system's log; the Lua
+// module for the lua shape.
 func (s *system) prepare() error {
 	for _, d := range []string{s.confDir(), s.prefix()} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return err
 		}
 	}
-	_, err := testbed.MainConfig{Prefix: s.prefix(), ConfDir: s.confDir(), Workers: 2, WorkerConnections: 4096}.Write()
+	main := testbed.MainConfig{Prefix: s.prefix(), ConfDir: s.confDir(), Workers: 2, WorkerConnections: 4096}
+	if s.lua() {
+		if main.Modules = nginx.LuaModules(); main.Modules == nil {
+			return fmt.Errorf("%s: the lua shape needs nginx's Lua module (libnginx-mod-http-lua)", s.name)
+		}
+		// nginx's workers (user nobody) read the table file themselves.
+		for d := s.confDir(); d != filepath.Dir(d) && d != os.TempDir(); d = filepath.Dir(d) {
+			if err := os.Chmod(d, 0o755); err != nil {
+				return err
+			}
+		}
+	}
+	_, err := main.Write()
 	return err
 }
 
@@ -75,14 +116,39 @@ func (s *system) start(ctx context.Context, c kubernetes.Interface, ready []int)
 		return err
 	}
 	s.log = &syncBuffer{}
-	_ = os.Remove(s.configPath())
+	for _, f := range s.outputs() {
+		_ = os.Remove(f)
+	}
 	if s.initCommand != nil {
 		cmd := s.initCommand(s)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("%s: init: %v: %s", s.name, err, out)
 		}
 	}
-	for _, cmd := range s.command(s) {
+	if err := s.startProcs(s.command(s)); err != nil {
+		return err
+	}
+	if err := s.waitRouted(ctx, ready); err != nil {
+		return err
+	}
+	if s.later != nil {
+		if err := s.startProcs(s.later(s)); err != nil {
+			return err
+		}
+	}
+	if err := waitWatches(ctx, c, 1, false); err != nil {
+		return fmt.Errorf("%s: %w", s.name, err)
+	}
+	if err := waitQuiet(ctx, s.outputs(), 500*time.Millisecond); err != nil {
+		return err
+	}
+	return s.waitRouted(ctx, ready)
+}
+
+// startProcs starts processes of the system, each in a process group of
+// its own.
+func (s *system) startProcs(cmds []*exec.Cmd) error {
+	for _, cmd := range cmds {
 		cmd.Stdout, cmd.Stderr = s.log, s.log
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 		if err := cmd.Start(); err != nil {
@@ -91,21 +157,27 @@ func (s *system) start(ctx context.Context, c kubernetes.Interface, ready []int)
 		}
 		s.procs = append(s.procs, cmd)
 	}
+	return nil
+}
+
+// waitRouted waits until nginx routes the Services in ready, for at most
+// 2 minutes; then it stops the system.
+func (s *system) waitRouted(ctx context.Context, ready []int) error {
 	client := newPollClient()
 	deadline := time.Now().Add(2 * time.Minute)
 	for _, i := range ready {
 		for !routed(client, s.port, i) {
 			if time.Now().After(deadline) || ctx.Err() != nil {
+				body, code, err := get(client, s.port, routePath(i))
+				config, _ := os.ReadFile(s.configPath())
 				s.stop()
-				return fmt.Errorf("%s: nginx does not route %s: %s", s.name, serviceName(i), s.log.tail())
+				return fmt.Errorf("%s: nginx does not route %s (it answers %d %q %v; %d bytes of config, from %q): %s",
+					s.name, serviceName(i), code, body, err, len(config), string(config[:min(len(config), 300)]), s.log.tail())
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	if err := waitWatches(ctx, c, 1, false); err != nil {
-		return fmt.Errorf("%s: %w", s.name, err)
-	}
-	return waitQuiet(ctx, s.configPath(), 500*time.Millisecond)
+	return nil
 }
 
 // stop ends every process the system started: SIGTERM to each process
@@ -152,36 +224,47 @@ func (s *system) generatorPIDs() []int {
 	if len(s.procs) == 0 {
 		return nil
 	}
-	first := s.procs[0].Process.Pid
-	if s.name == ours {
-		return []int{first}
+	if s.ours() {
+		return []int{s.procs[0].Process.Pid}
 	}
-	return processGroup(first)
+	// The baseline's generator starts last.
+	return processGroup(s.procs[len(s.procs)-1].Process.Pid)
 }
 
-// ours and baseline name the two systems.
+// ours and baseline name the systems: kube-nginx-sync with its default
+// shape, and the seed's design.
 const (
 	ours     = "kube-nginx-sync"
 	baseline = "baseline"
 )
 
-// oursShape is the --shape that kube-nginx-sync runs with (the -shape
-// flag).
-var oursShape = "upstream"
+// oursName names kube-nginx-sync run with a shape: ours for the default
+// shape, "kube-nginx-sync-<shape>" for the others.
+func oursName(shape string) string {
+	if shape == string(nginxconf.ShapeUpstream) {
+		return ours
+	}
+	return ours + "-" + shape
+}
 
 // newOurs is kube-nginx-sync run with its default settings, but for
-// --shape oursShape.
-func newOurs(dir, binary, kubeconfig string, port, statusPort, listenPort int) *system {
-	return &system{name: ours, dir: dir, port: port, statusPort: statusPort, command: func(s *system) []*exec.Cmd {
-		args := append([]string{"run", "--kubeconfig", kubeconfig, "--namespace", namespace, "--shape", oursShape,
-			"--output", s.configPath(), "--listen", fmt.Sprintf("127.0.0.1:%d", listenPort),
-			"--http-address", "127.0.0.1", "--http-port", strconv.Itoa(port), "--status-port", strconv.Itoa(statusPort),
-			"--"}, s.nginxArgs()...)
+// --shape shape and extra arguments.
+func newOurs(shape, dir, binary, kubeconfig string, port, statusPort, metricsPort int, extra []string) *system {
+	return &system{name: oursName(shape), shape: shape, dir: dir, port: port, statusPort: statusPort, metricsPort: metricsPort, command: func(s *system) []*exec.Cmd {
+		args := []string{"run", "--kubeconfig", kubeconfig, "--namespace", namespace, "--shape", s.shape,
+			"--output", s.configPath(), "--listen", fmt.Sprintf("127.0.0.1:%d", s.metricsPort),
+			"--http-address", "127.0.0.1", "--http-port", strconv.Itoa(port), "--status-port", strconv.Itoa(statusPort)}
+		args = append(append(append(args, extra...), "--"), s.nginxArgs()...)
 		return []*exec.Cmd{exec.Command(binary, args...)}
 	}}
 }
 
-// newBaseline is the seed's design done literally: bench/baseline.
+// newBaseline is the seed's design done literally: bench/baseline. Its
+// generator starts once nginx answers: started together, as a Pod's
+// containers are, nginx may read default.conf while the generator's first
+// render rewrites it in place, start with no server, and the reloader,
+// whose watch began after that write, never reloads it (the seed design's
+// race: it ended two of our first four runs with -shape upstream,lua).
 func newBaseline(dir, scripts, kubeconfig string, port int) *system {
 	generator := func(s *system, extra ...string) *exec.Cmd {
 		return exec.Command(filepath.Join(scripts, "generator.sh"), append([]string{kubeconfig, namespace,
@@ -190,9 +273,9 @@ func newBaseline(dir, scripts, kubeconfig string, port int) *system {
 	return &system{name: baseline, dir: dir, port: port,
 		initCommand: func(s *system) *exec.Cmd { return generator(s, "once") },
 		command: func(s *system) []*exec.Cmd {
-			reloader := exec.Command(filepath.Join(scripts, "reloader.sh"), append([]string{s.confDir()}, s.nginxArgs()...)...)
-			return []*exec.Cmd{generator(s), reloader}
-		}}
+			return []*exec.Cmd{exec.Command(filepath.Join(scripts, "reloader.sh"), append([]string{s.confDir()}, s.nginxArgs()...)...)}
+		},
+		later: func(s *system) []*exec.Cmd { return []*exec.Cmd{generator(s)} }}
 }
 
 // routed says whether nginx on port routes Service i to one of its
@@ -225,25 +308,31 @@ func newPollClient() *http.Client {
 	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, DisableCompression: true}}
 }
 
-// waitQuiet waits until the file has not changed for quiet.
-func waitQuiet(ctx context.Context, path string, quiet time.Duration) error {
-	_, err := waitQuietAtMost(ctx, path, quiet, 0)
+// waitQuiet waits until none of the files (each of which must exist) has
+// changed for quiet, counted from the call at the earliest: a generator
+// that coalesces a stream of changes may have paused for longer than
+// quiet just before its last write.
+func waitQuiet(ctx context.Context, paths []string, quiet time.Duration) error {
+	_, err := waitQuietAtMost(ctx, paths, quiet, 0)
 	return err
 }
 
 // waitQuietAtMost is waitQuiet that gives up after limit (0: never) and
-// says whether the file went quiet.
-func waitQuietAtMost(ctx context.Context, path string, quiet, limit time.Duration) (bool, error) {
+// says whether the files went quiet.
+func waitQuietAtMost(ctx context.Context, paths []string, quiet, limit time.Duration) (bool, error) {
 	start := time.Now()
-	var last time.Time
 	for {
 		if limit > 0 && time.Since(start) > limit {
 			return false, nil
 		}
-		fi, err := os.Stat(path)
-		if err == nil && fi.ModTime() != last {
-			last = fi.ModTime()
-		} else if err == nil && time.Since(last) >= quiet {
+		quietAll := true
+		for _, path := range paths {
+			fi, err := os.Stat(path)
+			if err != nil || time.Since(fi.ModTime()) < quiet || time.Since(start) < quiet {
+				quietAll = false
+			}
+		}
+		if quietAll {
 			return true, nil
 		}
 		select {

@@ -2,18 +2,76 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
-// table is the results as a Markdown table: each figure for both systems
-// and the ratio baseline / kube-nginx-sync (above 1: we are faster or
-// smaller).
+// table is the results as a Markdown table: a column for each system (in
+// the order they ran: kube-nginx-sync in each shape, then the baseline),
+// and with the baseline, the ratio baseline / kube-nginx-sync for each
+// shape (above 1: we are faster or smaller).
 func table(res *Results, sizes []int) string {
-	o, b := res.Results[ours], res.Results[baseline]
+	var names []string
+	for name := range res.Results {
+		names = append(names, name)
+	}
+	// kube-nginx-sync's shapes in the order of -shape, the baseline last.
+	shapes := strings.Split(res.Shape, ",")
+	order := func(name string) int {
+		if i := slices.Index(shapes, res.Shapes[name]); i >= 0 && res.Shapes[name] != "" {
+			return i
+		}
+		return len(shapes)
+	}
+	slices.SortFunc(names, func(a, b string) int { return order(a) - order(b) })
+	var ourNames []string
+	for _, n := range names {
+		if n != baseline {
+			ourNames = append(ourNames, n)
+		}
+	}
+	base := res.Results[baseline]
+
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "\n| figure | kube-nginx-sync | baseline (seed design) | baseline / ours |\n|---|---|---|---|\n")
-	row := func(name string, ov, bv *float64, unit string) {
-		fmt.Fprintf(&sb, "| %s | %s | %s | %s |\n", name, num(ov, unit), num(bv, unit), ratio(bv, ov))
+	sb.WriteString("\n| figure |")
+	for _, n := range names {
+		if n == baseline {
+			sb.WriteString(" baseline (seed design) |")
+		} else {
+			fmt.Fprintf(&sb, " %s (`--shape %s`) |", n, res.Shapes[n])
+		}
+	}
+	if base != nil {
+		for _, n := range ourNames {
+			fmt.Fprintf(&sb, " baseline / %s |", n)
+		}
+	}
+	sb.WriteString("\n|---|" + strings.Repeat("---|", len(names)))
+	if base != nil {
+		sb.WriteString(strings.Repeat("---|", len(ourNames)))
+	}
+	sb.WriteString("\n")
+
+	// line writes a row: one cell per system, and the ratios of value
+	// (nil: no ratio columns filled).
+	line := func(figure string, cell func(*SystemResults) string, value func(*SystemResults) *float64) {
+		fmt.Fprintf(&sb, "| %s |", figure)
+		for _, n := range names {
+			fmt.Fprintf(&sb, " %s |", cell(res.Results[n]))
+		}
+		if base != nil {
+			for _, n := range ourNames {
+				r := ""
+				if value != nil {
+					r = ratio(value(base), value(res.Results[n]))
+				}
+				fmt.Fprintf(&sb, " %s |", r)
+			}
+		}
+		sb.WriteString("\n")
+	}
+	number := func(figure, unit string, value func(*SystemResults) *float64) {
+		line(figure, func(r *SystemResults) string { return num(value(r), unit) }, value)
 	}
 	lat := func(l *Latency) string {
 		if l == nil {
@@ -27,44 +85,133 @@ func table(res *Results, sizes []int) string {
 		}
 		return &l.P50
 	}
+	some := func(has func(*SystemResults) bool) bool {
+		for _, r := range res.Results {
+			if has(r) {
+				return true
+			}
+		}
+		return false
+	}
+
 	for _, n := range sizes {
 		k := fmt.Sprint(n)
-		fmt.Fprintf(&sb, "| single change at %d routes, p50 / p95 / max (trials) | %s | %s | %s |\n", n,
-			lat(o.SingleChangeMS[k]), lat(b.SingleChangeMS[k]), ratio(p50(b.SingleChangeMS[k]), p50(o.SingleChangeMS[k])))
-		fmt.Fprintf(&sb, "| nginx floor (SIGHUP) at %d routes, same shape | %s | %s | %s |\n", n,
-			lat(o.NginxFloorMS[k]), lat(b.NginxFloorMS[k]), ratio(p50(b.NginxFloorMS[k]), p50(o.NginxFloorMS[k])))
-		fmt.Fprintf(&sb, "| single change / floor at %d routes (p50) | %s | %s | |\n", n,
-			ratio(p50(o.SingleChangeMS[k]), p50(o.NginxFloorMS[k])), ratio(p50(b.SingleChangeMS[k]), p50(b.NginxFloorMS[k])))
+		line(fmt.Sprintf("single change at %d routes, p50 / p95 / max (trials)", n),
+			func(r *SystemResults) string { return lat(r.SingleChangeMS[k]) },
+			func(r *SystemResults) *float64 { return p50(r.SingleChangeMS[k]) })
+		line(fmt.Sprintf("nginx floor at %d routes, same shape (SIGHUP; lua: the table file replaced)", n),
+			func(r *SystemResults) string { return lat(r.NginxFloorMS[k]) },
+			func(r *SystemResults) *float64 { return p50(r.NginxFloorMS[k]) })
+		line(fmt.Sprintf("single change / floor at %d routes (p50)", n),
+			func(r *SystemResults) string { return ratio(p50(r.SingleChangeMS[k]), p50(r.NginxFloorMS[k])) }, nil)
 	}
-	if o.Burst1000 != nil && b.Burst1000 != nil {
-		cell := func(r *BurstResult) string {
-			if r.TimedOut {
-				return fmt.Sprintf("not converged: %d of 1000 answering after the limit", r.Answering)
+	if some(func(r *SystemResults) bool { return r.Burst1000 != nil }) {
+		converge := func(r *SystemResults) *float64 {
+			if r.Burst1000 == nil {
+				return nil
 			}
-			return num(r.ConvergeMS, "ms")
+			return r.Burst1000.ConvergeMS
 		}
-		fmt.Fprintf(&sb, "| burst of 1,000: last create → all answering | %s | %s | %s |\n", cell(o.Burst1000), cell(b.Burst1000),
-			ratio(b.Burst1000.ConvergeMS, o.Burst1000.ConvergeMS))
-		row("burst of 1,000: reloads", f(o.Burst1000.Reloads), f(b.Burst1000.Reloads), "")
+		line("burst of 1,000: last create → all answering", func(r *SystemResults) string {
+			switch {
+			case r.Burst1000 == nil:
+				return "—"
+			case r.Burst1000.TimedOut:
+				return fmt.Sprintf("not converged: %d of 1000 answering after the limit", r.Burst1000.Answering)
+			}
+			return num(r.Burst1000.ConvergeMS, "ms")
+		}, converge)
+		number("burst of 1,000: reloads", "", func(r *SystemResults) *float64 {
+			if r.Burst1000 == nil {
+				return nil
+			}
+			return f(r.Burst1000.Reloads)
+		})
 	}
-	if o.Churn != nil && b.Churn != nil {
-		fmt.Fprintf(&sb, "| churn %gs: failed / requests | %d / %d | %d / %d | |\n", o.Churn.Seconds,
-			o.Churn.FailedRequests, o.Churn.Requests, b.Churn.FailedRequests, b.Churn.Requests)
-		row(fmt.Sprintf("churn: reloads (%d changes)", o.Churn.Changes), f(o.Churn.Reloads), f(b.Churn.Reloads), "")
-		usage := func(c *ChurnResult) string {
-			return fmt.Sprintf("%d / %g / %g → %d / %g / %g → %d / %g / %g", c.NginxProcsBefore, c.NginxRSSMiBBefore, c.NginxPSSMiBBefore,
-				c.NginxProcsDuring, c.NginxRSSMiBDuring, c.NginxPSSMiBDuring, c.NginxProcsAfter, c.NginxRSSMiBAfter, c.NginxPSSMiBAfter)
+	for _, n := range sizes {
+		k := fmt.Sprint(n)
+		if !some(func(r *SystemResults) bool { return r.Churn[k] != nil }) {
+			continue
 		}
-		fmt.Fprintf(&sb, "| churn: nginx processes / RSS MiB / PSS MiB, before → max during → 35 s after | %s | %s | |\n", usage(o.Churn), usage(b.Churn))
+		churn := func(cell func(*ChurnResult) string) func(*SystemResults) string {
+			return func(r *SystemResults) string {
+				if r.Churn[k] == nil {
+					return "—"
+				}
+				return cell(r.Churn[k])
+			}
+		}
+		var seconds float64
+		for _, r := range res.Results {
+			if c := r.Churn[k]; c != nil {
+				seconds = c.Seconds
+			}
+		}
+		line(fmt.Sprintf("churn %gs at %d routes: failed / requests", seconds, n),
+			churn(func(c *ChurnResult) string { return fmt.Sprintf("%d / %d", c.FailedRequests, c.Requests) }), nil)
+		line(fmt.Sprintf("churn at %d routes: request time p50 / p99 / p99.9 / max", n),
+			churn(func(c *ChurnResult) string {
+				if c.RequestMS == nil {
+					return "—"
+				}
+				return fmt.Sprintf("%g / %g / %g / %g ms", c.RequestMS.P50, c.RequestMS.P99, c.RequestMS.P999, c.RequestMS.Max)
+			}), nil)
+		line(fmt.Sprintf("churn at %d routes: reloads / endpoint changes", n),
+			churn(func(c *ChurnResult) string { return fmt.Sprintf("%d / %d", c.Reloads, c.Changes) }),
+			func(r *SystemResults) *float64 {
+				if r.Churn[k] == nil {
+					return nil
+				}
+				return f(r.Churn[k].Reloads)
+			})
+		if some(func(r *SystemResults) bool { return r.Churn[k] != nil && r.Churn[k].ChangesInUse != nil }) {
+			line(fmt.Sprintf("churn at %d routes: endpoint flip (API call) → in use by every worker, p50 / p99 / max (flips timed, undone before in use, undoing those, never in use)", n),
+				churn(func(c *ChurnResult) string {
+					u := c.ChangesInUse
+					if u == nil {
+						return "—"
+					}
+					return fmt.Sprintf("%s / %s / %s (%d, %d, %d, %d)", num(u.P50MS, "ms"), num(u.P99MS, "ms"), num(u.MaxMS, "ms"),
+						u.InUse, u.Superseded, u.Restoring, u.Never)
+				}), nil)
+		}
+		if some(func(r *SystemResults) bool { return r.Churn[k] != nil && r.Churn[k].EndpointUpdates != nil }) {
+			line(fmt.Sprintf("churn at %d routes: table file written → in use by every worker, p50 / p99 (from the histogram; confirmed, failed)", n),
+				churn(func(c *ChurnResult) string {
+					u := c.EndpointUpdates
+					if u == nil {
+						return "—"
+					}
+					return fmt.Sprintf("%s / %s (%d, %d)", num(u.P50MS, "ms"), num(u.P99MS, "ms"), u.OK, u.Failed)
+				}), nil)
+		}
+		line(fmt.Sprintf("churn at %d routes: nginx processes / RSS MiB / PSS MiB, before → max during → 35 s after", n),
+			churn(func(c *ChurnResult) string {
+				return fmt.Sprintf("%d / %g / %g → %d / %g / %g → %d / %g / %g", c.NginxProcsBefore, c.NginxRSSMiBBefore, c.NginxPSSMiBBefore,
+					c.NginxProcsDuring, c.NginxRSSMiBDuring, c.NginxPSSMiBDuring, c.NginxProcsAfter, c.NginxRSSMiBAfter, c.NginxPSSMiBAfter)
+			}), nil)
 	}
-	if o.Scale10000 != nil && b.Scale10000 != nil {
-		os, bs := o.Scale10000, b.Scale10000
-		row(fmt.Sprintf("scale %d: rebuild + render", os.Services), os.RenderMS, bs.RenderMS, "ms")
-		row("scale: config size", f(os.ConfigBytes/1024), f(bs.ConfigBytes/1024), "KiB")
-		row("scale: nginx -t", &os.NginxTMS, &bs.NginxTMS, "ms")
-		row("scale: generator RSS", &os.GeneratorRSSMiB, &bs.GeneratorRSSMiB, "MiB")
-		row("scale: nginx RSS (all processes)", &os.NginxRSSMiB, &bs.NginxRSSMiB, "MiB")
-		row("scale: nginx PSS (all processes)", &os.NginxPSSMiB, &bs.NginxPSSMiB, "MiB")
+	if some(func(r *SystemResults) bool { return r.Scale10000 != nil }) {
+		scale := func(v func(*ScaleResult) *float64) func(*SystemResults) *float64 {
+			return func(r *SystemResults) *float64 {
+				if r.Scale10000 == nil {
+					return nil
+				}
+				return v(r.Scale10000)
+			}
+		}
+		var services int
+		for _, r := range res.Results {
+			if r.Scale10000 != nil {
+				services = r.Scale10000.Services
+			}
+		}
+		number(fmt.Sprintf("scale %d: rebuild + render", services), "ms", scale(func(s *ScaleResult) *float64 { return s.RenderMS }))
+		number("scale: config size (lua: and the table file)", "KiB", scale(func(s *ScaleResult) *float64 { return f((s.ConfigBytes + s.TableBytes) / 1024) }))
+		number("scale: nginx -t", "ms", scale(func(s *ScaleResult) *float64 { return &s.NginxTMS }))
+		number("scale: generator RSS", "MiB", scale(func(s *ScaleResult) *float64 { return &s.GeneratorRSSMiB }))
+		number("scale: nginx RSS (all processes)", "MiB", scale(func(s *ScaleResult) *float64 { return &s.NginxRSSMiB }))
+		number("scale: nginx PSS (all processes)", "MiB", scale(func(s *ScaleResult) *float64 { return &s.NginxPSSMiB }))
 	}
 	return sb.String()
 }
