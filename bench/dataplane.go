@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -170,24 +169,11 @@ func dataPlaneRun(ctx context.Context, dir, name string, port int, eps []netip.A
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command("nginx", "-p", prefix+"/", "-c", mainConf, "-g", "daemon off;")
-	log := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	_, log, stop, err := startNginx("-p", prefix+"/", "-c", mainConf, "-g", "daemon off;")
+	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGQUIT)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-	}()
+	defer stop()
 	url := fmt.Sprintf("http://127.0.0.1:%d%s", port, dpPath)
 	client := newPollClient()
 	for deadline := time.Now().Add(10 * time.Second); ; {

@@ -163,24 +163,11 @@ func (b *bench) nginxFloor(ctx context.Context, s *system, maker configMaker, tr
 	if _, _, err := write(); err != nil {
 		return nil, err
 	}
-	cmd := exec.Command("nginx", append(s.nginxArgs(), "-g", "daemon off;")...)
-	log := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	cmd, log, stop, err := startNginx(append(s.nginxArgs(), "-g", "daemon off;")...)
+	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGQUIT)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-	}()
+	defer stop()
 	client := newPollClient()
 	// nginx must be up before the first trial: a SIGHUP that comes before
 	// the master handles signals ends it (at 10,000 routes of the
@@ -740,4 +727,29 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-time.After(d):
 		return nil
 	}
+}
+
+// startNginx starts nginx with args in a process group of its own, its
+// output in log; stop ends it gracefully (SIGQUIT to the group), and kills
+// it after 20 s.
+func startNginx(args ...string) (cmd *exec.Cmd, log *syncBuffer, stop func(), err error) {
+	cmd = exec.Command("nginx", args...)
+	log = &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, nil, nil, err
+	}
+	stop = func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGQUIT)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+	}
+	return cmd, log, stop, nil
 }

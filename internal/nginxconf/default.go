@@ -55,14 +55,7 @@ func writeUpstream(b *bytes.Buffer, v View) {
 			"\n    proxy_next_upstream_tries 3;",
 			"\n    proxy_next_upstream_timeout 10s;")
 		for _, r := range s.Routes {
-			svc := r.Service.String()
-			w("\n\n    # ", svc, " (", string(r.Mode), ")")
-			if r.Prefix != "" {
-				w("\n    location = ", r.Prefix, " {",
-					"\n        return 301 ", r.Path, "$is_args$args;",
-					"\n    }")
-			}
-			w("\n    location ", r.Path, " {")
+			svc := writeRouteHead(b, r)
 			if r.UpstreamName == "" {
 				w("\n        default_type text/plain;",
 					"\n        return 503 \"kube-nginx-sync: no ready endpoints for ", svc, "\\n\";")
@@ -166,4 +159,23 @@ func writeServerHead(b *bytes.Buffer, s ServerView) {
 		"\n    proxy_set_header X-Real-IP $remote_addr;" +
 		"\n    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;" +
 		"\n    proxy_set_header X-Forwarded-Proto $scheme;")
+}
+
+// writeRouteHead writes a route's comment, the redirect of its path without
+// the final "/", and opens its location; it returns the Service port's
+// name.
+func writeRouteHead(b *bytes.Buffer, r RouteView) string {
+	svc := r.Service.String()
+	for _, part := range []string{"\n\n    # ", svc, " (", string(r.Mode), ")"} {
+		b.WriteString(part)
+	}
+	if r.Prefix != "" {
+		for _, part := range []string{"\n    location = ", r.Prefix, " {\n        return 301 ", r.Path, "$is_args$args;\n    }"} {
+			b.WriteString(part)
+		}
+	}
+	for _, part := range []string{"\n    location ", r.Path, " {"} {
+		b.WriteString(part)
+	}
+	return svc
 }

@@ -67,14 +67,7 @@ func writeFlat(b *bytes.Buffer, v View) {
 				"\n    }")
 		}
 		for _, r := range s.Routes {
-			svc := r.Service.String()
-			w("\n\n    # ", svc, " (", string(r.Mode), ")")
-			if r.Prefix != "" {
-				w("\n    location = ", r.Prefix, " {",
-					"\n        return 301 ", r.Path, "$is_args$args;",
-					"\n    }")
-			}
-			w("\n    location ", r.Path, " {")
+			svc := writeRouteHead(b, r)
 			if r.Endpoints == "" {
 				w("\n        default_type text/plain;",
 					"\n        return 503 \"kube-nginx-sync: no ready endpoints for ", svc, "\\n\";")
