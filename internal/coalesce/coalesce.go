@@ -122,6 +122,13 @@ func (c *Window) Reset(now time.Time) {
 	c.pending, c.now, c.lastWork = false, false, now
 }
 
+// ResetLight records that light work took in every pending change: work
+// that costs so little downstream that it neither starts nor grows the
+// cooldown, which stays that of the last work recorded by Reset.
+func (c *Window) ResetLight() {
+	c.pending, c.now = false, false
+}
+
 // Pending reports whether changes wait for the work.
 func (c *Window) Pending() bool { return c.pending }
 

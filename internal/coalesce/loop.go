@@ -21,6 +21,12 @@ type Outcome struct {
 	// announces itself with a change (a watch that recovers), not a rate
 	// cap.
 	RetryOnChange bool
+	// Light says that the work took in every pending change at little
+	// cost downstream (nothing written, or only what needs no reload):
+	// it does not count against the cooldown, which bounds how often
+	// costly work is done. Changes after it are due as if it had not
+	// run.
+	Light bool
 }
 
 // Done is the Outcome of work that took in every pending change.
@@ -118,6 +124,8 @@ func (l *Loop) Run(ctx context.Context) error {
 			}
 			if out.RetryAfter > 0 {
 				retryAt, retryOnChange = l.clock.Now().Add(out.RetryAfter), out.RetryOnChange
+			} else if out.Light {
+				window.ResetLight()
 			} else {
 				window.Reset(now)
 				retryAt, retryOnChange = time.Time{}, false

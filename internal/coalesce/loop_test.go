@@ -207,3 +207,26 @@ func TestLoopTickAndHealthy(t *testing.T) {
 		t.Errorf("Healthy after a turn = %v", err)
 	}
 }
+
+func TestLoopLightWorkNeedsNoCooldown(t *testing.T) {
+	b := newLoopBed(t, LoopOptions{Quiet: msd(20), MaxDelay: msd(1000), MaxDelayLimit: msd(4000)})
+	b.advance(msd(2000))
+	// A stream of changes every 100 ms whose work is light (no reload):
+	// each is due Quiet after it, as if the work before had not run.
+	b.outcome = []Outcome{{Light: true}, {Light: true}, {Light: true}, {Light: true}, Done}
+	for range 4 {
+		b.notify()
+		b.advance(msd(100))
+	}
+	// Then a change whose work is costly, and one 100 ms after it: that
+	// one is part of a burst again, due at its end (a quarter of the
+	// cooldown after it) or at the cooldown's end, whichever is first.
+	b.notify() // at 2400, due 2420
+	b.advance(msd(100))
+	b.notify() // at 2500: busy, due at 2500 + 250
+	b.advance(msd(2000))
+	want := []time.Duration{0, msd(2020), msd(2120), msd(2220), msd(2320), msd(2420), msd(2750)}
+	if got := b.workTimes(); !equalDurations(got, want) {
+		t.Errorf("work at %v, want %v", got, want)
+	}
+}

@@ -152,7 +152,8 @@ func (c *Controller) work(ctx context.Context) coalesce.Outcome {
 		// file until the watches recover, which they notify.
 		return coalesce.Outcome{RetryAfter: brokenRecheck, RetryOnChange: true}
 	}
-	if err := c.sync(ctx); err != nil {
+	wrote, err := c.sync(ctx)
+	if err != nil {
 		if ctx.Err() != nil {
 			return coalesce.Done
 		}
@@ -161,11 +162,16 @@ func (c *Controller) work(ctx context.Context) coalesce.Outcome {
 		return coalesce.Retry(retry)
 	}
 	c.backoff = retryBackoff
-	return coalesce.Done
+	// Only a new config costs nginx a reload: a rebuild that wrote none
+	// (nothing changed, or only the Lua shape's table, which nginx's
+	// workers load themselves) does not count against the cooldown, so
+	// that endpoint changes are written as fast as they settle.
+	return coalesce.Outcome{Light: !wrote}
 }
 
-// sync is one rebuild: build, render, write if changed, report.
-func (c *Controller) sync(ctx context.Context) error {
+// sync is one rebuild: build, render, write if changed, report. It says
+// whether it wrote a new config file.
+func (c *Controller) sync(ctx context.Context) (wrote bool, err error) {
 	m, log := c.opts.Metrics, c.opts.Log
 	changedAt := c.takeFirstChange()
 	start := c.clock.Now()
@@ -178,7 +184,7 @@ func (c *Controller) sync(ctx context.Context) error {
 	c.events.report(res.Rejected, objs.Services)
 	if err != nil {
 		m.WriteErrors.Inc()
-		return err
+		return false, err
 	}
 	now := c.clock.Now()
 	m.LastWrite.Set(float64(now.UnixNano()) / 1e9)
@@ -209,7 +215,7 @@ func (c *Controller) sync(ctx context.Context) error {
 	}
 	c.last = res.Config
 	c.written.Store(true)
-	return nil
+	return changed, nil
 }
 
 // summarize names the first few changed routes for the log.

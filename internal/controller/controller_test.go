@@ -343,3 +343,22 @@ func TestControllerEvents(t *testing.T) {
 		t.Errorf("event = %q", e)
 	}
 }
+
+func TestControllerRebuildWithoutNewConfigIsLight(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, filepath.Join(t.TempDir(), "default.conf"))
+	ctx := context.Background()
+	h.src.setServices(service("a", nil))
+	if out := h.ctrl.work(ctx); out != coalesce.Done {
+		t.Fatalf("rebuild that wrote a config = %+v, want Done", out)
+	}
+	// Nothing changed: no reload follows, so the rebuild must not count
+	// against the cooldown of the next one.
+	if out := h.ctrl.work(ctx); out != (coalesce.Outcome{Light: true}) {
+		t.Fatalf("rebuild that wrote nothing = %+v, want Light", out)
+	}
+	h.src.setServices(service("a", nil), service("b", nil))
+	if out := h.ctrl.work(ctx); out != coalesce.Done {
+		t.Fatalf("rebuild that wrote a new config = %+v, want Done", out)
+	}
+}
