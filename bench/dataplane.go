@@ -241,11 +241,11 @@ server {
 		return nil, err
 	}
 	if name == dpLua {
-		table, _, err := luaplane.Encode(luaplane.Build(res.Config))
+		table, err := luaplane.Encode(luaplane.Build(res.Config))
 		if err != nil {
 			return nil, err
 		}
-		if err := os.WriteFile(tableFile, table, 0o644); err != nil {
+		if _, err := luaplane.Write(tableFile, table); err != nil {
 			return nil, err
 		}
 	}

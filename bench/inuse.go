@@ -107,11 +107,9 @@ func (t *inUseTracker) run(ctx context.Context) {
 	var workersAt time.Time
 	for ctx.Err() == nil {
 		if fi, err := os.Stat(t.table); err == nil && (last == nil || !fi.ModTime().Equal(last.ModTime()) || fi.Size() != last.Size()) {
-			if data, err := os.ReadFile(t.table); err == nil {
-				if tbl, version, err := luaplane.Decode(data); err == nil {
-					last = fi
-					t.wrote(version, tbl)
-				}
+			if tbl, version, err := luaplane.Read(t.table); err == nil {
+				last = fi
+				t.wrote(version, tbl)
 			}
 		}
 		// The lua shape does not reload: the workers change only when

@@ -144,7 +144,7 @@ func (b *bench) nginxFloor(ctx context.Context, s *system, maker configMaker, tr
 		}
 		changed := map[string]bool{}
 		var renamed time.Time
-		for _, path := range slices.Sorted(maps.Keys(files)) {
+		for _, path := range writeOrder(files) {
 			if old, ok := written[path]; ok && bytes.Equal(old, files[path]) {
 				continue
 			}
@@ -214,6 +214,21 @@ func (b *bench) nginxFloor(ctx context.Context, s *system, maker configMaker, tr
 		out = append(out, time.Since(start))
 	}
 	return out, nil
+}
+
+// writeOrder orders the paths of files as a system writes them: the lua
+// shape's table parts before the table file that names them (a part's
+// path is the table file's, and more), then by path.
+func writeOrder(files map[string][]byte) []string {
+	var parts, rest []string
+	for _, path := range slices.Sorted(maps.Keys(files)) {
+		if _, ok := files[path[:max(strings.LastIndexByte(path, '.'), 0)]]; ok {
+			parts = append(parts, path)
+		} else {
+			rest = append(rest, path)
+		}
+	}
+	return append(parts, rest...)
 }
 
 // waitRouted polls until nginx on port routes Service i, for at most
@@ -286,11 +301,14 @@ func (o *oursRenderer) render(svcs []*corev1.Service, eps []*discoveryv1.Endpoin
 	}
 	files := map[string][]byte{o.config: config}
 	if o.tableFile != "" {
-		table, _, err := luaplane.Encode(luaplane.Build(res.Config))
+		table, err := luaplane.Encode(luaplane.Build(res.Config))
 		if err != nil {
 			return nil, err
 		}
-		files[o.tableFile] = table
+		files[o.tableFile] = table.Index
+		for _, p := range table.Parts {
+			files[luaplane.PartPath(o.tableFile, p.Hash)] = p.Data
+		}
 	}
 	return files, nil
 }

@@ -148,12 +148,24 @@ func run() error {
 	os.Stdout.Write(config)
 	tableFile := filepath.Join(confDir, luaplane.FileName)
 	if lua {
-		table, err := os.ReadFile(tableFile)
+		index, err := os.ReadFile(tableFile)
 		if err != nil {
 			return err
 		}
-		step("The routes and endpoints, in a file of their own that nginx's workers read: " + tableFile)
-		os.Stdout.Write(table)
+		hashes, _, err := luaplane.DecodeIndex(index)
+		if err != nil {
+			return err
+		}
+		step("The routes and endpoints, in files of their own that nginx's workers read: " + tableFile + " and its parts")
+		os.Stdout.Write(index)
+		for _, h := range hashes {
+			part, err := os.ReadFile(luaplane.PartPath(tableFile, h))
+			if err != nil {
+				return err
+			}
+			fmt.Printf("\n%s:\n", luaplane.PartPath(tableFile, h))
+			os.Stdout.Write(part)
+		}
 	}
 
 	step("What each route answers")

@@ -108,15 +108,15 @@ func (p *Pipeline) writeTable(cfg model.Config) (tableOutcome, error) {
 	if p.TableFile == "" {
 		return tableOutcome{}, nil
 	}
-	data, version, err := luaplane.Encode(luaplane.Build(cfg))
+	files, err := luaplane.Encode(luaplane.Build(cfg))
 	if err != nil {
 		return tableOutcome{}, fmt.Errorf("table file: %w", err)
 	}
-	changed, err := atomicfile.Write(p.TableFile, data, atomicfile.Options{})
+	changed, err := luaplane.Write(p.TableFile, files)
 	if err != nil {
 		return tableOutcome{}, fmt.Errorf("write table file: %w", err)
 	}
-	return tableOutcome{version: version, changed: changed}, nil
+	return tableOutcome{version: files.Version, changed: changed}, nil
 }
 
 // RemoveTemporary removes the temporary files that a writer of the config

@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -151,11 +150,7 @@ func TestApplyWritesTheTableFile(t *testing.T) {
 	if err != nil || !out.TableChanged || out.TableVersion == "" {
 		t.Fatalf("Apply = %+v, %v", out, err)
 	}
-	data, err := os.ReadFile(p.TableFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	table, version, err := luaplane.Decode(data)
+	table, version, err := luaplane.Read(p.TableFile)
 	if err != nil || version != out.TableVersion {
 		t.Fatalf("the table file: %v, version %q; want %q", err, version, out.TableVersion)
 	}

@@ -1,23 +1,33 @@
 -- kube-nginx-sync's Lua data plane, run by nginx's lua-nginx-module.
 --
 -- The generator writes nginx's config (its servers, and a location for each
--- route with proxy settings of its own) and, beside it, the table file:
--- every route, which this module matches for the requests of a server's
--- router location, and the ready endpoints of every routed Service port. Every worker checks the file's first line every CHECK_EVERY
--- seconds and loads the file when it changed: neither an endpoint change
--- nor a new route needs a reload. A file that does not parse is refused
--- whole, logged and counted; the worker keeps its last good table.
+-- route with proxy settings of its own) and, beside it, the table: every
+-- route, which this module matches for the requests of a server's router
+-- location, and the ready endpoints of every routed Service port. Every
+-- worker checks the table file's first line every CHECK_EVERY seconds and
+-- loads the table when it changed: neither an endpoint change nor a new
+-- route needs a reload. A table that does not parse is refused whole,
+-- logged and counted; the worker keeps its last good table.
 --
--- The file, in lines ending with "\n", fields separated by one space:
---   kube-nginx-sync table 1 <version>
+-- The table file is an index of parts, each in a file of its own named by
+-- its content's hash (the table file's path, ".", the hash). A Service
+-- port's lines are all in one part, so an endpoint change brings one new
+-- part: a worker parses only the parts it does not hold yet. In lines
+-- ending with "\n", fields separated by one space, the table file:
+--   kube-nginx-sync table 2 <version>
+--   part <hash>                          (32 hex digits, one or more lines)
+--   end <number of part lines>
+-- and a part:
+--   kube-nginx-sync part 2
 --   route <server> <path> <key> <s|->   (s: the path is stripped)
 --   endpoints <key> <address> ...        (zero or more addresses)
 --   end <number of route and endpoints lines>
 -- A server is a host name ([a-z0-9*.-]) or "_"; a path starts and ends with
 -- "/" and holds [A-Za-z0-9._~/-]; a key names a Service port,
 -- "namespace/name:port", each part [a-z0-9][a-z0-9-]*; an address is IPv4
--- "a.b.c.d:port" or IPv6 "[addr]:port", port 1..65535. The Go writer and
--- its Go reader (internal/luaplane) hold the same grammar, stricter.
+-- "a.b.c.d:port" or IPv6 "[addr]:port", port 1..65535. A route (server and
+-- path) and a key are in one part only. The Go writer and its Go reader
+-- (internal/luaplane) hold the same grammar, stricter.
 --
 -- Requests: access() routes a request of a server's router location (which
 -- sets $kns_route to "") by the longest route path that prefixes its URI,
@@ -34,13 +44,16 @@ local CHECK_EVERY = 0.1     -- seconds between checks of the file's first line
 local MAX_TRIES = 3         -- endpoints tried for one request, at most
 local FAIL_TIMEOUT = 10     -- seconds an endpoint that failed is avoided
 local WORKER_TTL = 5        -- seconds a worker's report outlives its last check
-local HEADER = "kube-nginx-sync table 1 "
+local HEADER = "kube-nginx-sync table 2 "
+local PART_HEADER = "kube-nginx-sync part 2"
 local BUCKETS = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 }
 
 local path            -- the table file
 local loaded_header   -- the first line of the table in use
 local servers = {}    -- server -> path -> { key = key, strip = bool }
 local routes = {}     -- key -> { peers = { {host, port, addr}, ... }, next = index }
+local parts = {}      -- hash -> a part of the table in use: { routes = {...}, eps = {...} }
+local missing         -- the table file's first line when one of its parts was missing
 local failed = {}     -- address -> ngx.now() of its last failure
 local shared          -- ngx.shared dict: worker reports and counters
 
@@ -86,77 +99,185 @@ end
 
 local KEY = "^[a-z0-9][a-z0-9%-]*/[a-z0-9][a-z0-9%-]*:[a-z0-9][a-z0-9%-]*$"
 
--- parse reads the whole file's text into a servers table and a routes
--- table, or returns nil and what is wrong.
-function _M.parse(text)
-    if sub(text, 1, #HEADER) ~= HEADER then
-        return nil, nil, "no header"
-    end
-    local srv, eps, lines, ended = {}, {}, 0, false
-    local line_no = 0
+-- lines calls each(line) for each line of text between its first line,
+-- which header must accept, and its end line, which must count them. It
+-- returns true, or nil and what is wrong: each returns what is wrong with
+-- its line, or nil.
+local function lines(text, header, each)
+    local count, line_no, ended = 0, 0, false
     for line in gmatch(text, "([^\n]*)\n") do
         line_no = line_no + 1
-        local at = "line " .. line_no .. ": "
         if ended then
-            return nil, nil, at .. "text after the end line"
+            return nil, "line " .. line_no .. ": text after the end line"
         end
         if line_no == 1 then
-            if not match(line, "^kube%-nginx%-sync table 1 %x+$") then
-                return nil, nil, "bad header"
+            if not header(line) then
+                return nil, "bad header"
             end
         elseif sub(line, 1, 4) == "end " then
-            local count = sub(line, 5)
-            if not match(count, "^%d+$") or (#count > 1 and sub(count, 1, 1) == "0") or tonumber(count) ~= lines then
-                return nil, nil, "end line counts " .. count .. " lines, the file has " .. lines
+            local c = sub(line, 5)
+            if not match(c, "^%d+$") or (#c > 1 and sub(c, 1, 1) == "0") or tonumber(c) ~= count then
+                return nil, "end line counts " .. c .. " lines, the file has " .. count
             end
             ended = true
-        elseif sub(line, 1, 6) == "route " then
+        else
+            local why = each(line)
+            if why then
+                return nil, "line " .. line_no .. ": " .. why
+            end
+            count = count + 1
+        end
+    end
+    if not ended then
+        return nil, "no end line: the file is incomplete"
+    end
+    if sub(text, -1) ~= "\n" then
+        return nil, "text after the end line"
+    end
+    return true
+end
+
+-- parse_index reads a table file's text into the list of its parts'
+-- hashes, or returns nil and what is wrong.
+function _M.parse_index(text)
+    local hashes, seen = {}, {}
+    local ok, why = lines(text, function(line)
+        local v = match(line, "^kube%-nginx%-sync table 2 ([0-9a-f]+)$")
+        return v and #v <= 64
+    end, function(line)
+        local h = match(line, "^part ([0-9a-f]+)$")
+        if not h or #h ~= 32 or seen[h] then
+            return "bad or repeated part"
+        end
+        seen[h] = true
+        hashes[#hashes + 1] = h
+    end)
+    if not ok then
+        return nil, why
+    end
+    return hashes
+end
+
+-- parse_part reads a part's text into its routes, a list of
+-- { server, path, { key = key, strip = bool } }, and its endpoints, key ->
+-- { peers = { {host, port, addr}, ... }, next = 1 }; or returns nil, nil
+-- and what is wrong.
+function _M.parse_part(text)
+    local list, eps, seen = {}, {}, {}
+    local ok, why = lines(text, function(line) return line == PART_HEADER end, function(line)
+        if sub(line, 1, 6) == "route " then
             local server, p, key, flag = match(line, "^route ([a-z0-9_*][a-z0-9*.%-]*) (/[A-Za-z0-9._~/%-]*) ([^ ]+) ([s%-])$")
             if not server or sub(p, -1) ~= "/" or #p > 1024 or #server > 253 or #key > 200 or not match(key, KEY) then
-                return nil, nil, at .. "bad route"
+                return "bad route"
             end
-            srv[server] = srv[server] or {}
-            if srv[server][p] then
-                return nil, nil, at .. "repeated route"
+            local id = server .. " " .. p
+            if seen[id] then
+                return "repeated route"
             end
-            srv[server][p] = { key = key, strip = flag == "s" }
-            lines = lines + 1
+            seen[id] = true
+            list[#list + 1] = { server, p, { key = key, strip = flag == "s" } }
         elseif sub(line, 1, 10) == "endpoints " then
             local key, rest = match(line, "^endpoints ([^ ]+)(.*)$")
             if not key or #key > 200 or not match(key, KEY) or eps[key] then
-                return nil, nil, at .. "bad or repeated key"
+                return "bad or repeated key"
             end
             if rest ~= "" and (sub(rest, 1, 1) ~= " " or sub(rest, -1) == " " or find(rest, "  ", 1, true)) then
-                return nil, nil, at .. "bad spacing"
+                return "bad spacing"
             end
             local peers = {}
             for field in gmatch(rest, "[^ ]+") do
                 local host, port = parse_address(field)
                 if not host then
-                    return nil, nil, at .. "bad address"
+                    return "bad address"
                 end
                 peers[#peers + 1] = { host, port, field }
             end
             eps[key] = { peers = peers, next = 1 }
-            lines = lines + 1
         else
-            return nil, nil, at .. "unknown line"
+            return "unknown line"
         end
+    end)
+    if not ok then
+        return nil, nil, why
     end
-    if not ended then
-        return nil, nil, "no end line: the file is incomplete"
-    end
-    if sub(text, -1) ~= "\n" then
-        return nil, nil, "text after the end line"
+    return list, eps
+end
+
+-- merge joins parts into the router's servers and the endpoints by key, or
+-- returns nil, nil and what is wrong: a route or a key in two parts.
+function _M.merge(list)
+    local srv, eps = {}, {}
+    for _, p in ipairs(list) do
+        for _, r in ipairs(p.routes) do
+            local s = srv[r[1]]
+            if not s then
+                s = {}
+                srv[r[1]] = s
+            end
+            if s[r[2]] then
+                return nil, nil, "route " .. r[1] .. " " .. r[2] .. " in two parts"
+            end
+            s[r[2]] = r[3]
+        end
+        for key, e in pairs(p.eps) do
+            if eps[key] then
+                return nil, nil, "endpoints of " .. key .. " in two parts"
+            end
+            eps[key] = e
+        end
     end
     return srv, eps
 end
 
--- check loads the file when its first line changed.
+-- load loads the table whose file's first line is first and whose text is
+-- text: the parts that the table in use does not hold are read and parsed.
+-- It returns nil and what is wrong; and, for a missing part, true: the
+-- generator removes the parts of a table two versions old, so a newer
+-- table file is there (or the generator is writing one).
+local function load(first, text)
+    local hashes, why = _M.parse_index(text)
+    if not hashes then
+        return nil, why
+    end
+    local held, list = {}, {}
+    for i, h in ipairs(hashes) do
+        local p = parts[h]
+        if not p then
+            local f, err = io.open(path .. "." .. h, "r")
+            if not f then
+                return nil, "part " .. h .. ": " .. err, true
+            end
+            local data = f:read("*a")
+            f:close()
+            local r, e, why = _M.parse_part(data or "")
+            if not r then
+                return nil, "part " .. h .. ": " .. why
+            end
+            p = { routes = r, eps = e }
+        end
+        held[h], list[i] = p, p
+    end
+    local srv, eps, why = _M.merge(list)
+    if not srv then
+        return nil, why
+    end
+    -- Keep each changed route's place in its rotation.
+    for key, r in pairs(eps) do
+        local old = routes[key]
+        if old and old ~= r and #r.peers > 0 then
+            r.next = (old.next - 1) % #r.peers + 1
+        end
+    end
+    servers, routes, parts, loaded_header = srv, eps, held, first
+    return true
+end
+
+-- check loads the table when the table file's first line changed.
 local function check(premature)
     if premature then
         return
     end
+    local pid = ngx.worker.pid()
     local f, err = io.open(path, "r")
     if not f then
         if loaded_header ~= nil or not shared:get("missing_logged") then
@@ -165,29 +286,31 @@ local function check(premature)
         end
     else
         local first = f:read("*l")
-        if first ~= loaded_header then
+        local refused = shared:get("refused:" .. pid)
+        if first ~= loaded_header and (first or "") ~= refused then
             local rest = f:read("*a")
-            local text = (first or "") .. "\n" .. (rest or "")
-            local srv, eps, why = _M.parse(text)
-            if srv then
-                -- Keep each route's place in its rotation.
-                for key, r in pairs(eps) do
-                    local old = routes[key]
-                    if old and #r.peers > 0 then
-                        r.next = (old.next - 1) % #r.peers + 1
-                    end
+            f:close()
+            local ok, why, transient = load(first, (first or "") .. "\n" .. (rest or ""))
+            if ok then
+                missing = nil
+            elseif transient then
+                -- Looked at again at every check, logged once.
+                if missing ~= first then
+                    ngx.log(ngx.WARN, "kube-nginx-sync: the table is incomplete (", why,
+                        "); the last good table stays in use")
+                    missing = first
                 end
-                servers, routes, loaded_header = srv, eps, first
-            elseif first ~= shared:get("refused:" .. ngx.worker.pid()) then
-                ngx.log(ngx.ERR, "kube-nginx-sync: refused the table file (", why,
+            else
+                ngx.log(ngx.ERR, "kube-nginx-sync: refused the table (", why,
                     "); the last good table stays in use")
                 shared:incr("endpoint_file_errors", 1, 0)
-                shared:set("refused:" .. ngx.worker.pid(), first or "")
+                shared:set("refused:" .. pid, first or "")
             end
+        else
+            f:close()
         end
-        f:close()
     end
-    shared:set("worker:" .. ngx.worker.pid(), loaded_header and sub(loaded_header, #HEADER + 1) or "", WORKER_TTL)
+    shared:set("worker:" .. pid, loaded_header and sub(loaded_header, #HEADER + 1) or "", WORKER_TTL)
 end
 
 -- init_worker starts the worker's checks of the table file; dict is the

@@ -27,12 +27,17 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"io/fs"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/atomicfile"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/confdir"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
 )
@@ -46,8 +51,8 @@ var Module string
 // nginx's include and the reloader's fingerprint ignore it.
 const FileName = confdir.HiddenPrefix + "kube-nginx-sync-table"
 
-// header starts the file; the version follows it.
-const header = "kube-nginx-sync table 1 "
+// header starts the table file (the index); the version follows it.
+const header = "kube-nginx-sync table 2 "
 
 // DefaultServer names the default server (nginx's "server_name _").
 const DefaultServer = "_"
@@ -150,63 +155,338 @@ func Build(cfg model.Config) Table {
 	return t
 }
 
-// Encode returns the file for t, and its version: the SHA-256 of the lines
-// after the header, which the header names. Routes are written by server
-// and path, endpoints by key, sorted and without duplicates.
-func Encode(t Table) (data []byte, version string, err error) {
+// Files are a table as it is written: the index, at the table file's path,
+// and its parts, each in a file of its own beside it (PartPath). Each
+// Service port's route and endpoints lines go to the part its key hashes
+// to, so an endpoint change rewrites one small part and the index, and
+// nginx's workers parse only that part again: at 10,000 routes a whole
+// table takes a worker about 0.1 s to parse, a part about 1 ms.
+type Files struct {
+	// Index is the table file: its header names the table's version,
+	// then one line for each part.
+	Index []byte
+	// Version is the table's version: the SHA-256 of the index's part
+	// lines, which name the parts by the SHA-256 of their content.
+	Version string
+	// Parts are the parts, in the index's order.
+	Parts []Part
+}
+
+// Part is one part file of a table.
+type Part struct {
+	// Hash names the part (PartPath): the SHA-256 of Data, in hex.
+	Hash string
+	Data []byte
+}
+
+// partHeader is the first line of every part.
+const partHeader = "kube-nginx-sync part 2\n"
+
+const (
+	// partKeys is the number of Service ports a part holds, about.
+	partKeys = 128
+	// maxParts bounds the number of parts: past 32,768 Service ports,
+	// parts grow instead.
+	maxParts = 256
+)
+
+// partCount is the number of parts of a table of n keys: a power of two,
+// so that a key's part changes only when the count does.
+func partCount(n int) int {
+	c := 1
+	for c < maxParts && c*partKeys < n {
+		c *= 2
+	}
+	return c
+}
+
+// partOf is the part of key among count parts.
+func partOf(key string, count int) int {
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	return int(h.Sum32() & uint32(count-1))
+}
+
+// PartPath is the file of the part named hash of the table file at path.
+func PartPath(path, hash string) string { return path + "." + hash }
+
+// partName matches the name of a part file, or of one's temporary file.
+var partName = regexp.MustCompile(`^` + regexp.QuoteMeta(FileName) + `\.[0-9a-f]{32}(\.tmp-.*)?$`)
+
+// Encode returns the files of t. Routes are written by server and path,
+// endpoints by key, sorted and without duplicates, each in its key's part.
+func Encode(t Table) (Files, error) {
 	routes := slices.Clone(t.Routes)
 	slices.SortFunc(routes, func(a, b Route) int {
 		return cmp.Or(strings.Compare(a.Server, b.Server), strings.Compare(a.Path, b.Path))
 	})
 	eps := slices.Clone(t.Endpoints)
 	slices.SortFunc(eps, func(a, b Endpoints) int { return strings.Compare(a.Key, b.Key) })
-	var body bytes.Buffer
-	body.Grow(80*len(routes) + 64*len(eps))
+	keys := make(map[string]bool, len(eps))
+	for _, r := range routes {
+		keys[r.Key] = true
+	}
+	for _, e := range eps {
+		keys[e.Key] = true
+	}
+	count := partCount(len(keys))
+	parts := make([]bytes.Buffer, count)
+	lines := make([]int, count)
 	for i, r := range routes {
 		switch {
 		case !validServer(r.Server):
-			return nil, "", fmt.Errorf("table: invalid server %q", r.Server)
+			return Files{}, fmt.Errorf("table: invalid server %q", r.Server)
 		case !validPath(r.Path):
-			return nil, "", fmt.Errorf("table: invalid path %q", r.Path)
+			return Files{}, fmt.Errorf("table: invalid path %q", r.Path)
 		case !ValidKey(r.Key):
-			return nil, "", fmt.Errorf("table: invalid key %q", r.Key)
+			return Files{}, fmt.Errorf("table: invalid key %q", r.Key)
 		case i > 0 && routes[i-1].Server == r.Server && routes[i-1].Path == r.Path:
-			return nil, "", fmt.Errorf("table: route %s%s twice", r.Server, r.Path)
+			return Files{}, fmt.Errorf("table: route %s%s twice", r.Server, r.Path)
 		}
 		flag := "-"
 		if r.Strip {
 			flag = "s"
 		}
-		fmt.Fprintf(&body, "route %s %s %s %s\n", r.Server, r.Path, r.Key, flag)
+		n := partOf(r.Key, count)
+		fmt.Fprintf(&parts[n], "route %s %s %s %s\n", r.Server, r.Path, r.Key, flag)
+		lines[n]++
 	}
 	for i, e := range eps {
 		if !ValidKey(e.Key) {
-			return nil, "", fmt.Errorf("table: invalid key %q", e.Key)
+			return Files{}, fmt.Errorf("table: invalid key %q", e.Key)
 		}
 		if i > 0 && eps[i-1].Key == e.Key {
-			return nil, "", fmt.Errorf("table: endpoints of %s twice", e.Key)
+			return Files{}, fmt.Errorf("table: endpoints of %s twice", e.Key)
 		}
-		body.WriteString("endpoints ")
-		body.WriteString(e.Key)
+		n := partOf(e.Key, count)
+		b := &parts[n]
+		b.WriteString("endpoints ")
+		b.WriteString(e.Key)
 		addrs := slices.Clone(e.Addrs)
 		slices.SortFunc(addrs, func(a, b netip.AddrPort) int { return a.Compare(b) })
 		for _, a := range slices.Compact(addrs) {
 			if !validEndpoint(a) {
-				return nil, "", fmt.Errorf("table: invalid endpoint %v of %s", a, e.Key)
+				return Files{}, fmt.Errorf("table: invalid endpoint %v of %s", a, e.Key)
 			}
-			body.WriteByte(' ')
-			body.WriteString(a.String())
+			b.WriteByte(' ')
+			b.WriteString(a.String())
 		}
-		body.WriteByte('\n')
+		b.WriteByte('\n')
+		lines[n]++
 	}
-	fmt.Fprintf(&body, "end %d\n", len(routes)+len(eps))
-	sum := sha256.Sum256(body.Bytes())
-	version = hex.EncodeToString(sum[:16])
-	out := make([]byte, 0, len(header)+len(version)+1+body.Len())
-	out = append(out, header...)
-	out = append(out, version...)
-	out = append(out, '\n')
-	return append(out, body.Bytes()...), version, nil
+	var f Files
+	var index bytes.Buffer
+	for n := range parts {
+		if lines[n] == 0 {
+			continue
+		}
+		data := make([]byte, 0, len(partHeader)+parts[n].Len()+16)
+		data = append(data, partHeader...)
+		data = append(data, parts[n].Bytes()...)
+		data = fmt.Appendf(data, "end %d\n", lines[n])
+		hash := sha(data)
+		f.Parts = append(f.Parts, Part{Hash: hash, Data: data})
+		fmt.Fprintf(&index, "part %s\n", hash)
+	}
+	fmt.Fprintf(&index, "end %d\n", len(f.Parts))
+	f.Version = sha(index.Bytes())
+	f.Index = append(append(append([]byte(header), f.Version...), '\n'), index.Bytes()...)
+	return f, nil
+}
+
+// sha is the hex of the first 16 bytes of data's SHA-256.
+func sha(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:16])
+}
+
+// Write writes f as the table file at path: the parts it lacks, then the
+// index, each atomically, and removes the parts that neither this index
+// nor the one it replaced names (a worker may still be reading those).
+// changed says whether the index was written.
+func Write(path string, f Files) (changed bool, err error) {
+	keep := make(map[string]bool)
+	if old, err := os.ReadFile(path); err == nil {
+		if hashes, _, err := DecodeIndex(old); err == nil {
+			for _, h := range hashes {
+				keep[filepath.Base(PartPath(path, h))] = true
+			}
+		}
+	}
+	for _, p := range f.Parts {
+		keep[filepath.Base(PartPath(path, p.Hash))] = true
+		// A part's name is its content's hash: one that exists is
+		// complete (written by rename) and the same.
+		if _, err := os.Stat(PartPath(path, p.Hash)); err == nil {
+			continue
+		}
+		if _, err := atomicfile.Write(PartPath(path, p.Hash), p.Data, atomicfile.Options{}); err != nil {
+			return false, fmt.Errorf("table part: %w", err)
+		}
+	}
+	if changed, err = atomicfile.Write(path, f.Index, atomicfile.Options{}); err != nil || !changed {
+		return changed, err
+	}
+	entries, err := os.ReadDir(filepath.Dir(path))
+	if err != nil {
+		return changed, fmt.Errorf("remove old table parts: %w", err)
+	}
+	var errs []error
+	for _, e := range entries {
+		if name := e.Name(); partName.MatchString(name) && !keep[name] {
+			if err := os.Remove(filepath.Join(filepath.Dir(path), name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return changed, fmt.Errorf("remove old table parts: %w", err)
+	}
+	return changed, nil
+}
+
+// DecodeIndex parses a table file's index as kns.lua's parse_index does,
+// and returns its parts' hashes and the table's version.
+func DecodeIndex(data []byte) (hashes []string, version string, err error) {
+	lines, err := splitLines(data, header)
+	if err != nil {
+		return nil, "", err
+	}
+	version = strings.TrimPrefix(lines[0], header)
+	if !isHex(version, 1, 64) {
+		return nil, "", errors.New("bad header")
+	}
+	seen := map[string]bool{}
+	for i, line := range lines[1 : len(lines)-1] {
+		hash, ok := strings.CutPrefix(line, "part ")
+		if !ok || !isHex(hash, 32, 32) || seen[hash] {
+			return nil, "", fmt.Errorf("line %d: bad or repeated part", i+2)
+		}
+		seen[hash] = true
+		hashes = append(hashes, hash)
+	}
+	if err := checkEnd(lines, len(hashes)); err != nil {
+		return nil, "", err
+	}
+	return hashes, version, nil
+}
+
+// DecodePart parses one part file as kns.lua's parse_part does (and checks
+// hosts and paths as strictly as Encode).
+func DecodePart(data []byte) (Table, error) {
+	lines, err := splitLines(data, partHeader)
+	if err != nil {
+		return Table{}, err
+	}
+	if lines[0]+"\n" != partHeader {
+		return Table{}, errors.New("bad header")
+	}
+	var t Table
+	routes, keys := map[string]bool{}, map[string]bool{}
+	for i, line := range lines[1 : len(lines)-1] {
+		n := i + 2
+		fields := strings.Split(line, " ")
+		switch fields[0] {
+		case "route":
+			if len(fields) != 5 || !validServer(fields[1]) || !validPath(fields[2]) || !ValidKey(fields[3]) ||
+				(fields[4] != "s" && fields[4] != "-") || routes[fields[1]+" "+fields[2]] {
+				return Table{}, fmt.Errorf("line %d: bad or repeated route", n)
+			}
+			routes[fields[1]+" "+fields[2]] = true
+			t.Routes = append(t.Routes, Route{Server: fields[1], Path: fields[2], Key: fields[3], Strip: fields[4] == "s"})
+		case "endpoints":
+			if len(fields) < 2 || !ValidKey(fields[1]) || keys[fields[1]] {
+				return Table{}, fmt.Errorf("line %d: bad or repeated key", n)
+			}
+			keys[fields[1]] = true
+			e := Endpoints{Key: fields[1]}
+			for _, f := range fields[2:] {
+				a, ok := parseAddress(f)
+				if !ok {
+					return Table{}, fmt.Errorf("line %d: bad address or spacing", n)
+				}
+				e.Addrs = append(e.Addrs, a)
+			}
+			t.Endpoints = append(t.Endpoints, e)
+		default:
+			return Table{}, fmt.Errorf("line %d: unknown line", n)
+		}
+	}
+	if err := checkEnd(lines, len(t.Routes)+len(t.Endpoints)); err != nil {
+		return Table{}, err
+	}
+	return t, nil
+}
+
+// splitLines splits a file that starts with header and ends with "\n" and
+// an end line into its lines.
+func splitLines(data []byte, header string) ([]string, error) {
+	text := string(data)
+	if !strings.HasPrefix(text, header[:len(header)-1]) {
+		return nil, errors.New("no header")
+	}
+	if !strings.HasSuffix(text, "\n") {
+		return nil, errors.New("text after the end line")
+	}
+	lines := strings.Split(strings.TrimSuffix(text, "\n"), "\n")
+	if len(lines) < 2 || !strings.HasPrefix(lines[len(lines)-1], "end ") {
+		return nil, errors.New("no end line: the file is incomplete")
+	}
+	return lines, nil
+}
+
+// checkEnd checks that the end line, the last of lines, counts n lines.
+func checkEnd(lines []string, n int) error {
+	count := strings.TrimPrefix(lines[len(lines)-1], "end ")
+	if c, err := strconv.Atoi(count); err != nil || c != n || strconv.Itoa(c) != count {
+		return fmt.Errorf("end line counts %q lines, the file has %d", count, n)
+	}
+	return nil
+}
+
+// isHex reports whether s is lower-case hex of least to most digits.
+func isHex(s string, least, most int) bool {
+	return len(s) >= least && len(s) <= most && strings.Trim(s, "0123456789abcdef") == ""
+}
+
+// Read reads the table file at path and its parts, as nginx's workers do:
+// a part named twice, or a route or key in two parts, is refused.
+func Read(path string) (Table, string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Table{}, "", err
+	}
+	hashes, version, err := DecodeIndex(data)
+	if err != nil {
+		return Table{}, "", fmt.Errorf("table file %s: %w", path, err)
+	}
+	var t Table
+	routes, keys := map[string]bool{}, map[string]bool{}
+	for _, h := range hashes {
+		data, err := os.ReadFile(PartPath(path, h))
+		if err != nil {
+			return Table{}, "", fmt.Errorf("table part: %w", err)
+		}
+		p, err := DecodePart(data)
+		if err != nil {
+			return Table{}, "", fmt.Errorf("table part %s: %w", PartPath(path, h), err)
+		}
+		for _, r := range p.Routes {
+			if routes[r.Server+" "+r.Path] {
+				return Table{}, "", fmt.Errorf("table part %s: route %s%s is in another part too", h, r.Server, r.Path)
+			}
+			routes[r.Server+" "+r.Path] = true
+		}
+		for _, e := range p.Endpoints {
+			if keys[e.Key] {
+				return Table{}, "", fmt.Errorf("table part %s: endpoints of %s are in another part too", h, e.Key)
+			}
+			keys[e.Key] = true
+		}
+		t.Routes = append(t.Routes, p.Routes...)
+		t.Endpoints = append(t.Endpoints, p.Endpoints...)
+	}
+	return t, version, nil
 }
 
 // validEndpoint: an address nginx can connect to, written in a form the Lua
@@ -214,68 +494,6 @@ func Encode(t Table) (data []byte, version string, err error) {
 func validEndpoint(ep netip.AddrPort) bool {
 	a := ep.Addr()
 	return ep.IsValid() && ep.Port() != 0 && a.Zone() == "" && !a.IsUnspecified() && !a.Is4In6()
-}
-
-// Decode parses the file as kns.lua's parse does (and checks hosts and
-// paths as strictly as Encode), and returns the table and its version.
-func Decode(data []byte) (Table, string, error) {
-	text := string(data)
-	if !strings.HasPrefix(text, header) {
-		return Table{}, "", errors.New("no header")
-	}
-	if !strings.HasSuffix(text, "\n") {
-		return Table{}, "", errors.New("text after the end line")
-	}
-	lines := strings.Split(strings.TrimSuffix(text, "\n"), "\n")
-	version := strings.TrimPrefix(lines[0], header)
-	if version == "" || strings.Trim(version, "0123456789abcdefABCDEF") != "" {
-		return Table{}, "", errors.New("bad header")
-	}
-	var t Table
-	routes, keys := map[string]bool{}, map[string]bool{}
-	ended := false
-	for i, line := range lines[1:] {
-		n := i + 2
-		if ended {
-			return Table{}, "", fmt.Errorf("line %d: text after the end line", n)
-		}
-		fields := strings.Split(line, " ")
-		switch fields[0] {
-		case "end":
-			count := strings.Join(fields[1:], " ")
-			if c, err := strconv.Atoi(count); err != nil || c != len(t.Routes)+len(t.Endpoints) || strconv.Itoa(c) != count {
-				return Table{}, "", fmt.Errorf("end line counts %q lines, the file has %d", count, len(t.Routes)+len(t.Endpoints))
-			}
-			ended = true
-		case "route":
-			if len(fields) != 5 || !validServer(fields[1]) || !validPath(fields[2]) || !ValidKey(fields[3]) ||
-				(fields[4] != "s" && fields[4] != "-") || routes[fields[1]+" "+fields[2]] {
-				return Table{}, "", fmt.Errorf("line %d: bad or repeated route", n)
-			}
-			routes[fields[1]+" "+fields[2]] = true
-			t.Routes = append(t.Routes, Route{Server: fields[1], Path: fields[2], Key: fields[3], Strip: fields[4] == "s"})
-		case "endpoints":
-			if len(fields) < 2 || !ValidKey(fields[1]) || keys[fields[1]] {
-				return Table{}, "", fmt.Errorf("line %d: bad or repeated key", n)
-			}
-			keys[fields[1]] = true
-			e := Endpoints{Key: fields[1]}
-			for _, f := range fields[2:] {
-				a, ok := parseAddress(f)
-				if !ok {
-					return Table{}, "", fmt.Errorf("line %d: bad address or spacing", n)
-				}
-				e.Addrs = append(e.Addrs, a)
-			}
-			t.Endpoints = append(t.Endpoints, e)
-		default:
-			return Table{}, "", fmt.Errorf("line %d: unknown line", n)
-		}
-	}
-	if !ended {
-		return Table{}, "", errors.New("no end line: the file is incomplete")
-	}
-	return t, version, nil
 }
 
 // parseAddress reads an address as kns.lua's parse_address does: IPv4

@@ -2,7 +2,13 @@ package luaplane
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +28,20 @@ func addrs(s ...string) []netip.AddrPort {
 
 var addrComparer = cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b })
 
+// writeRead writes t's files into a new folder and reads them back.
+func writeRead(t *testing.T, files Files) (Table, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), FileName)
+	if _, err := Write(path, files); err != nil {
+		t.Fatal(err)
+	}
+	got, version, err := Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got, version
+}
+
 func TestEncodeDecode(t *testing.T) {
 	t.Parallel()
 	table := Table{
@@ -36,11 +56,15 @@ func TestEncodeDecode(t *testing.T) {
 			{Key: "apps/v1:8080", Addrs: addrs("10.0.0.1:1")},
 		},
 	}
-	data, version, err := Encode(table)
+	files, err := Encode(table)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "kube-nginx-sync table 1 " + version + "\n" +
+	if len(files.Parts) != 1 {
+		t.Fatalf("%d parts for 3 keys, want 1", len(files.Parts))
+	}
+	part := files.Parts[0]
+	wantPart := "kube-nginx-sync part 2\n" +
 		"route *.apps.example.com /v1/ apps/v1:8080 -\n" +
 		"route _ /ns/web/ ns/web:http s\n" +
 		"route shop.example.com / shop/web:http -\n" +
@@ -48,21 +72,107 @@ func TestEncodeDecode(t *testing.T) {
 		"endpoints ns/web:http\n" +
 		"endpoints shop/web:http 198.18.0.2:8080 [2001:db8::1]:8080\n" +
 		"end 6\n"
-	if string(data) != want {
-		t.Fatalf("Encode =\n%s\nwant\n%s", data, want)
+	if string(part.Data) != wantPart {
+		t.Fatalf("part =\n%s\nwant\n%s", part.Data, wantPart)
 	}
-	got, gotVersion, err := Decode(data)
-	if err != nil || gotVersion != version {
-		t.Fatalf("Decode = %v, version %q; want %q", err, gotVersion, version)
+	if sum := sha256.Sum256(part.Data); part.Hash != hex.EncodeToString(sum[:16]) {
+		t.Errorf("part named %s, not by its content's hash", part.Hash)
 	}
-	again, _, err := Encode(got)
-	if err != nil || !bytes.Equal(again, data) {
-		t.Errorf("Encode(Decode(data)) = %v:\n%s", err, again)
+	wantIndex := "kube-nginx-sync table 2 " + files.Version + "\npart " + part.Hash + "\nend 1\n"
+	if string(files.Index) != wantIndex {
+		t.Fatalf("index =\n%s\nwant\n%s", files.Index, wantIndex)
+	}
+	got, version := writeRead(t, files)
+	if version != files.Version {
+		t.Fatalf("Read version %q, want %q", version, files.Version)
+	}
+	again, err := Encode(got)
+	if err != nil || !bytes.Equal(again.Index, files.Index) || !bytes.Equal(again.Parts[0].Data, part.Data) {
+		t.Errorf("Encode(Read(...)) = %v:\n%s", err, again.Index)
 	}
 	// Input order does not matter.
 	shuffled := Table{Routes: []Route{table.Routes[2], table.Routes[0], table.Routes[1]}, Endpoints: []Endpoints{table.Endpoints[1], table.Endpoints[2], table.Endpoints[0]}}
-	if b, _, _ := Encode(shuffled); !bytes.Equal(b, data) {
+	if f, _ := Encode(shuffled); !bytes.Equal(f.Index, files.Index) {
 		t.Error("Encode depends on the order of its input")
+	}
+}
+
+// bigTable is a table of n Service ports, a route and an endpoint each.
+func bigTable(n int) Table {
+	var t Table
+	for i := range n {
+		key := fmt.Sprintf("ns/svc-%d:http", i)
+		t.Routes = append(t.Routes, Route{Server: DefaultServer, Path: fmt.Sprintf("/svc-%d/", i), Key: key})
+		t.Endpoints = append(t.Endpoints, Endpoints{Key: key, Addrs: addrs(fmt.Sprintf("10.0.%d.%d:80", i/250, i%250+1))})
+	}
+	return t
+}
+
+func TestPartsAndOneChange(t *testing.T) {
+	t.Parallel()
+	table := bigTable(10000)
+	files, err := Encode(table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(files.Parts); n != 128 {
+		t.Errorf("%d parts for 10,000 keys, want 128", n)
+	}
+	for _, p := range files.Parts {
+		if part, err := DecodePart(p.Data); err != nil || len(part.Endpoints) > 2*partKeys {
+			t.Errorf("part %s: %v, %d keys", p.Hash, err, len(part.Endpoints))
+		}
+	}
+	// One endpoint changes: one part is new, the others are the same.
+	table.Endpoints[4321].Addrs = addrs("10.9.9.9:80")
+	changed, err := Encode(table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if changed.Version == files.Version {
+		t.Error("the version did not change")
+	}
+	old := map[string]bool{}
+	for _, p := range files.Parts {
+		old[p.Hash] = true
+	}
+	fresh := 0
+	for _, p := range changed.Parts {
+		if !old[p.Hash] {
+			fresh++
+		}
+	}
+	if fresh != 1 {
+		t.Errorf("%d new parts for one endpoint change, want 1", fresh)
+	}
+	// Written one after the other: the parts of the table before last
+	// stay (a worker may be reading them), older ones go.
+	path := filepath.Join(t.TempDir(), FileName)
+	third := table
+	third.Endpoints = slices.Clone(table.Endpoints)
+	third.Endpoints[17] = Endpoints{Key: third.Endpoints[17].Key}
+	thirdFiles, err := Encode(third)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []Files{files, changed, thirdFiles} {
+		if ok, err := Write(path, f); err != nil || !ok {
+			t.Fatalf("Write = %v, %v", ok, err)
+		}
+	}
+	if ok, err := Write(path, thirdFiles); err != nil || ok {
+		t.Errorf("Write of the same files = %v, %v; want unchanged", ok, err)
+	}
+	entries, err := os.ReadDir(filepath.Dir(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := len(entries), 1+128+1; got != want {
+		t.Errorf("%d files after three writes, want %d (the index, its parts, and the one part of the table before that it replaced)", got, want)
+	}
+	got, version, err := Read(path)
+	if err != nil || version != thirdFiles.Version || len(got.Endpoints) != 10000 {
+		t.Fatalf("Read = %v, %q, %d keys", err, version, len(got.Endpoints))
 	}
 }
 
@@ -79,11 +189,11 @@ func TestEncodeRefuses(t *testing.T) {
 		{Server: "a.example.com b", Path: "/", Key: "a/b:c"},
 		{Server: "", Path: "/", Key: "a/b:c"},
 	} {
-		if data, _, err := Encode(Table{Routes: []Route{r}}); err == nil {
-			t.Errorf("Encode(%+v) = %q, want an error", r, data)
+		if f, err := Encode(Table{Routes: []Route{r}}); err == nil {
+			t.Errorf("Encode(%+v) = %+v, want an error", r, f)
 		}
 	}
-	if _, _, err := Encode(Table{Routes: []Route{ok, ok}}); err == nil {
+	if _, err := Encode(Table{Routes: []Route{ok, ok}}); err == nil {
 		t.Error("Encode took one route twice")
 	}
 	for _, e := range []Endpoints{
@@ -94,23 +204,24 @@ func TestEncodeRefuses(t *testing.T) {
 		{Key: "a/b:c", Addrs: addrs("[::ffff:1.2.3.4]:80")},
 		{Key: "a/b:c", Addrs: addrs("0.0.0.0:80")},
 	} {
-		if data, _, err := Encode(Table{Endpoints: []Endpoints{e}}); err == nil {
-			t.Errorf("Encode(%+v) = %q, want an error", e, data)
+		if f, err := Encode(Table{Endpoints: []Endpoints{e}}); err == nil {
+			t.Errorf("Encode(%+v) = %+v, want an error", e, f)
 		}
 	}
-	if _, _, err := Encode(Table{Endpoints: []Endpoints{{Key: "a/b:c"}, {Key: "a/b:c"}}}); err == nil {
+	if _, err := Encode(Table{Endpoints: []Endpoints{{Key: "a/b:c"}, {Key: "a/b:c"}}}); err == nil {
 		t.Error("Encode took one key twice")
 	}
 }
 
-func TestDecodeRefuses(t *testing.T) {
-	t.Parallel()
-	good, _, _ := Encode(Table{
+// badParts are a good part's text and broken versions of it, by what is
+// wrong; kns.lua's parse_part must refuse them too (TestLuaReader).
+func badParts() (good string, bad map[string]string) {
+	f, _ := Encode(Table{
 		Routes:    []Route{{Server: DefaultServer, Path: "/a/", Key: "a/b:c"}},
 		Endpoints: []Endpoints{{Key: "a/b:c", Addrs: addrs("10.0.0.1:80")}},
 	})
-	g := string(good)
-	for name, text := range map[string]string{
+	g := string(f.Parts[0].Data)
+	return g, map[string]string{
 		"empty":           "",
 		"truncated":       g[:len(g)-3],
 		"no end":          strings.Replace(g, "end 2\n", "", 1),
@@ -127,17 +238,76 @@ func TestDecodeRefuses(t *testing.T) {
 		"host name":       strings.Replace(g, "10.0.0.1", "evil.example", 1),
 		"no brackets v6":  strings.Replace(g, "10.0.0.1", "2001:db8::1", 1),
 		"bad key":         strings.Replace(g, "endpoints a/b:c", "endpoints a/b;c", 1),
+		"repeated key":    strings.Replace(g, "end 2", "endpoints a/b:c\nend 3", 1),
 		"bad path":        strings.Replace(g, " /a/ ", " /a;/ ", 1),
 		"path no slash":   strings.Replace(g, " /a/ ", " /a ", 1),
 		"bad flag":        strings.Replace(g, "a/b:c -", "a/b:c x", 1),
 		"bad server":      strings.Replace(g, "route _ ", "route {evil} ", 1),
+		"repeated route":  strings.Replace(g, "end 2", "route _ /a/ x/y:z -\nend 3", 1),
 		"unknown line":    strings.Replace(g, "end 2", "upstream x\nend 3", 1),
-		"bad header":      strings.Replace(g, "table 1 ", "table 2 ", 1),
+		"bad header":      strings.Replace(g, "part 2", "part 1", 1),
 		"crlf":            strings.ReplaceAll(g, "\n", "\r\n"),
-	} {
-		if _, _, err := Decode([]byte(text)); err == nil {
-			t.Errorf("%s: Decode(%q) accepted it", name, text)
+	}
+}
+
+// badIndexes are a good index's text and broken versions of it.
+func badIndexes() (good string, bad map[string]string) {
+	h := strings.Repeat("ab", 16)
+	g := "kube-nginx-sync table 2 0123abcd\npart " + h + "\nend 1\n"
+	return g, map[string]string{
+		"empty":         "",
+		"old format":    strings.Replace(g, "table 2", "table 1", 1),
+		"upper version": strings.Replace(g, "0123abcd", "0123ABCD", 1),
+		"no version":    strings.Replace(g, " 0123abcd", "", 1),
+		"short hash":    strings.Replace(g, h, h[1:], 1),
+		"upper hash":    strings.Replace(g, h, strings.ToUpper(h), 1),
+		"path in hash":  strings.Replace(g, h, "../../etc/passwd", 1),
+		"repeated part": strings.Replace(g, "end 1", "part "+h+"\nend 2", 1),
+		"wrong count":   strings.Replace(g, "end 1", "end 2", 1),
+		"no end":        strings.Replace(g, "end 1\n", "", 1),
+		"after end":     g + "part " + h + "\n",
+		"unknown line":  strings.Replace(g, "end 1", "route _ / a/b:c -\nend 2", 1),
+	}
+}
+
+func TestDecodeRefuses(t *testing.T) {
+	t.Parallel()
+	good, bad := badParts()
+	if _, err := DecodePart([]byte(good)); err != nil {
+		t.Fatalf("DecodePart(good) = %v", err)
+	}
+	for name, text := range bad {
+		if _, err := DecodePart([]byte(text)); err == nil {
+			t.Errorf("%s: DecodePart(%q) accepted it", name, text)
 		}
+	}
+	good, bad = badIndexes()
+	if _, _, err := DecodeIndex([]byte(good)); err != nil {
+		t.Fatalf("DecodeIndex(good) = %v", err)
+	}
+	for name, text := range bad {
+		if _, _, err := DecodeIndex([]byte(text)); err == nil {
+			t.Errorf("%s: DecodeIndex(%q) accepted it", name, text)
+		}
+	}
+}
+
+func TestReadRefusesARouteInTwoParts(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), FileName)
+	a, _ := Encode(Table{Routes: []Route{{Server: DefaultServer, Path: "/a/", Key: "a/b:c"}}})
+	b, _ := Encode(Table{Routes: []Route{{Server: DefaultServer, Path: "/a/", Key: "x/y:z"}}})
+	index := fmt.Sprintf("kube-nginx-sync table 2 ab\npart %s\npart %s\nend 2\n", a.Parts[0].Hash, b.Parts[0].Hash)
+	for _, p := range []Part{a.Parts[0], b.Parts[0]} {
+		if err := os.WriteFile(PartPath(path, p.Hash), p.Data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(path, []byte(index), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Read(path); err == nil || !strings.Contains(err.Error(), "another part") {
+		t.Errorf("Read = %v, want a route in two parts refused", err)
 	}
 }
 
@@ -194,30 +364,44 @@ func TestDedicatedAndBuild(t *testing.T) {
 	}
 }
 
-// FuzzDecode: whatever Decode accepts, Encode writes back, and Decode reads
-// that back unchanged; nothing with a special character gets through.
+// FuzzDecode: whatever DecodePart accepts, Encode writes back, and
+// DecodePart reads that back unchanged; nothing with a special character
+// gets through. Whatever DecodeIndex accepts names parts by hashes only.
 func FuzzDecode(f *testing.F) {
-	good, _, _ := Encode(Table{
+	good, _ := Encode(Table{
 		Routes:    []Route{{Server: DefaultServer, Path: "/a/", Key: "a/b:c", Strip: true}, {Server: "*.x.example", Path: "/", Key: "x/y:1"}},
 		Endpoints: []Endpoints{{Key: "a/b:c", Addrs: addrs("10.0.0.1:80", "[2001:db8::1]:8080")}, {Key: "x/y:1"}},
 	})
-	f.Add(good)
-	f.Add([]byte("kube-nginx-sync table 1 ab\nend 0\n"))
+	f.Add(good.Parts[0].Data)
+	f.Add(good.Index)
+	f.Add([]byte("kube-nginx-sync part 2\nend 0\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		table, _, err := Decode(data)
+		if hashes, _, err := DecodeIndex(data); err == nil {
+			for _, h := range hashes {
+				if !isHex(h, 32, 32) {
+					t.Fatalf("DecodeIndex accepted a part named %q", h)
+				}
+			}
+		}
+		table, err := DecodePart(data)
 		if err != nil {
 			return
 		}
-		enc, version, err := Encode(table)
+		enc, err := Encode(table)
 		if err != nil {
-			t.Fatalf("Decode accepted %q, whose table Encode refuses: %v", data, err)
+			t.Fatalf("DecodePart accepted %q, whose table Encode refuses: %v", data, err)
 		}
-		back, v2, err := Decode(enc)
-		if err != nil || v2 != version {
-			t.Fatalf("Decode(Encode(...)) = %v, %q; want version %q", err, v2, version)
+		var back Table
+		for _, p := range enc.Parts {
+			part, err := DecodePart(p.Data)
+			if err != nil {
+				t.Fatalf("DecodePart(Encode(...)) = %v", err)
+			}
+			back.Routes = append(back.Routes, part.Routes...)
+			back.Endpoints = append(back.Endpoints, part.Endpoints...)
 		}
-		if diff := cmp.Diff(table.Routes, back.Routes); len(back.Routes) != len(table.Routes) || len(back.Endpoints) != len(table.Endpoints) {
-			t.Fatalf("round trip changed the table: %s", diff)
+		if len(back.Routes) != len(table.Routes) || len(back.Endpoints) != len(table.Endpoints) {
+			t.Fatalf("round trip changed the table: %d/%d routes, %d/%d keys", len(back.Routes), len(table.Routes), len(back.Endpoints), len(table.Endpoints))
 		}
 		for _, r := range back.Routes {
 			for _, f := range []string{r.Server, r.Path, r.Key} {

@@ -27,16 +27,23 @@ type Nginx struct {
 // prefix, and waits until it answers on 127.0.0.1:port, which the included
 // config must listen on.
 func StartNginx(nginxBin, prefix, confDir string, port int) (*Nginx, error) {
-	mainConf, err := WriteMainConfig(prefix, confDir, true)
+	return MainConfig{Prefix: prefix, ConfDir: confDir}.Start(nginxBin, port)
+}
+
+// Start writes the main config (in the foreground whatever c says) and
+// starts nginx as StartNginx does.
+func (c MainConfig) Start(nginxBin string, port int) (*Nginx, error) {
+	c.Foreground = true
+	mainConf, err := c.Write()
 	if err != nil {
 		return nil, err
 	}
-	n := &Nginx{Prefix: prefix, ConfDir: confDir, LogPath: filepath.Join(prefix, "nginx.log"), done: make(chan struct{})}
+	n := &Nginx{Prefix: c.Prefix, ConfDir: c.ConfDir, LogPath: filepath.Join(c.Prefix, "nginx.log"), done: make(chan struct{})}
 	logFile, err := os.Create(n.LogPath)
 	if err != nil {
 		return nil, err
 	}
-	n.cmd = exec.Command(nginxBin, "-p", prefix+"/", "-c", mainConf, "-e", "stderr")
+	n.cmd = exec.Command(nginxBin, "-p", c.Prefix+"/", "-c", mainConf, "-e", "stderr")
 	n.cmd.Stdout, n.cmd.Stderr = logFile, logFile
 	// If our process dies, the kernel ends nginx's master too.
 	n.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -294,12 +294,21 @@ func TestLuaRetriesAndRefusedFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A new version whose end line miscounts: the file is incomplete.
-	_, version, err := luaplane.Decode(good)
+	// A new version whose part's end line miscounts: the part is
+	// incomplete.
+	hashes, version, err := luaplane.DecodeIndex(good)
 	if err != nil {
 		t.Fatal(err)
 	}
-	bad := strings.Replace(strings.Replace(string(good), version, "0123456789abcdef", 1), "end ", "end 9", 1)
+	part, err := os.ReadFile(luaplane.PartPath(file, hashes[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const badHash = "0123456789abcdef0123456789abcdef"
+	if err := os.WriteFile(luaplane.PartPath(file, badHash), []byte(strings.Replace(string(part), "end ", "end 9", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bad := strings.Replace(strings.Replace(string(good), version, "0123456789abcdef", 1), hashes[0], badHash, 1)
 	if err := os.WriteFile(file+".tmp", []byte(bad), 0o644); err != nil {
 		t.Fatal(err)
 	}
