@@ -16,7 +16,7 @@ type Metrics struct {
 	DrainingBytes     prometheus.Gauge
 	WorkersBytes      prometheus.Gauge
 	// EndpointUpdates and EndpointUpdateSeconds follow the Lua data
-	// plane's endpoints file.
+	// plane's table file.
 	EndpointUpdates       *prometheus.CounterVec
 	EndpointUpdateSeconds prometheus.Histogram
 }
@@ -59,10 +59,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Resident memory of the old worker processes still draining."}),
 	}
 	m.EndpointUpdates = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "endpoint_updates_total",
-		Help: "New endpoints files (Lua data plane) by result: ok (every worker uses it, no reload), failed (not within 10 s)."},
+		Help: "New table files (Lua data plane) by result: ok (every worker uses it, or a newer one, no reload), failed (not within 10 s)."},
 		[]string{"result"})
 	m.EndpointUpdateSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "endpoint_update_seconds",
-		Help:    "From the write of a new endpoints file until every nginx worker uses it (Lua data plane, no reload).",
+		Help:    "From the write of a new table file until every nginx worker uses it or a newer one (Lua data plane, no reload).",
 		Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)})
 	reg.MustRegister(m.EndpointUpdates, m.EndpointUpdateSeconds)
 	for _, r := range []string{ResultOK, ResultFailed} {
