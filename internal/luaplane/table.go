@@ -12,11 +12,14 @@
 // while nginx reloads to a config where a route gained its own location,
 // the old workers still route it by the table.
 //
-// The file's grammar is held by three pieces of code: Encode writes it,
-// Decode is a Go port of the Lua reader (so the grammar is fuzzed in Go),
-// and kns.lua's parse reads it in nginx. Hosts, paths, keys and addresses
-// are validated on the way in (with the model's own parsers): nothing else
-// can be written.
+// The table is written as an index and its parts (Files), so that an
+// endpoint change costs nginx's workers the parse of one small part. The
+// grammar is held by three pieces of code: Encode writes it, DecodeIndex
+// and DecodePart are a Go port of the Lua reader (so the grammar is fuzzed
+// in Go), and kns.lua's parse_index and parse_part read it in nginx
+// (TestLuaReader runs them against each other). Hosts, paths, keys and
+// addresses are validated on the way in (with the model's own parsers):
+// nothing else can be written.
 package luaplane
 
 import (
@@ -47,8 +50,9 @@ import (
 //go:embed kns.lua
 var Module string
 
-// FileName is the table file's name in the config folder: hidden, so that
-// nginx's include and the reloader's fingerprint ignore it.
+// FileName is the table file's name (its index) in the config folder:
+// hidden, so that nginx's include and the reloader's fingerprint ignore it,
+// as they do its parts (PartPath).
 const FileName = confdir.HiddenPrefix + "kube-nginx-sync-table"
 
 // header starts the table file (the index); the version follows it.
