@@ -20,6 +20,13 @@ type Options struct {
 	// returned. The temporary file's name does not end in the target's
 	// extension, so include globs such as conf.d/*.conf never pick it up.
 	Check func(tmpPath string) error
+	// NoSync skips the fsyncs of the file and of its folder. Readers still
+	// see the old file or the new one whole (the rename is atomic), and a
+	// killed writer leaves only a temporary file; but after a crash of
+	// the machine the file may be empty or old. For files that are
+	// written again at start, whose readers refuse an incomplete one,
+	// and written often: an fsync can take tens of milliseconds.
+	NoSync bool
 }
 
 // Write makes path hold data. When path already holds exactly data it
@@ -104,8 +111,10 @@ func replace(path string, data []byte, opts Options) (err error) {
 	if err := tmp.Chmod(mode); err != nil {
 		return fmt.Errorf("chmod %s: %w", tmpPath, err)
 	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", tmpPath, err)
+	if !opts.NoSync {
+		if err := tmp.Sync(); err != nil {
+			return fmt.Errorf("sync %s: %w", tmpPath, err)
+		}
 	}
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("close %s: %w", tmpPath, err)
@@ -117,6 +126,9 @@ func replace(path string, data []byte, opts Options) (err error) {
 	}
 	if err := os.Rename(tmpPath, path); err != nil {
 		return fmt.Errorf("rename %s to %s: %w", tmpPath, path, err)
+	}
+	if opts.NoSync {
+		return nil
 	}
 	return syncDir(dir)
 }

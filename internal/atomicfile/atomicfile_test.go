@@ -39,6 +39,17 @@ func TestWrite(t *testing.T) {
 	}
 	assertContent(t, path, "two\n")
 	assertOnlyFile(t, dir, "default.conf")
+
+	// Without fsyncs, the same replacement by rename.
+	changed, err = Write(path, []byte("three\n"), Options{NoSync: true, Mode: 0o600})
+	if err != nil || !changed {
+		t.Fatalf("new bytes without fsync: changed=%v err=%v", changed, err)
+	}
+	assertContent(t, path, "three\n")
+	assertOnlyFile(t, dir, "default.conf")
+	if info, err := os.Stat(path); err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("without fsync: %v, mode %v; want 0600", err, info.Mode().Perm())
+	}
 }
 
 func TestWriteCheckFailureKeepsOldFile(t *testing.T) {

@@ -167,3 +167,36 @@ func TestApplyWritesTheTableFile(t *testing.T) {
 		t.Errorf("Apply of the same objects = %+v, %v; want the file unchanged", again, err)
 	}
 }
+
+// BenchmarkApplyLuaEndpointFlip is the rebuild of the lua shape for one
+// endpoint flipped: model, config (unchanged), table (one new part) and
+// its write.
+func BenchmarkApplyLuaEndpointFlip(b *testing.B) {
+	for _, n := range []int{100, 10000} {
+		b.Run(fmt.Sprintf("services-%d", n), func(b *testing.B) {
+			objs := clusterOf(n)
+			dir := b.TempDir()
+			table := filepath.Join(dir, luaplane.FileName)
+			r, err := nginxconf.NewRenderer(nginxconf.Options{HTTPPort: 80, Shape: nginxconf.ShapeLua, TableFile: table})
+			if err != nil {
+				b.Fatal(err)
+			}
+			p := &Pipeline{Renderer: r, Output: filepath.Join(dir, "default.conf"), TableFile: table}
+			ctx := context.Background()
+			if _, err := p.Apply(ctx, objs); err != nil {
+				b.Fatal(err)
+			}
+			slice := objs.EndpointSlices[n/2].DeepCopy()
+			objs.EndpointSlices[n/2] = slice
+			b.ReportAllocs()
+			for b.Loop() {
+				ready := slice.Endpoints[0].Conditions.Ready
+				*ready = !*ready
+				out, err := p.Apply(ctx, objs)
+				if err != nil || out.Changed || !out.TableChanged {
+					b.Fatalf("Apply = %+v, %v; want the table alone changed", out, err)
+				}
+			}
+		})
+	}
+}

@@ -40,7 +40,7 @@ local balancer = require "ngx.balancer"
 
 local _M = {}
 
-local CHECK_EVERY = 0.1     -- seconds between checks of the file's first line
+local CHECK_EVERY = 0.05    -- seconds between checks of the table file's first line
 local MAX_TRIES = 3         -- endpoints tried for one request, at most
 local FAIL_TIMEOUT = 10     -- seconds an endpoint that failed is avoided
 local WORKER_TTL = 5        -- seconds a worker's report outlives its last check

@@ -93,14 +93,33 @@ type Endpoints struct {
 // locations name in $kns_route: "namespace/name:port".
 func Key(p model.ServicePort) string { return p.String() }
 
-// keyPattern is a key's grammar, as kns.lua's parse has it.
-var keyPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*/[a-z0-9][a-z0-9-]*:[a-z0-9][a-z0-9-]*$`)
-
 // maxKey bounds a key's length, as kns.lua's parse does.
 const maxKey = 200
 
-// ValidKey reports whether key may be written.
-func ValidKey(key string) bool { return len(key) <= maxKey && keyPattern.MatchString(key) }
+// ValidKey reports whether key may be written: kns.lua's grammar of a key,
+// [a-z0-9][a-z0-9-]*/[a-z0-9][a-z0-9-]*:[a-z0-9][a-z0-9-]*, at most maxKey
+// bytes. (By hand: the table's writer checks every key of every change.)
+func ValidKey(key string) bool {
+	if len(key) > maxKey {
+		return false
+	}
+	// part is the field being read (0: namespace, 1: name, 2: port); n
+	// its length so far.
+	part, n := 0, 0
+	for i := 0; i < len(key); i++ {
+		switch c := key[i]; {
+		case c >= 'a' && c <= 'z' || c >= '0' && c <= '9':
+			n++
+		case c == '-' && n > 0:
+			n++
+		case c == '/' && part == 0 && n > 0, c == ':' && part == 1 && n > 0:
+			part, n = part+1, 0
+		default:
+			return false
+		}
+	}
+	return part == 2 && n > 0
+}
 
 // validServer: a host the model accepts, in its canonical form, or the
 // default server.
@@ -144,15 +163,16 @@ func Build(cfg model.Config) Table {
 	for _, u := range cfg.Upstreams {
 		backends[u.Name] = u.Backends
 	}
-	var t Table
+	t := Table{Routes: make([]Route, 0, cfg.Routes())}
 	seen := make(map[model.ServicePort]bool, cfg.Routes())
 	for _, s := range cfg.Servers {
 		server := cmp.Or(s.Host, DefaultServer)
 		for _, l := range s.Locations {
-			t.Routes = append(t.Routes, Route{Server: server, Path: l.Path, Key: Key(l.Service), Strip: l.StripPrefix})
+			key := Key(l.Service)
+			t.Routes = append(t.Routes, Route{Server: server, Path: l.Path, Key: key, Strip: l.StripPrefix})
 			if !seen[l.Service] {
 				seen[l.Service] = true
-				t.Endpoints = append(t.Endpoints, Endpoints{Key: Key(l.Service), Addrs: backends[l.Upstream]})
+				t.Endpoints = append(t.Endpoints, Endpoints{Key: key, Addrs: backends[l.Upstream]})
 			}
 		}
 	}
@@ -247,12 +267,19 @@ func Encode(t Table) (Files, error) {
 		case i > 0 && routes[i-1].Server == r.Server && routes[i-1].Path == r.Path:
 			return Files{}, fmt.Errorf("table: route %s%s twice", r.Server, r.Path)
 		}
-		flag := "-"
+		flag := " -\n"
 		if r.Strip {
-			flag = "s"
+			flag = " s\n"
 		}
 		n := partOf(r.Key, count)
-		fmt.Fprintf(&parts[n], "route %s %s %s %s\n", r.Server, r.Path, r.Key, flag)
+		b := &parts[n]
+		b.WriteString("route ")
+		b.WriteString(r.Server)
+		b.WriteByte(' ')
+		b.WriteString(r.Path)
+		b.WriteByte(' ')
+		b.WriteString(r.Key)
+		b.WriteString(flag)
 		lines[n]++
 	}
 	for i, e := range eps {
@@ -324,11 +351,11 @@ func Write(path string, f Files) (changed bool, err error) {
 		if _, err := os.Stat(PartPath(path, p.Hash)); err == nil {
 			continue
 		}
-		if _, err := atomicfile.Write(PartPath(path, p.Hash), p.Data, atomicfile.Options{}); err != nil {
+		if _, err := atomicfile.Write(PartPath(path, p.Hash), p.Data, noSync); err != nil {
 			return false, fmt.Errorf("table part: %w", err)
 		}
 	}
-	if changed, err = atomicfile.Write(path, f.Index, atomicfile.Options{}); err != nil || !changed {
+	if changed, err = atomicfile.Write(path, f.Index, noSync); err != nil || !changed {
 		return changed, err
 	}
 	entries, err := os.ReadDir(filepath.Dir(path))
@@ -348,6 +375,12 @@ func Write(path string, f Files) (changed bool, err error) {
 	}
 	return changed, nil
 }
+
+// noSync writes the table's files without fsyncs: the generator writes the
+// table at start, nginx's workers refuse an incomplete file (each ends with
+// a line that counts its lines), and an endpoint change must not wait for
+// the disk.
+var noSync = atomicfile.Options{NoSync: true}
 
 // DecodeIndex parses a table file's index as kns.lua's parse_index does,
 // and returns its parts' hashes and the table's version.

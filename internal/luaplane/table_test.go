@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -409,6 +410,20 @@ func FuzzDecode(f *testing.F) {
 					t.Fatalf("a field with a special character went through: %q", f)
 				}
 			}
+		}
+	})
+}
+
+// FuzzValidKey: the hand-written ValidKey is the grammar of kns.lua's KEY
+// pattern.
+func FuzzValidKey(f *testing.F) {
+	grammar := regexp.MustCompile(`^[a-z0-9][a-z0-9-]*/[a-z0-9][a-z0-9-]*:[a-z0-9][a-z0-9-]*$`)
+	for _, k := range []string{"a/b:c", "ns/web-1:http", "a-/b:c", "-a/b:c", "a/b:", "a/b:c:d", "a//b:c", "A/b:c", "a/b:c\n", "a/b/c:d"} {
+		f.Add(k)
+	}
+	f.Fuzz(func(t *testing.T, key string) {
+		if got, want := ValidKey(key), len(key) <= maxKey && grammar.MatchString(key); got != want {
+			t.Fatalf("ValidKey(%q) = %v, want %v", key, got, want)
 		}
 	})
 }

@@ -88,7 +88,7 @@ type ServicePort struct {
 }
 
 func (p ServicePort) String() string {
-	return fmt.Sprintf("%s/%s:%s", p.Namespace, p.Name, p.Port)
+	return p.Namespace + "/" + p.Name + ":" + p.Port
 }
 
 // UpstreamName is the name of the upstream that serves this Service port:
