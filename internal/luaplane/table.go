@@ -256,6 +256,13 @@ func Encode(t Table) (Files, error) {
 	count := partCount(len(keys))
 	parts := make([]bytes.Buffer, count)
 	lines := make([]int, count)
+	// About 110 bytes for a route and its endpoints line, a quarter more
+	// for the parts that hold more than their share.
+	each := len(partHeader) + 140*len(keys)/count + 16
+	for n := range parts {
+		parts[n].Grow(each)
+		parts[n].WriteString(partHeader)
+	}
 	for i, r := range routes {
 		switch {
 		case !validServer(r.Server):
@@ -311,10 +318,8 @@ func Encode(t Table) (Files, error) {
 		if lines[n] == 0 {
 			continue
 		}
-		data := make([]byte, 0, len(partHeader)+parts[n].Len()+16)
-		data = append(data, partHeader...)
-		data = append(data, parts[n].Bytes()...)
-		data = fmt.Appendf(data, "end %d\n", lines[n])
+		fmt.Fprintf(&parts[n], "end %d\n", lines[n])
+		data := parts[n].Bytes()
 		hash := sha(data)
 		f.Parts = append(f.Parts, Part{Hash: hash, Data: data})
 		fmt.Fprintf(&index, "part %s\n", hash)
