@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/controller"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/luaplane"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxsyntax"
 )
@@ -34,7 +36,8 @@ func diffCommand(e env) *cobra.Command {
 		Use:   "diff",
 		Short: "Show what a render now would change in the live config file",
 		Long: "diff renders the config as render would and compares it, entry by entry, with the file --output\n" +
-			"names. It exits 0 when they are the same and 1 when the file would change.",
+			"names (and, with --shape lua, the routes and endpoints with the table file beside it). It exits 0\n" +
+			"when they are the same and 1 when a file would change.",
 		Example:           `  kube-nginx-sync diff --output /etc/nginx/conf.d/default.conf`,
 		Args:              noArgs,
 		ValidArgsFunction: cobra.NoFileCompletions,
@@ -61,7 +64,7 @@ func (o *diffOptions) run(ctx context.Context, e env) error {
 		return err
 	}
 	pipeline := &controller.Pipeline{Model: cfg.modelOpts, Renderer: cfg.renderer}
-	_, file, err := pipeline.Generate(objs)
+	res, file, err := pipeline.Generate(objs)
 	rendered := file.Data
 	if err != nil {
 		return err
@@ -70,19 +73,59 @@ func (o *diffOptions) run(ctx context.Context, e env) error {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	if string(live) == string(rendered) {
+	var changes []string
+	if string(live) != string(rendered) {
+		if changes, err = diffConfigs(live, rendered); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "--- %s%s\n+++ rendered now%s\n", cfg.out.output, versionNote(live), versionNote(rendered))
+		for _, c := range changes {
+			fmt.Fprintln(e.stdout, c)
+		}
+	}
+	if cfg.tableFile != "" {
+		liveTable, version, err := luaplane.Read(cfg.tableFile)
+		note := " (version " + version + ")"
+		if errors.Is(err, fs.ErrNotExist) {
+			note = " (missing)"
+		} else if err != nil {
+			return fmt.Errorf("read the live table: %w", err)
+		}
+		if tableChanges := diffEntries(tableEntries(liveTable), tableEntries(luaplane.Build(res.Config))); len(tableChanges) > 0 {
+			fmt.Fprintf(e.stdout, "--- %s%s\n+++ rendered now\n", cfg.tableFile, note)
+			for _, c := range tableChanges {
+				fmt.Fprintln(e.stdout, c)
+			}
+			changes = append(changes, tableChanges...)
+		}
+	}
+	if len(changes) == 0 {
 		fmt.Fprintf(e.stdout, "%s is up to date\n", cfg.out.output)
 		return nil
 	}
-	changes, err := diffConfigs(live, rendered)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "--- %s%s\n+++ rendered now%s\n", cfg.out.output, versionNote(live), versionNote(rendered))
-	for _, c := range changes {
-		fmt.Fprintln(e.stdout, c)
-	}
 	return exitCodeError{code: ExitDiffers, err: fmt.Errorf("%s would change (%d entries)", cfg.out.output, len(changes))}
+}
+
+// tableEntries flattens a Lua table into named entries: each route by
+// server and path, each Service port's endpoints by key.
+func tableEntries(t luaplane.Table) map[string]string {
+	entries := make(map[string]string, len(t.Routes)+len(t.Endpoints))
+	for _, r := range t.Routes {
+		v := r.Key
+		if r.Strip {
+			v += " (prefix stripped)"
+		}
+		entries["route "+r.Server+" "+r.Path] = v
+	}
+	for _, e := range t.Endpoints {
+		addrs := make([]string, 0, len(e.Addrs))
+		for _, a := range e.Addrs {
+			addrs = append(addrs, a.String())
+		}
+		slices.Sort(addrs)
+		entries["endpoints "+e.Key] = cmp.Or(strings.Join(slices.Compact(addrs), " "), "(none)")
+	}
+	return entries
 }
 
 func versionNote(data []byte) string {
@@ -108,6 +151,12 @@ func diffConfigs(old, new []byte) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse the rendered config: %w", err)
 	}
+	return diffEntries(before, after), nil
+}
+
+// diffEntries lists, by name, the entries added (+), removed (-) or
+// changed (~) from before to after.
+func diffEntries(before, after map[string]string) []string {
 	var out []string
 	for _, k := range slices.Sorted(maps.Keys(after)) {
 		prev, ok := before[k]
@@ -123,7 +172,7 @@ func diffConfigs(old, new []byte) ([]string, error) {
 			out = append(out, "- "+k+": "+before[k])
 		}
 	}
-	return out, nil
+	return out
 }
 
 // configEntries flattens a config into named entries.

@@ -13,6 +13,7 @@ import (
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/confdir"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/controller"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/kube"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/luaplane"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
 )
@@ -63,7 +64,7 @@ func (o *renderOptions) run(ctx context.Context, e env) error {
 	objs, err := o.src.read(ctx, cfg, log)
 	if err != nil {
 		if o.fallback && o.src.fromFile == "" && out.output != "-" {
-			return fallBackToLastGood(out.output, err, log)
+			return fallBackToLastGood(out.output, cfg.tableFile, err, log)
 		}
 		return err
 	}
@@ -115,12 +116,21 @@ func logRejections(log *slog.Logger, rejected []model.Rejection) {
 }
 
 // fallBackToLastGood puts the last validated config in place of a fresh
-// render that failed with cause, and says so loudly.
-func fallBackToLastGood(output string, cause error, log *slog.Logger) error {
+// render that failed with cause, and says so loudly. In the lua shape
+// (tableFile set), the routes and endpoints are in the table file, which
+// the generator keeps beside the config: without a readable one, the last
+// good config would answer 404 to everything, and the fallback fails.
+func fallBackToLastGood(output, tableFile string, cause error, log *slog.Logger) error {
 	lastGood := confdir.LastGood(output)
 	data, err := os.ReadFile(lastGood)
 	if err != nil {
 		return fmt.Errorf("%w; and no last good config to fall back to: %v", cause, err)
+	}
+	tableVersion := ""
+	if tableFile != "" {
+		if _, tableVersion, err = luaplane.Read(tableFile); err != nil {
+			return fmt.Errorf("%w; and the table of routes and endpoints that the last good config needs cannot be read: %v", cause, err)
+		}
 	}
 	info, _ := os.Stat(lastGood)
 	if _, err := atomicfile.Write(output, data, atomicfile.Options{}); err != nil {
@@ -129,6 +139,7 @@ func fallBackToLastGood(output string, cause error, log *slog.Logger) error {
 	header, _ := nginxconf.Verify(data)
 	log.Error("FALLBACK: the API server could not be reached, so this is NOT a fresh render: "+
 		"the last config that passed validation was written instead; it may be stale",
-		"file", output, "last_good", lastGood, "last_good_written", info.ModTime(), "version", header.Version, "cause", cause)
+		"file", output, "last_good", lastGood, "last_good_written", info.ModTime(), "version", header.Version,
+		"table_version", tableVersion, "cause", cause)
 	return nil
 }

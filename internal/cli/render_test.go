@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -101,6 +102,49 @@ func TestDiff(t *testing.T) {
 		"server 10.1.0.5:8080 max_fails=2 fail_timeout=10s; keepalive 64; keepalive_requests 10000; keepalive_timeout 750ms;\n"
 	if code, stdout, _ := run(args...); code != ExitDiffers || !strings.HasSuffix(stdout, want) {
 		t.Errorf("diff after an edit: exit %d\n%s", code, stdout)
+	}
+}
+
+// TestDiffLuaShape: with --shape lua, diff compares the table file's routes
+// and endpoints too.
+func TestDiffLuaShape(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	output := filepath.Join(dir, "default.conf")
+	args := []string{"diff", "--from-file", objectsFile, "--output", output, "--shape", "lua"}
+	if code, stdout, _ := run(args...); code != ExitDiffers ||
+		!strings.Contains(stdout, "--- "+filepath.Join(dir, luaplane.FileName)+" (missing)") ||
+		!strings.Contains(stdout, "+ endpoints shop/web:http: 10.1.0.5:8080") ||
+		!strings.Contains(stdout, "+ route shop.example.com /shop/web/: shop/web:http (prefix stripped)") {
+		t.Errorf("diff against missing files: exit %d\n%s", code, stdout)
+	}
+	if code, _, stderr := run("render", "--from-file", objectsFile, "--output", output, "--shape", "lua"); code != ExitOK {
+		t.Fatal(stderr)
+	}
+	if code, stdout, _ := run(args...); code != ExitOK || !strings.Contains(stdout, "is up to date") {
+		t.Errorf("diff after render: exit %d\n%s", code, stdout)
+	}
+	// The table alone changes: an endpoint replaced.
+	table, _, err := luaplane.Read(filepath.Join(dir, luaplane.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range table.Endpoints {
+		if e.Key == "shop/web:http" {
+			table.Endpoints[i].Addrs = []netip.AddrPort{netip.MustParseAddrPort("10.1.0.9:8080")}
+		}
+	}
+	files, err := luaplane.Encode(table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := luaplane.Write(filepath.Join(dir, luaplane.FileName), files); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, _ := run(args...)
+	if want := "~ endpoints shop/web:http: 10.1.0.9:8080  =>  10.1.0.5:8080\n"; code != ExitDiffers || !strings.HasSuffix(stdout, want) ||
+		strings.Contains(stdout, "--- "+output) {
+		t.Errorf("diff after an endpoint change: exit %d\n%s\nwant only the table's entry %q", code, stdout, want)
 	}
 }
 

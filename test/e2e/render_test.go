@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/luaplane"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
 )
 
@@ -298,6 +299,38 @@ func TestRenderFallsBackToLastGood(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(output); string(got) != string(good) {
 		t.Errorf("the fallback wrote %q, want the last good config", got)
+	}
+}
+
+// TestRenderFallsBackToLastGoodLua: in the lua shape the fallback needs the
+// table of routes and endpoints that the generator keeps beside the
+// config; without it, the fallback fails (an init container is retried)
+// rather than start an nginx that answers 404 to everything.
+func TestRenderFallsBackToLastGoodLua(t *testing.T) {
+	t.Parallel()
+	output := filepath.Join(t.TempDir(), "default.conf")
+	status := strconv.Itoa(freePort(t))
+	res := runBinary(t, "render", "--from-file", "../../internal/kube/testdata/objects.yaml", "--output", output,
+		"--shape", "lua", "--validate", "--status-port", status)
+	if res.code != 0 {
+		t.Fatalf("render: %s", res.stderr)
+	}
+	if err := os.Remove(output); err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig := deadKubeconfig(t)
+	args := []string{"render", "--kubeconfig", kubeconfig, "--timeout", "1s", "--output", output, "--status-port", status,
+		"--shape", "lua", "--fallback-last-good"}
+	res = runBinary(t, args...)
+	if res.code != 0 || !strings.Contains(res.stderr, "FALLBACK") || !strings.Contains(res.stderr, "table_version=") {
+		t.Errorf("with the table: exit %d:\n%s", res.code, res.stderr)
+	}
+	if err := os.Remove(filepath.Join(filepath.Dir(output), luaplane.FileName)); err != nil {
+		t.Fatal(err)
+	}
+	res = runBinary(t, args...)
+	if res.code != 1 || !strings.Contains(res.stderr, "the table of routes and endpoints that the last good config needs cannot be read") {
+		t.Errorf("without the table: exit %d, want 1:\n%s", res.code, res.stderr)
 	}
 }
 
