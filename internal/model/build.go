@@ -26,6 +26,9 @@ type Options struct {
 	// DefaultMode is the upstream mode of Services without the upstream
 	// annotation; empty means UpstreamEndpoints.
 	DefaultMode UpstreamMode
+	// Ingress selects the Ingresses routed besides the Services; with no
+	// Class, none.
+	Ingress IngressOptions
 }
 
 // Build computes the routing Config for the Services that opts selects, with
@@ -44,6 +47,12 @@ type Options struct {
 //   - ExternalName Services are not routed (nginx would resolve a name that
 //     any Service author chooses); a headless Service is routed to its
 //     endpoints only; UDP and SCTP ports are not routed.
+//   - With Options.Ingress, the Ingresses of its class are routed too
+//     (ingressRoutes), to any Service of their namespace, selected or not.
+//     Their routes and the Services' share one conflict rule: same host,
+//     path and match (prefix or exact), the oldest object wins, then the
+//     smaller namespace/name; a route of an Ingress's defaultBackend
+//     yields to any other route of "/" on its host.
 func Build(services []*corev1.Service, endpointSlices []*discoveryv1.EndpointSlice, opts Options) Result {
 	selector := opts.Selector
 	if selector == nil {
@@ -95,8 +104,16 @@ func Build(services []*corev1.Service, endpointSlices []*discoveryv1.EndpointSli
 		res.Rejected = append(res.Rejected, rejections...)
 	}
 
-	winners, conflicts := resolveConflicts(candidates)
+	if opts.Ingress.Class != "" {
+		routes, ingresses := ingressCandidates(services, slicesByService, opts, defaultMode)
+		candidates = append(candidates, routes...)
+		res.Ingress = ingresses
+	}
+
+	winners, conflicts, ingressConflicts := resolveConflicts(candidates)
 	res.Rejected = append(res.Rejected, conflicts...)
+	res.Ingress.Rejected = append(res.Ingress.Rejected, ingressConflicts...)
+	sortIngressResult(&res.Ingress)
 	slices.SortFunc(res.Rejected, func(a, b Rejection) int {
 		return cmp.Or(
 			cmp.Compare(a.Service.Namespace, b.Service.Namespace),
@@ -113,6 +130,29 @@ type candidate struct {
 	location Location
 	backends []netip.AddrPort
 	created  time.Time
+	// fallback marks the route of an Ingress's defaultBackend, which
+	// yields to any other route of its host and path.
+	fallback bool
+	// item orders the routes of one Ingress, and desc names one in
+	// messages (both "" for a Service's routes).
+	item, desc string
+}
+
+// owner names what a route comes from, for the conflict rule's order: its
+// Ingress, or its Service, and then its place there.
+func (c *candidate) owner() (namespace, name, kind, item string) {
+	if ing := c.location.Ingress; !ing.IsZero() {
+		return ing.Namespace, ing.Name, "Ingress", c.item
+	}
+	return c.location.Service.Namespace, c.location.Service.Name, "Service", c.location.Service.Port
+}
+
+// describe names the route in another route's conflict message.
+func (c *candidate) describe() string {
+	if ing := c.location.Ingress; !ing.IsZero() {
+		return c.location.Service.String() + " by Ingress " + ing.String()
+	}
+	return c.location.Service.String()
 }
 
 // serviceRoutes validates one Service and returns its routes, or the reasons
@@ -378,9 +418,12 @@ func slicesSortAddrPorts(a []netip.AddrPort) {
 	slices.SortFunc(a, func(x, y netip.AddrPort) int { return x.Compare(y) })
 }
 
-// resolveConflicts keeps one route per host and path: the one whose Service
-// is oldest, then the smallest Service port name. The others are rejected.
-func resolveConflicts(cands []candidate) ([]*candidate, []Rejection) {
+// resolveConflicts keeps one route per host, path and match: the one
+// whose Service or Ingress is oldest, then the smallest namespace/name (and
+// Service port, or place in the Ingress); a defaultBackend's route comes
+// after all others. The others are rejected, but for a defaultBackend's
+// route behind another kind: that is how it yields.
+func resolveConflicts(cands []candidate) ([]*candidate, []Rejection, []IngressRejection) {
 	// Sort pointers: a candidate is large, and this is the hottest sort of
 	// a rebuild. The order is total, so no stability is needed.
 	order := make([]*candidate, len(cands))
@@ -388,45 +431,89 @@ func resolveConflicts(cands []candidate) ([]*candidate, []Rejection) {
 		order[i] = &cands[i]
 	}
 	slices.SortFunc(order, func(a, b *candidate) int {
+		ans, aname, akind, aitem := a.owner()
+		bns, bname, bkind, bitem := b.owner()
 		return cmp.Or(
 			cmp.Compare(a.host, b.host),
 			cmp.Compare(a.location.Path, b.location.Path),
+			compareBool(a.location.Exact, b.location.Exact),
+			compareBool(a.fallback, b.fallback),
 			a.created.Compare(b.created),
-			cmp.Compare(a.location.Service.Namespace, b.location.Service.Namespace),
-			cmp.Compare(a.location.Service.Name, b.location.Service.Name),
-			cmp.Compare(a.location.Service.Port, b.location.Service.Port))
+			cmp.Compare(ans, bns),
+			cmp.Compare(aname, bname),
+			cmp.Compare(akind, bkind),
+			cmp.Compare(aitem, bitem))
 	})
 	winners := make([]*candidate, 0, len(order))
 	var rejected []Rejection
+	var ingressRejected []IngressRejection
 	for _, c := range order {
-		if n := len(winners); n > 0 && c.host == winners[n-1].host && c.location.Path == winners[n-1].location.Path {
+		if n := len(winners); n > 0 && c.host == winners[n-1].host && c.location.Path == winners[n-1].location.Path &&
+			c.location.Exact == winners[n-1].location.Exact {
 			w := winners[n-1]
+			if c.fallback && !w.fallback {
+				continue // a defaultBackend yields to the host's own route of "/"
+			}
 			host := c.host
 			if host == "" {
 				host = "the default server"
+			}
+			path := "path " + c.location.Path
+			if c.location.Exact {
+				path = "exact path " + c.location.Path
+			}
+			msg := fmt.Sprintf("%s on %s is already routed to %s, which is older or sorts first", path, host, w.describe())
+			if ing := c.location.Ingress; !ing.IsZero() {
+				ingressRejected = append(ingressRejected, IngressRejection{Ingress: ing, Path: c.desc, Reason: ReasonRouteConflict, Message: msg})
+				continue
 			}
 			rejected = append(rejected, Rejection{
 				Service: ServiceRef{Namespace: c.location.Service.Namespace, Name: c.location.Service.Name},
 				Port:    c.location.Service.Port,
 				Reason:  ReasonRouteConflict,
-				Message: fmt.Sprintf("path %s on %s is already routed to %s, which is older or sorts first", c.location.Path, host, w.location.Service),
+				Message: msg,
 			})
 			continue
 		}
 		winners = append(winners, c)
 	}
-	return winners, rejected
+	return winners, rejected, ingressRejected
 }
 
-// assemble groups the winning routes into servers and upstreams.
+// compareBool orders false before true.
+func compareBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
+}
+
+// assemble groups the winning routes into servers and upstreams. Routes of
+// one Service port share its upstream. A prefix location whose path
+// without its final "/" is a server's exact location leaves that path to
+// it (BareExact).
 func assemble(routes []*candidate) Config {
 	byHost := map[string][]Location{"": nil}
 	ups := make([]Upstream, 0, len(routes))
+	seen := make(map[string]bool, len(routes))
+	exact := make(map[string]map[string]bool) // host -> exact paths
 	for _, r := range routes {
 		loc := r.location
 		if len(r.backends) > 0 {
 			loc.Upstream = loc.Service.UpstreamName()
-			ups = append(ups, Upstream{Name: loc.Upstream, Backends: r.backends})
+			if !seen[loc.Upstream] {
+				seen[loc.Upstream] = true
+				ups = append(ups, Upstream{Name: loc.Upstream, Backends: r.backends})
+			}
+		}
+		if loc.Exact {
+			if exact[r.host] == nil {
+				exact[r.host] = make(map[string]bool)
+			}
+			exact[r.host][loc.Path] = true
 		}
 		byHost[r.host] = append(byHost[r.host], loc)
 	}
@@ -436,7 +523,16 @@ func assemble(routes []*candidate) Config {
 	cfg := Config{Upstreams: ups}
 	for _, host := range slices.Sorted(maps.Keys(byHost)) {
 		locs := byHost[host]
-		slices.SortFunc(locs, func(a, b Location) int { return cmp.Compare(a.Path, b.Path) })
+		if paths := exact[host]; paths != nil {
+			for i, l := range locs {
+				if !l.Exact && l.Path != "/" && paths[strings.TrimSuffix(l.Path, "/")] {
+					locs[i].Bare = BareExact
+				}
+			}
+		}
+		slices.SortFunc(locs, func(a, b Location) int {
+			return cmp.Or(cmp.Compare(a.Path, b.Path), compareBool(a.Exact, b.Exact))
+		})
 		cfg.Servers = append(cfg.Servers, Server{Host: host, Locations: locs})
 	}
 	slices.SortFunc(cfg.Upstreams, func(a, b Upstream) int { return cmp.Compare(a.Name, b.Name) })

@@ -6,7 +6,8 @@ import (
 )
 
 // RouteChanges lists the routes that differ between two Configs, each named
-// "<host><path>" (the default server's routes start with "/").
+// "<host><path>" (the default server's routes start with "/"), or
+// "<host>=<path>" for an exact path.
 type RouteChanges struct {
 	Added   []string
 	Removed []string
@@ -61,7 +62,11 @@ func routeIndex(c Config) map[string]routeState {
 	idx := make(map[string]routeState, c.Routes())
 	for _, s := range c.Servers {
 		for _, l := range s.Locations {
-			idx[s.Host+l.Path] = routeState{loc: l, upstream: ups[l.Upstream]}
+			key := s.Host + l.Path
+			if l.Exact {
+				key = s.Host + "=" + l.Path
+			}
+			idx[key] = routeState{loc: l, upstream: ups[l.Upstream]}
 		}
 	}
 	return idx

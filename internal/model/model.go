@@ -46,10 +46,22 @@ type Server struct {
 	Locations []Location
 }
 
-// Location routes one URL path prefix of a server to one Service port.
+// Location routes one URL path prefix of a server, or one exact path, to
+// one Service port.
 type Location struct {
-	// Path is a validated prefix that starts and ends with "/".
+	// Path is a validated prefix that starts and ends with "/"; or, when
+	// Exact, a validated path that starts with "/" and may end without
+	// one.
 	Path string
+	// Exact makes the location match the one request path Path and
+	// nothing under it (an Ingress's Exact path).
+	Exact bool
+	// Bare says what a prefix location (other than "/") does with a
+	// request for Path without its final "/".
+	Bare BarePath
+	// Ingress is the Ingress this route comes from, or zero for a route of
+	// a Service.
+	Ingress IngressRef
 	// StripPrefix replaces Path by "/" before the request reaches the
 	// backend.
 	StripPrefix bool
@@ -65,6 +77,22 @@ type Location struct {
 	// annotations.
 	Proxy ProxySettings
 }
+
+// BarePath says what a prefix location does with a request for its path
+// without the final "/" (/api for /api/).
+type BarePath uint8
+
+const (
+	// BareRedirect answers 301 to the path with its "/", as nginx does for
+	// proxy_pass: the routes of Services.
+	BareRedirect BarePath = iota
+	// BareRoute routes it like the location's other paths: an Ingress's
+	// Prefix path /api matches /api as well as /api/ and what is under it.
+	BareRoute
+	// BareExact leaves it to the server's exact location of that path,
+	// which takes precedence (the Ingress API prefers Exact).
+	BareExact
+)
 
 // ProxySettings are a route's settings for proxying its requests. A zero
 // field leaves nginx's default (or what nginx's http block sets) in place.
@@ -160,4 +188,7 @@ type Result struct {
 	// Services counts the Services that matched the selection, routed or
 	// not.
 	Services int
+	// Ingress is what became of the Ingresses (ingress.go); zero when
+	// Options.Ingress has no Class.
+	Ingress IngressResult
 }
