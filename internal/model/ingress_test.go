@@ -171,7 +171,7 @@ func TestBuildIngress(t *testing.T) {
 			selected: []string{"ns/i"},
 		},
 		{
-			name: "class: by name, by the legacy annotation, by default; another class and none are ignored",
+			name:     "class: by name, by the legacy annotation, by default; another class and none are ignored",
 			services: []*corev1.Service{unlabelled("web")},
 			classes: []*networkingv1.IngressClass{ourClass, {
 				ObjectMeta: metav1.ObjectMeta{Name: "other", Annotations: map[string]string{networkingv1.AnnotationIsDefaultIngressClass: "true"}},
@@ -355,9 +355,11 @@ func TestBuildIngress(t *testing.T) {
 			selected: []string{"ns/bad", "ns/badown", "ns/mapped", "ns/ours"},
 		},
 		{
-			name:      "a tls section is not served: a warning",
-			services:  []*corev1.Service{unlabelled("web")},
-			ingresses: []*networkingv1.Ingress{ingress("ns", "i", func(i *networkingv1.Ingress) { i.Spec.TLS = []networkingv1.IngressTLS{{Hosts: []string{"a.example.com"}, SecretName: "s"}} }, rule("a.example.com", ingPath(prefix, "/", backend("web", 80))))},
+			name:     "a tls section is not served: a warning",
+			services: []*corev1.Service{unlabelled("web")},
+			ingresses: []*networkingv1.Ingress{ingress("ns", "i", func(i *networkingv1.Ingress) {
+				i.Spec.TLS = []networkingv1.IngressTLS{{Hosts: []string{"a.example.com"}, SecretName: "s"}}
+			}, rule("a.example.com", ingPath(prefix, "/", backend("web", 80))))},
 			want: Config{Servers: []Server{defaultServer(),
 				{Host: "a.example.com", Locations: []Location{iloc("/", false, "i", "web", "http", "")}}}},
 			warnings: []string{`ingress ns/i: TLSNotServed: the tls section is not served: this Ingress's hosts are served over plain HTTP only`},
