@@ -19,21 +19,25 @@
 --   end <number of part lines>
 -- and a part:
 --   kube-nginx-sync part 2
---   route <server> <path> <key> <s|->   (s: the path is stripped)
+--   route <server> <path> <key> <flags>  (flags: -, s, b, sb or e)
 --   endpoints <key> <address> ...        (zero or more addresses)
 --   end <number of route and endpoints lines>
--- A server is a host name ([a-z0-9*.-]) or "_"; a path starts and ends with
--- "/" and holds [A-Za-z0-9._~/-]; a key names a Service port,
--- "namespace/name:port", each part [a-z0-9][a-z0-9-]*; an address is IPv4
--- "a.b.c.d:port" or IPv6 "[addr]:port", port 1..65535. A route (server and
--- path) and a key are in one part only. The Go writer and its Go reader
+-- Flags: s, the path is stripped; b, the path without its final "/" is
+-- routed like the path (an Ingress's Prefix path) instead of redirected;
+-- e, the route is exact: it matches the one path, which need not end with
+-- "/". A server is a host name ([a-z0-9*.-]) or "_"; a path starts with
+-- "/", ends with "/" unless the route is exact, and holds
+-- [A-Za-z0-9._~/-]; a key names a Service port, "namespace/name:port",
+-- each part [a-z0-9][a-z0-9-]*; an address is IPv4 "a.b.c.d:port" or IPv6
+-- "[addr]:port", port 1..65535. A route (server, path, and exact or not)
+-- and a key are in one part only. The Go writer and its Go reader
 -- (internal/luaplane) hold the same grammar, stricter.
 --
 -- Requests: access() routes a request of a server's router location (which
--- sets $kns_route to "") by the longest route path that prefixes its URI,
--- as nginx matches prefix locations, answers 301 for a route's path without
--- its final "/", 404 for no route, and 503 for a route with no ready
--- endpoint; the one upstream's balancer_by_lua calls balance(); log()
+-- sets $kns_route to "") by the exact route of its URI, else by the longest
+-- route path that prefixes its URI, as nginx matches locations; it answers
+-- 301 for a route's path without its final "/" (unless the route has flag
+-- b), 404 for no route, and 503 for a route with no ready endpoint; the one upstream's balancer_by_lua calls balance(); log()
 -- counts the request.
 
 local balancer = require "ngx.balancer"
@@ -50,7 +54,7 @@ local BUCKETS = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 }
 
 local path            -- the table file
 local loaded_header   -- the first line of the table in use
-local servers = {}    -- server -> path -> { key = key, strip = bool }
+local servers = {}    -- server -> path ("=" .. path when exact) -> { key = key, strip = bool, bare = bool }
 local routes = {}     -- key -> { peers = { {host, port, addr}, ... }, next = index }
 local parts = {}      -- hash -> a part of the table in use: { routes = {...}, eps = {...} }
 local missing         -- the table file's first line when one of its parts was missing
@@ -158,24 +162,32 @@ function _M.parse_index(text)
     return hashes
 end
 
+-- FLAGS are the flags fields a route line may have.
+local FLAGS = { ["-"] = true, s = true, b = true, sb = true, e = true }
+
 -- parse_part reads a part's text into its routes, a list of
--- { server, path, { key = key, strip = bool } }, and its endpoints, key ->
+-- { server, path, { key = key, strip = bool, bare = bool } } (the path of
+-- an exact route starts with "="), and its endpoints, key ->
 -- { peers = { {host, port, addr}, ... }, next = 1 }; or returns nil, nil
 -- and what is wrong.
 function _M.parse_part(text)
     local list, eps, seen = {}, {}, {}
     local ok, why = lines(text, function(line) return line == PART_HEADER end, function(line)
         if sub(line, 1, 6) == "route " then
-            local server, p, key, flag = match(line, "^route ([a-z0-9_*][a-z0-9*.%-]*) (/[A-Za-z0-9._~/%-]*) ([^ ]+) ([s%-])$")
-            if not server or sub(p, -1) ~= "/" or #p > 1024 or #server > 253 or #key > 200 or not match(key, KEY) then
+            local server, p, key, flag = match(line, "^route ([a-z0-9_*][a-z0-9*.%-]*) (/[A-Za-z0-9._~/%-]*) ([^ ]+) ([sbe%-]+)$")
+            if not server or not FLAGS[flag] or (flag ~= "e" and sub(p, -1) ~= "/") or #p > 1024 or #server > 253
+                or #key > 200 or not match(key, KEY) then
                 return "bad route"
+            end
+            if flag == "e" then
+                p = "=" .. p
             end
             local id = server .. " " .. p
             if seen[id] then
                 return "repeated route"
             end
             seen[id] = true
-            list[#list + 1] = { server, p, { key = key, strip = flag == "s" } }
+            list[#list + 1] = { server, p, { key = key, strip = flag == "s" or flag == "sb", bare = flag == "b" or flag == "sb" } }
         elseif sub(line, 1, 10) == "endpoints " then
             local key, rest = match(line, "^endpoints ([^ ]+)(.*)$")
             if not key or #key > 200 or not match(key, KEY) or eps[key] then
@@ -324,16 +336,28 @@ function _M.init_worker(file, dict)
     end
 end
 
--- route finds the route of a request of a router location: the longest
--- route path of the server that prefixes the URI (route paths end in "/",
--- so only the URI's prefixes that end in "/" can match). It answers 301
--- for a route's path without its final "/", and 404 when no route
--- matches; it strips the route's path when the route says so.
+-- route finds the route of a request of a router location: the server's
+-- exact route of the URI, else the longest route path of the server that
+-- prefixes the URI (route paths end in "/", so only the URI's prefixes
+-- that end in "/" can match). For a route's path without its final "/",
+-- it answers 301, or routes it when the route says so (bare); 404 when no
+-- route matches. It strips the route's path when the route says so.
 local function route()
     local srv = servers[ngx.var.server_name]
     local uri = ngx.var.uri
     if srv then
-        if byte(uri, -1) ~= 47 and srv[uri .. "/"] then
+        local e = srv["=" .. uri]
+        if e then
+            return e.key
+        end
+        local r = byte(uri, -1) ~= 47 and srv[uri .. "/"]
+        if r then
+            if r.bare then
+                if r.strip then
+                    ngx.req.set_uri("/")
+                end
+                return r.key
+            end
             local args = ngx.var.args
             return nil, ngx.redirect(uri .. "/" .. (args and ("?" .. args) or ""), 301)
         end

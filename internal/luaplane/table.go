@@ -75,12 +75,53 @@ type Route struct {
 	// Server is the server's host (its server_name), or DefaultServer.
 	Server string
 	// Path is the route's path prefix, as the model has it (ending in
-	// "/").
+	// "/"); or, for an exact route, its one path.
 	Path string
 	// Key names the route's Service port (see Key).
 	Key string
 	// Strip replaces Path by "/" before the request reaches the backend.
 	Strip bool
+	// Exact matches the one path Path (model.Location.Exact); it never
+	// strips.
+	Exact bool
+	// Bare routes Path without its final "/" like Path, instead of
+	// redirecting it (model.BareRoute).
+	Bare bool
+}
+
+// flags writes a route's flags field: "-", or the letters of its flags,
+// "s" (strip), "b" (bare path routed), "e" (exact).
+func (r Route) flags() string {
+	switch {
+	case r.Exact:
+		return "e"
+	case r.Strip && r.Bare:
+		return "sb"
+	case r.Strip:
+		return "s"
+	case r.Bare:
+		return "b"
+	}
+	return "-"
+}
+
+// routeFlags are the flags fields that a route line may have: an exact
+// route neither strips nor has a bare path.
+var routeFlags = map[string]Route{
+	"-":  {},
+	"s":  {Strip: true},
+	"b":  {Bare: true},
+	"sb": {Strip: true, Bare: true},
+	"e":  {Exact: true},
+}
+
+// id names a route by what must be distinct in a table: its server, and
+// its path and whether it is exact.
+func (r Route) id() string {
+	if r.Exact {
+		return r.Server + " =" + r.Path
+	}
+	return r.Server + " " + r.Path
 }
 
 // Endpoints are one Service port's ready endpoints.
@@ -137,22 +178,38 @@ func validPath(p string) bool {
 	return err == nil && c == p
 }
 
+// validExactPath: a path the model accepts as an exact path: canonical but
+// for its final "/", which it may lack.
+func validExactPath(p string) bool {
+	c, err := model.ParsePath(p)
+	return err == nil && (c == p || c == p+"/")
+}
+
+// validRoutePath: the path of route r.
+func validRoutePath(r Route) bool {
+	if r.Exact {
+		return validExactPath(r.Path)
+	}
+	return validPath(r.Path)
+}
+
 // Dedicated says which of a server's locations nginx matches in a
 // location of its own (true) rather than the Lua router: a route with
 // proxy settings of its own (nginx applies them per location), and every
-// route under the path of such a route, so that nginx's longest-prefix
-// match among its locations picks the same route as the router would.
-// When the root route "/" is dedicated, all are.
+// route under the path of such a prefix route, so that nginx's
+// longest-prefix match among its locations picks the same route as the
+// router would. When the root route "/" is dedicated, all are. (An exact
+// route with settings has nothing under it.)
 func Dedicated(s model.Server) []bool {
 	out := make([]bool, len(s.Locations))
 	var prefixes []string
 	for _, l := range s.Locations {
-		if !l.Proxy.IsZero() {
+		if !l.Proxy.IsZero() && !l.Exact {
 			prefixes = append(prefixes, l.Path)
 		}
 	}
 	for i, l := range s.Locations {
-		out[i] = slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(l.Path, p) })
+		out[i] = (l.Exact && !l.Proxy.IsZero()) || slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(l.Path, p) })
 	}
 	return out
 }
@@ -169,7 +226,8 @@ func Build(cfg model.Config) Table {
 		server := cmp.Or(s.Host, DefaultServer)
 		for _, l := range s.Locations {
 			key := Key(l.Service)
-			t.Routes = append(t.Routes, Route{Server: server, Path: l.Path, Key: key, Strip: l.StripPrefix})
+			t.Routes = append(t.Routes, Route{Server: server, Path: l.Path, Key: key, Strip: l.StripPrefix,
+				Exact: l.Exact, Bare: !l.Exact && l.Bare == model.BareRoute})
 			if !seen[l.Service] {
 				seen[l.Service] = true
 				t.Endpoints = append(t.Endpoints, Endpoints{Key: key, Addrs: backends[l.Upstream]})
@@ -242,7 +300,7 @@ var partName = regexp.MustCompile(`^` + regexp.QuoteMeta(FileName) + `\.[0-9a-f]
 func Encode(t Table) (Files, error) {
 	routes := slices.Clone(t.Routes)
 	slices.SortFunc(routes, func(a, b Route) int {
-		return cmp.Or(strings.Compare(a.Server, b.Server), strings.Compare(a.Path, b.Path))
+		return cmp.Or(strings.Compare(a.Server, b.Server), strings.Compare(a.Path, b.Path), compareBool(a.Exact, b.Exact))
 	})
 	eps := slices.Clone(t.Endpoints)
 	slices.SortFunc(eps, func(a, b Endpoints) int { return strings.Compare(a.Key, b.Key) })
@@ -267,16 +325,14 @@ func Encode(t Table) (Files, error) {
 		switch {
 		case !validServer(r.Server):
 			return Files{}, fmt.Errorf("table: invalid server %q", r.Server)
-		case !validPath(r.Path):
+		case !validRoutePath(r):
 			return Files{}, fmt.Errorf("table: invalid path %q", r.Path)
 		case !ValidKey(r.Key):
 			return Files{}, fmt.Errorf("table: invalid key %q", r.Key)
-		case i > 0 && routes[i-1].Server == r.Server && routes[i-1].Path == r.Path:
-			return Files{}, fmt.Errorf("table: route %s%s twice", r.Server, r.Path)
-		}
-		flag := " -\n"
-		if r.Strip {
-			flag = " s\n"
+		case r.Exact && (r.Strip || r.Bare):
+			return Files{}, fmt.Errorf("table: exact route %s%s strips or has a bare path", r.Server, r.Path)
+		case i > 0 && routes[i-1].id() == r.id():
+			return Files{}, fmt.Errorf("table: route %s twice", r.id())
 		}
 		n := partOf(r.Key, count)
 		b := &parts[n]
@@ -286,7 +342,9 @@ func Encode(t Table) (Files, error) {
 		b.WriteString(r.Path)
 		b.WriteByte(' ')
 		b.WriteString(r.Key)
-		b.WriteString(flag)
+		b.WriteByte(' ')
+		b.WriteString(r.flags())
+		b.WriteByte('\n')
 		lines[n]++
 	}
 	for i, e := range eps {
@@ -328,6 +386,17 @@ func Encode(t Table) (Files, error) {
 	f.Version = sha(index.Bytes())
 	f.Index = append(append(append([]byte(header), f.Version...), '\n'), index.Bytes()...)
 	return f, nil
+}
+
+// compareBool orders false before true.
+func compareBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
 }
 
 // sha is the hex of the first 16 bytes of data's SHA-256.
@@ -430,12 +499,16 @@ func DecodePart(data []byte) (Table, error) {
 		fields := strings.Split(line, " ")
 		switch fields[0] {
 		case "route":
-			if len(fields) != 5 || !validServer(fields[1]) || !validPath(fields[2]) || !ValidKey(fields[3]) ||
-				(fields[4] != "s" && fields[4] != "-") || routes[fields[1]+" "+fields[2]] {
+			if len(fields) != 5 {
+				return Table{}, fmt.Errorf("line %d: bad route", n)
+			}
+			r, ok := routeFlags[fields[4]]
+			r.Server, r.Path, r.Key = fields[1], fields[2], fields[3]
+			if !ok || !validServer(r.Server) || !validRoutePath(r) || !ValidKey(r.Key) || routes[r.id()] {
 				return Table{}, fmt.Errorf("line %d: bad or repeated route", n)
 			}
-			routes[fields[1]+" "+fields[2]] = true
-			t.Routes = append(t.Routes, Route{Server: fields[1], Path: fields[2], Key: fields[3], Strip: fields[4] == "s"})
+			routes[r.id()] = true
+			t.Routes = append(t.Routes, r)
 		case "endpoints":
 			if len(fields) < 2 || !ValidKey(fields[1]) || keys[fields[1]] {
 				return Table{}, fmt.Errorf("line %d: bad or repeated key", n)
@@ -514,10 +587,10 @@ func Read(path string) (Table, string, error) {
 			return Table{}, "", fmt.Errorf("table part %s: %w", PartPath(path, h), err)
 		}
 		for _, r := range p.Routes {
-			if routes[r.Server+" "+r.Path] {
-				return Table{}, "", fmt.Errorf("table part %s: route %s%s is in another part too", h, r.Server, r.Path)
+			if routes[r.id()] {
+				return Table{}, "", fmt.Errorf("table part %s: route %s is in another part too", h, r.id())
 			}
-			routes[r.Server+" "+r.Path] = true
+			routes[r.id()] = true
 		}
 		for _, e := range p.Endpoints {
 			if keys[e.Key] {

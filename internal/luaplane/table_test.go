@@ -50,6 +50,9 @@ func TestEncodeDecode(t *testing.T) {
 			{Server: "shop.example.com", Path: "/", Key: "shop/web:http"},
 			{Server: DefaultServer, Path: "/ns/web/", Key: "ns/web:http", Strip: true},
 			{Server: "*.apps.example.com", Path: "/v1/", Key: "apps/v1:8080"},
+			{Server: "shop.example.com", Path: "/login", Key: "shop/web:http", Exact: true},
+			{Server: "shop.example.com", Path: "/api/", Key: "shop/web:http", Bare: true},
+			{Server: "shop.example.com", Path: "/api/", Key: "shop/web:http", Exact: true},
 		},
 		Endpoints: []Endpoints{
 			{Key: "shop/web:http", Addrs: addrs("198.18.0.2:8080", "[2001:db8::1]:8080", "198.18.0.2:8080")},
@@ -69,10 +72,13 @@ func TestEncodeDecode(t *testing.T) {
 		"route *.apps.example.com /v1/ apps/v1:8080 -\n" +
 		"route _ /ns/web/ ns/web:http s\n" +
 		"route shop.example.com / shop/web:http -\n" +
+		"route shop.example.com /api/ shop/web:http b\n" +
+		"route shop.example.com /api/ shop/web:http e\n" +
+		"route shop.example.com /login shop/web:http e\n" +
 		"endpoints apps/v1:8080 10.0.0.1:1\n" +
 		"endpoints ns/web:http\n" +
 		"endpoints shop/web:http 198.18.0.2:8080 [2001:db8::1]:8080\n" +
-		"end 6\n"
+		"end 9\n"
 	if string(part.Data) != wantPart {
 		t.Fatalf("part =\n%s\nwant\n%s", part.Data, wantPart)
 	}
@@ -92,7 +98,7 @@ func TestEncodeDecode(t *testing.T) {
 		t.Errorf("Encode(Read(...)) = %v:\n%s", err, again.Index)
 	}
 	// Input order does not matter.
-	shuffled := Table{Routes: []Route{table.Routes[2], table.Routes[0], table.Routes[1]}, Endpoints: []Endpoints{table.Endpoints[1], table.Endpoints[2], table.Endpoints[0]}}
+	shuffled := Table{Routes: []Route{table.Routes[5], table.Routes[2], table.Routes[4], table.Routes[0], table.Routes[3], table.Routes[1]}, Endpoints: []Endpoints{table.Endpoints[1], table.Endpoints[2], table.Endpoints[0]}}
 	if f, _ := Encode(shuffled); !bytes.Equal(f.Index, files.Index) {
 		t.Error("Encode depends on the order of its input")
 	}
@@ -189,6 +195,10 @@ func TestEncodeRefuses(t *testing.T) {
 		{Server: "Evil.example.com", Path: "/", Key: "a/b:c"},
 		{Server: "a.example.com b", Path: "/", Key: "a/b:c"},
 		{Server: "", Path: "/", Key: "a/b:c"},
+		{Server: DefaultServer, Path: "/a", Key: "a/b:c", Exact: true, Strip: true},
+		{Server: DefaultServer, Path: "/a/", Key: "a/b:c", Exact: true, Bare: true},
+		{Server: DefaultServer, Path: "/a//", Key: "a/b:c", Exact: true},
+		{Server: DefaultServer, Path: "/a", Key: "a/b:c", Bare: true},
 	} {
 		if f, err := Encode(Table{Routes: []Route{r}}); err == nil {
 			t.Errorf("Encode(%+v) = %+v, want an error", r, f)
@@ -196,6 +206,13 @@ func TestEncodeRefuses(t *testing.T) {
 	}
 	if _, err := Encode(Table{Routes: []Route{ok, ok}}); err == nil {
 		t.Error("Encode took one route twice")
+	}
+	okExact := Route{Server: DefaultServer, Path: "/a/", Key: "x/y:z", Exact: true}
+	if _, err := Encode(Table{Routes: []Route{ok, okExact}}); err != nil {
+		t.Errorf("Encode refused an exact route and a prefix route of one path: %v", err)
+	}
+	if _, err := Encode(Table{Routes: []Route{okExact, okExact}}); err == nil {
+		t.Error("Encode took one exact route twice")
 	}
 	for _, e := range []Endpoints{
 		{Key: strings.Repeat("a", 200) + "/b:c"},
@@ -218,16 +235,17 @@ func TestEncodeRefuses(t *testing.T) {
 // wrong; kns.lua's parse_part must refuse them too (TestLuaReader).
 func badParts() (good string, bad map[string]string) {
 	f, _ := Encode(Table{
-		Routes:    []Route{{Server: DefaultServer, Path: "/a/", Key: "a/b:c"}},
+		Routes: []Route{{Server: DefaultServer, Path: "/a/", Key: "a/b:c"}, {Server: DefaultServer, Path: "/a", Key: "a/b:c", Exact: true},
+			{Server: DefaultServer, Path: "/b/", Key: "a/b:c", Bare: true}},
 		Endpoints: []Endpoints{{Key: "a/b:c", Addrs: addrs("10.0.0.1:80")}},
 	})
 	g := string(f.Parts[0].Data)
 	return g, map[string]string{
 		"empty":           "",
 		"truncated":       g[:len(g)-3],
-		"no end":          strings.Replace(g, "end 2\n", "", 1),
-		"wrong count":     strings.Replace(g, "end 2", "end 3", 1),
-		"zero count":      strings.Replace(g, "end 2", "end 02", 1),
+		"no end":          strings.Replace(g, "end 4\n", "", 1),
+		"wrong count":     strings.Replace(g, "end 4", "end 3", 1),
+		"zero count":      strings.Replace(g, "end 4", "end 04", 1),
 		"after end":       g + "endpoints x/y:z\n",
 		"double space":    strings.Replace(g, "c 10", "c  10", 1),
 		"trailing space":  strings.Replace(g, ":80\n", ":80 \n", 1),
@@ -239,13 +257,18 @@ func badParts() (good string, bad map[string]string) {
 		"host name":       strings.Replace(g, "10.0.0.1", "evil.example", 1),
 		"no brackets v6":  strings.Replace(g, "10.0.0.1", "2001:db8::1", 1),
 		"bad key":         strings.Replace(g, "endpoints a/b:c", "endpoints a/b;c", 1),
-		"repeated key":    strings.Replace(g, "end 2", "endpoints a/b:c\nend 3", 1),
+		"repeated key":    strings.Replace(g, "end 4", "endpoints a/b:c\nend 5", 1),
 		"bad path":        strings.Replace(g, " /a/ ", " /a;/ ", 1),
 		"path no slash":   strings.Replace(g, " /a/ ", " /a ", 1),
 		"bad flag":        strings.Replace(g, "a/b:c -", "a/b:c x", 1),
 		"bad server":      strings.Replace(g, "route _ ", "route {evil} ", 1),
-		"repeated route":  strings.Replace(g, "end 2", "route _ /a/ x/y:z -\nend 3", 1),
-		"unknown line":    strings.Replace(g, "end 2", "upstream x\nend 3", 1),
+		"repeated route":  strings.Replace(g, "end 4", "route _ /a/ x/y:z -\nend 5", 1),
+		"repeated exact":  strings.Replace(g, "end 4", "route _ /a x/y:z e\nend 5", 1),
+		"exact strips":    strings.Replace(g, "/a a/b:c e", "/a a/b:c se", 1),
+		"exact bare":      strings.Replace(g, "/a a/b:c e", "/a a/b:c eb", 1),
+		"flag order":      strings.Replace(g, "/b/ a/b:c b", "/b/ a/b:c bs", 1),
+		"bare no slash":   strings.Replace(g, "/b/ a/b:c b", "/b a/b:c b", 1),
+		"unknown line":    strings.Replace(g, "end 4", "upstream x\nend 5", 1),
 		"bad header":      strings.Replace(g, "part 2", "part 1", 1),
 		"crlf":            strings.ReplaceAll(g, "\n", "\r\n"),
 	}
@@ -329,6 +352,13 @@ func TestDedicatedAndBuild(t *testing.T) {
 				{Path: "/", Service: sp("c"), Upstream: "ns_c_http", Proxy: model.ProxySettings{MaxBodySize: 1 << 20}},
 				{Path: "/d/", Service: sp("d")},
 			}},
+			{Host: "y.example.com", Locations: []model.Location{
+				{Path: "/e", Exact: true, Service: sp("e"), Proxy: model.ProxySettings{MaxBodySize: 1 << 20}},
+				{Path: "/e/", Bare: model.BareExact, Service: sp("e")},
+				{Path: "/f/", Bare: model.BareRoute, Service: sp("f"), Proxy: model.ProxySettings{MaxBodySize: 1 << 20}},
+				{Path: "/f/g", Exact: true, Service: sp("e")},
+				{Path: "/h/", Bare: model.BareRoute, Service: sp("e")},
+			}},
 		},
 		Upstreams: []model.Upstream{
 			{Name: "ns_a_http", Backends: addrs("10.0.0.1:80")},
@@ -342,6 +372,9 @@ func TestDedicatedAndBuild(t *testing.T) {
 	if got, want := Dedicated(cfg.Servers[1]), []bool{true, true}; !cmp.Equal(got, want) {
 		t.Errorf("Dedicated = %v, want %v (a root route with settings: all)", got, want)
 	}
+	if got, want := Dedicated(cfg.Servers[2]), []bool{true, false, true, true, false}; !cmp.Equal(got, want) {
+		t.Errorf("Dedicated = %v, want %v (an exact route with settings alone; an exact route under a prefix with settings)", got, want)
+	}
 	// Every route is in the table, those with a location of their own too.
 	want := Table{
 		Routes: []Route{
@@ -351,6 +384,11 @@ func TestDedicatedAndBuild(t *testing.T) {
 			{Server: DefaultServer, Path: "/c/", Key: "ns/c:http", Strip: true},
 			{Server: "x.example.com", Path: "/", Key: "ns/c:http"},
 			{Server: "x.example.com", Path: "/d/", Key: "ns/d:http"},
+			{Server: "y.example.com", Path: "/e", Key: "ns/e:http", Exact: true},
+			{Server: "y.example.com", Path: "/e/", Key: "ns/e:http"},
+			{Server: "y.example.com", Path: "/f/", Key: "ns/f:http", Bare: true},
+			{Server: "y.example.com", Path: "/f/g", Key: "ns/e:http", Exact: true},
+			{Server: "y.example.com", Path: "/h/", Key: "ns/e:http", Bare: true},
 		},
 		Endpoints: []Endpoints{
 			{Key: "ns/root:http", Addrs: addrs("10.0.0.9:80")},
@@ -358,6 +396,8 @@ func TestDedicatedAndBuild(t *testing.T) {
 			{Key: "ns/ab:http"},
 			{Key: "ns/c:http", Addrs: addrs("10.0.0.3:80")},
 			{Key: "ns/d:http"},
+			{Key: "ns/e:http"},
+			{Key: "ns/f:http"},
 		},
 	}
 	if diff := cmp.Diff(want, Build(cfg), addrComparer); diff != "" {
@@ -370,7 +410,8 @@ func TestDedicatedAndBuild(t *testing.T) {
 // gets through. Whatever DecodeIndex accepts names parts by hashes only.
 func FuzzDecode(f *testing.F) {
 	good, _ := Encode(Table{
-		Routes:    []Route{{Server: DefaultServer, Path: "/a/", Key: "a/b:c", Strip: true}, {Server: "*.x.example", Path: "/", Key: "x/y:1"}},
+		Routes: []Route{{Server: DefaultServer, Path: "/a/", Key: "a/b:c", Strip: true}, {Server: "*.x.example", Path: "/", Key: "x/y:1"},
+			{Server: DefaultServer, Path: "/a", Key: "a/b:c", Exact: true}, {Server: DefaultServer, Path: "/b/", Key: "a/b:c", Strip: true, Bare: true}},
 		Endpoints: []Endpoints{{Key: "a/b:c", Addrs: addrs("10.0.0.1:80", "[2001:db8::1]:8080")}, {Key: "x/y:1"}},
 	})
 	f.Add(good.Parts[0].Data)
