@@ -36,7 +36,7 @@ func writeUpstream(b *bytes.Buffer, v View) {
 		"# within 10 s is left out for 10 s. Upstream names start with a hash, so that\n",
 		"# nginx's comparison of each new name with all those before it ends at the\n",
 		"# first characters. The path without its final \"/\" redirects to the route, as\n",
-		"# nginx does for proxy_pass.\n")
+		"# nginx does for proxy_pass; an Ingress's Prefix path routes it too.\n")
 	writeConnectionMap(b)
 	for _, u := range v.Upstreams {
 		w("\n\nupstream ", u.Name, " {")
@@ -162,19 +162,26 @@ func writeServerHead(b *bytes.Buffer, s ServerView) {
 }
 
 // writeRouteHead writes a route's comment, the redirect of its path without
-// the final "/", and opens its location; it returns the Service port's
+// the final "/" (RouteView.Redirect), and opens its location; it returns the Service port's
 // name.
 func writeRouteHead(b *bytes.Buffer, r RouteView) string {
 	svc := r.Service.String()
 	for _, part := range []string{"\n\n    # ", svc, " (", string(r.Mode), ")"} {
 		b.WriteString(part)
 	}
-	if r.Prefix != "" {
+	if r.FromIngress != "" {
+		b.WriteString(", Ingress " + r.FromIngress)
+	}
+	if r.Redirect {
 		for _, part := range []string{"\n    location = ", r.Prefix, " {\n        return 301 ", r.Path, "$is_args$args;\n    }"} {
 			b.WriteString(part)
 		}
 	}
-	for _, part := range []string{"\n    location ", r.Path, " {"} {
+	match := "\n    location "
+	if r.Exact {
+		match = "\n    location = "
+	}
+	for _, part := range []string{match, r.Path, " {"} {
 		b.WriteString(part)
 	}
 	return svc

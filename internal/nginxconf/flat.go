@@ -22,7 +22,7 @@ func writeFlat(b *bytes.Buffer, v View) {
 		"# (a route with proxy settings of its own proxies from its own location). No\n",
 		"# connection to a backend is kept alive, and a failed one is not retried on\n",
 		"# another endpoint. The path without its final \"/\" redirects to the route, as\n",
-		"# nginx does for proxy_pass.\n")
+		"# nginx does for proxy_pass; an Ingress's Prefix path routes it too.\n")
 	writeConnectionMap(b)
 	for _, p := range v.Picks {
 		n := strconv.Itoa(p.N)

@@ -268,76 +268,102 @@ func expectedDirectives(cfg model.Config, version string, shape nginxconf.Shape)
 			body = append(body, lua("access_by_lua_block", `require("kube_nginx_sync").access()`),
 				lua("log_by_lua_block", `require("kube_nginx_sync").log()`))
 		}
-		var routes []nginxsyntax.Directive
+		var routes []locationGroup
 		root, serverProxies, serverStrips := false, false, false
+		// matches are the location arguments of a route: its path, exact or
+		// not, and, for a prefix path whose bare path an Ingress's Prefix
+		// path routes, the exact location of that bare path too.
+		matches := func(l model.Location) [][]string {
+			if l.Exact {
+				return [][]string{{"=", l.Path}}
+			}
+			out := [][]string{{l.Path}}
+			if l.Path != "/" && l.Bare == model.BareRoute {
+				out = append(out, []string{"=", strings.TrimSuffix(l.Path, "/")})
+			}
+			return out
+		}
+		// redirect is the 301 location of a prefix path's bare path, if
+		// it has one.
+		redirect := func(l model.Location) []nginxsyntax.Directive {
+			if l.Exact || l.Path == "/" || l.Bare != model.BareRedirect {
+				return nil
+			}
+			return []nginxsyntax.Directive{block("location", []string{"=", strings.TrimSuffix(l.Path, "/")}, d("return", "301", l.Path+"$is_args$args"))}
+		}
 		if shape == nginxconf.ShapeLua {
 			// A route with proxy settings of its own, and every route under
-			// its path, has a location of its own; the Lua router, in
-			// location /, matches the others (and all when there are none).
+			// the path of such a prefix route, has a location of its own;
+			// the Lua router, in location /, matches the others (and all
+			// when there are none).
 			var own []string
 			for _, l := range s.Locations {
-				if !l.Proxy.IsZero() {
+				if !l.Proxy.IsZero() && !l.Exact {
 					own = append(own, l.Path)
 				}
 			}
 			router := true
 			for _, l := range s.Locations {
-				if !slices.ContainsFunc(own, func(p string) bool { return strings.HasPrefix(l.Path, p) }) {
+				if !(l.Exact && !l.Proxy.IsZero()) && !slices.ContainsFunc(own, func(p string) bool { return strings.HasPrefix(l.Path, p) }) {
 					continue
 				}
-				router = router && l.Path != "/"
-				if l.Path != "/" {
-					routes = append(routes, block("location", []string{"=", strings.TrimSuffix(l.Path, "/")}, d("return", "301", l.Path+"$is_args$args")))
-				}
+				router = router && (l.Path != "/" || l.Exact)
 				target := "http://kube_nginx_sync"
 				if l.StripPrefix {
 					target += "/"
 				}
-				routes = append(routes, block("location", []string{l.Path},
-					append(append([]nginxsyntax.Directive{d("set", "$kns_route", l.Service.String())}, settings(l.Proxy)...), d("proxy_pass", target))...))
+				for _, m := range matches(l) {
+					routes = append(routes, locationGroup{m, append(redirect(l), block("location", m,
+						append(append([]nginxsyntax.Directive{d("set", "$kns_route", l.Service.String())}, settings(l.Proxy)...), d("proxy_pass", target))...))})
+				}
 			}
+			body = append(body, sortLocations(routes)...)
 			if router {
-				routes = append(routes, block("location", []string{"/"}, d("set", "$kns_route", ""), d("proxy_pass", "http://kube_nginx_sync")))
+				body = append(body, block("location", []string{"/"}, d("set", "$kns_route", ""), d("proxy_pass", "http://kube_nginx_sync")))
 			}
-			out = append(out, block("server", nil, append(body, routes...)...))
+			out = append(out, block("server", nil, body...))
 			continue
 		}
 		for _, l := range s.Locations {
-			root = root || l.Path == "/"
-			if l.Path != "/" {
-				routes = append(routes, block("location", []string{"=", strings.TrimSuffix(l.Path, "/")}, d("return", "301", l.Path+"$is_args$args")))
-			}
-			if l.Upstream == "" {
-				routes = append(routes, block("location", []string{l.Path}, d("default_type", "text/plain"),
-					d("return", "503", "kube-nginx-sync: no ready endpoints for "+l.Service.String()+"\n")))
-				continue
-			}
-			if shape != nginxconf.ShapeFlat {
+			root = root || (l.Path == "/" && !l.Exact)
+			var loc func(m []string) nginxsyntax.Directive
+			switch {
+			case l.Upstream == "":
+				loc = func(m []string) nginxsyntax.Directive {
+					return block("location", m, d("default_type", "text/plain"),
+						d("return", "503", "kube-nginx-sync: no ready endpoints for "+l.Service.String()+"\n"))
+				}
+			case shape != nginxconf.ShapeFlat:
 				target := "http://" + upstreamNames[l.Upstream]
 				if l.StripPrefix {
 					target += "/"
 				}
-				routes = append(routes, block("location", []string{l.Path}, append(settings(l.Proxy), d("proxy_pass", target))...))
-				continue
-			}
-			serverProxies = true
-			serverStrips = serverStrips || l.StripPrefix
-			body := []nginxsyntax.Directive{d("set", "$kns_endpoints", endpoints[l.Upstream][0])}
-			if l.StripPrefix {
-				body = append(body, d("set", "$kns_prefix", strings.TrimSuffix(l.Path, "/")))
-			}
-			switch {
-			case !l.Proxy.IsZero():
-				if l.StripPrefix {
-					body = append(body, d("rewrite", "^", "$kns_stripped_uri", "break"))
+				loc = func(m []string) nginxsyntax.Directive {
+					return block("location", m, append(settings(l.Proxy), d("proxy_pass", target))...)
 				}
-				body = append(append(body, settings(l.Proxy)...), d("proxy_pass", "http://$kns_endpoint"))
-			case l.StripPrefix:
-				body = append(body, d("return", "419"))
 			default:
-				body = append(body, d("return", "418"))
+				serverProxies = true
+				serverStrips = serverStrips || l.StripPrefix
+				body := []nginxsyntax.Directive{d("set", "$kns_endpoints", endpoints[l.Upstream][0])}
+				if l.StripPrefix {
+					body = append(body, d("set", "$kns_prefix", strings.TrimSuffix(l.Path, "/")))
+				}
+				switch {
+				case !l.Proxy.IsZero():
+					if l.StripPrefix {
+						body = append(body, d("rewrite", "^", "$kns_stripped_uri", "break"))
+					}
+					body = append(append(body, settings(l.Proxy)...), d("proxy_pass", "http://$kns_endpoint"))
+				case l.StripPrefix:
+					body = append(body, d("return", "419"))
+				default:
+					body = append(body, d("return", "418"))
+				}
+				loc = func(m []string) nginxsyntax.Directive { return block("location", m, body...) }
 			}
-			routes = append(routes, block("location", []string{l.Path}, body...))
+			for _, m := range matches(l) {
+				routes = append(routes, locationGroup{m, append(redirect(l), loc(m))})
+			}
 		}
 		if serverProxies {
 			body = append(body, d("error_page", "418", "=", "@kns_proxy"),
@@ -347,7 +373,7 @@ func expectedDirectives(cfg model.Config, version string, shape nginxconf.Shape)
 			body = append(body, d("error_page", "419", "=", "@kns_proxy_strip"),
 				block("location", []string{"@kns_proxy_strip"}, d("rewrite", "^", "$kns_stripped_uri", "break"), d("proxy_pass", "http://$kns_endpoint")))
 		}
-		body = append(body, routes...)
+		body = append(body, sortLocations(routes)...)
 		if !root {
 			body = append(body, block("location", []string{"/"}, d("default_type", "text/plain"),
 				d("return", "404", "kube-nginx-sync: no route for this host and path\n")))
@@ -360,6 +386,31 @@ func expectedDirectives(cfg model.Config, version string, shape nginxconf.Shape)
 		status = append(status, block("location", []string{"=", luaplane.ReportPath}, lua("content_by_lua_block", `require("kube_nginx_sync").report()`)))
 	}
 	out = append(out, block("server", nil, append(status, block("location", []string{"/"}, d("return", "404")))...))
+	return out
+}
+
+// locationGroup is a location, and the redirect before it if it has one,
+// with the location's arguments to sort it by.
+type locationGroup struct {
+	match      []string
+	directives []nginxsyntax.Directive
+}
+
+// sortLocations orders location groups as nginx sorts prefix locations,
+// "/" below every other character and a path before the paths it
+// prefixes, a prefix location before the exact one of its path.
+func sortLocations(groups []locationGroup) []nginxsyntax.Directive {
+	key := func(g locationGroup) string { return strings.ReplaceAll(g.match[len(g.match)-1], "/", "\x00") }
+	slices.SortStableFunc(groups, func(a, b locationGroup) int {
+		if c := strings.Compare(key(a), key(b)); c != 0 {
+			return c
+		}
+		return len(a.match) - len(b.match) // exact ("=", path) after prefix
+	})
+	var out []nginxsyntax.Directive
+	for _, g := range groups {
+		out = append(out, g.directives...)
+	}
 	return out
 }
 

@@ -142,6 +142,15 @@ type RouteView struct {
 	// Prefix is Path without its final "/": what a route that strips its
 	// path removes from the URI.
 	Prefix string
+	// Redirect says that the location of Prefix answers 301 to Path, as
+	// nginx does for proxy_pass (model.BareRedirect; never for "/" or an
+	// exact location).
+	Redirect bool
+	// FromIngress names the Ingress ("namespace/name") that the route
+	// comes from, or is "" for a route of a Service. A route of an
+	// Ingress's Prefix path (model.BareRoute) is two RouteViews: its
+	// prefix location, and an exact location of its Prefix.
+	FromIngress string
 	// UpstreamName is the name of the upstream block (UpstreamView.Name)
 	// that serves the route, or "" when it has no ready endpoint.
 	UpstreamName string

@@ -1,6 +1,7 @@
 package nginxconf
 
 import (
+	"cmp"
 	"hash/fnv"
 	"maps"
 	"net/netip"
@@ -65,13 +66,17 @@ func (r *Renderer) view(cfg model.Config, services int) View {
 			dedicated = luaplane.Dedicated(s)
 			sv.Router = true
 			for i, l := range s.Locations {
-				if l.Path == "/" && dedicated[i] {
+				if l.Path == "/" && !l.Exact && dedicated[i] {
 					sv.Router = false // the root route has a location of its own
 				}
 			}
 		}
 		for i, loc := range s.Locations {
-			rv := RouteView{Location: loc, Prefix: strings.TrimSuffix(loc.Path, "/")}
+			rv := RouteView{Location: loc, Prefix: strings.TrimSuffix(loc.Path, "/"),
+				Redirect: !loc.Exact && loc.Path != "/" && loc.Bare == model.BareRedirect}
+			if !loc.Ingress.IsZero() {
+				rv.FromIngress = loc.Ingress.String()
+			}
 			if dedicated != nil {
 				rv.Dedicated = dedicated[i]
 			}
@@ -85,7 +90,7 @@ func (r *Renderer) view(cfg model.Config, services int) View {
 				rv.SendTimeout = duration(loc.Proxy.SendTimeout)
 				rv.MaxBodySize = size(loc.Proxy.MaxBodySize)
 			}
-			if loc.Path == "/" {
+			if loc.Path == "/" && !loc.Exact {
 				sv.HasRootLocation = true
 			}
 			if loc.Upstream != "" {
@@ -93,8 +98,17 @@ func (r *Renderer) view(cfg model.Config, services int) View {
 				sv.Strips = sv.Strips || loc.StripPrefix
 			}
 			sv.Routes = append(sv.Routes, rv)
+			if !loc.Exact && loc.Path != "/" && loc.Bare == model.BareRoute {
+				// The path without its final "/" is routed too: by an
+				// exact location of its own, with the same settings.
+				bare := rv
+				bare.Path, bare.Exact = rv.Prefix, true
+				sv.Routes = append(sv.Routes, bare)
+			}
 		}
-		slices.SortFunc(sv.Routes, func(a, b RouteView) int { return comparePaths(a.Path, b.Path) })
+		slices.SortFunc(sv.Routes, func(a, b RouteView) int {
+			return cmp.Or(comparePaths(a.Path, b.Path), compareExact(a.Exact, b.Exact))
+		})
 		view.Proxies = view.Proxies || sv.Proxies
 		view.Strips = view.Strips || sv.Strips
 		view.Servers = append(view.Servers, sv)
@@ -197,6 +211,18 @@ func twoDigits(n int) string {
 		return "0" + strconv.Itoa(n)
 	}
 	return strconv.Itoa(n)
+}
+
+// compareExact orders a prefix location before an exact one of the same
+// path.
+func compareExact(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
 }
 
 // comparePaths orders location paths as nginx orders prefix locations
