@@ -2,7 +2,8 @@
 // (List, and ListWithRetry while it is not reachable yet) or from a file
 // saved with `kubectl get svc,endpointslices -A -o yaml` (LoadFile), or
 // continuously with a Watcher, whose informers keep a stripped-down copy of
-// them in memory and call back on every change.
+// them in memory and call back on every change. With an IngressClass in the
+// Selection, they read that class's Ingresses too (ingress.go).
 //
 // The Watcher's health tracker (cacheHealth, health.go) knows which
 // informers' caches may be stale: from a failed list or watch, or a watch

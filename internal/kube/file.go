@@ -10,14 +10,16 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes/scheme"
 )
 
-// LoadFile reads Services and EndpointSlices from a YAML or JSON file: the
-// output of `kubectl get svc,endpointslices -A -o yaml` (a List), or
+// LoadFile reads Services and EndpointSlices, and Ingresses and
+// IngressClasses, from a YAML or JSON file: the output of `kubectl get
+// svc,endpointslices,ingresses,ingressclasses -A -o yaml` (a List), or
 // documents separated by "---", or both. Objects of other kinds are skipped.
 // Nothing is filtered: that is model.Build's job.
 func LoadFile(path string) (Objects, error) {
@@ -74,7 +76,8 @@ func (objs *Objects) add(data []byte) error {
 		return nil
 	}
 	switch meta.GroupVersionKind() {
-	case corev1.SchemeGroupVersion.WithKind("Service"), discoveryv1.SchemeGroupVersion.WithKind("EndpointSlice"):
+	case corev1.SchemeGroupVersion.WithKind("Service"), discoveryv1.SchemeGroupVersion.WithKind("EndpointSlice"),
+		networkingv1.SchemeGroupVersion.WithKind("Ingress"), networkingv1.SchemeGroupVersion.WithKind("IngressClass"):
 	default:
 		return nil
 	}
@@ -87,6 +90,10 @@ func (objs *Objects) add(data []byte) error {
 		objs.Services = append(objs.Services, o)
 	case *discoveryv1.EndpointSlice:
 		objs.EndpointSlices = append(objs.EndpointSlices, o)
+	case *networkingv1.Ingress:
+		objs.Ingresses = append(objs.Ingresses, o)
+	case *networkingv1.IngressClass:
+		objs.IngressClasses = append(objs.IngressClasses, o)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -26,6 +27,10 @@ type Selection struct {
 	Selector labels.Selector
 	// Namespaces to read; empty means all namespaces.
 	Namespaces []string
+	// IngressClass also reads the Ingresses and the IngressClass of that
+	// name, and then every Service of the namespaces (ingress.go); ""
+	// reads none.
+	IngressClass string
 }
 
 // namespaces returns the namespaces to list, "" standing for all.
@@ -37,10 +42,13 @@ func (s Selection) namespaces() []string {
 }
 
 // Objects are the Services of a Selection and the EndpointSlices that
-// belong to them.
+// belong to them, and with Selection.IngressClass its Ingresses and its
+// IngressClass.
 type Objects struct {
 	Services       []*corev1.Service
 	EndpointSlices []*discoveryv1.EndpointSlice
+	Ingresses      []*networkingv1.Ingress
+	IngressClasses []*networkingv1.IngressClass
 }
 
 // listPageSize bounds each list response, so that 10,000 Services never
@@ -50,9 +58,11 @@ const listPageSize = 500
 // List fetches the Services of sel and their EndpointSlices once.
 func List(ctx context.Context, client kubernetes.Interface, sel Selection) (Objects, error) {
 	var objs Objects
-	selector := labels.Everything()
-	if sel.Selector != nil {
-		selector = sel.Selector
+	selector := sel.serviceSelector()
+	if sel.IngressClass != "" {
+		if err := listIngresses(ctx, client, sel, &objs); err != nil {
+			return Objects{}, err
+		}
 	}
 	wanted := make(map[string]bool) // namespace/name of selected Services
 	for _, ns := range sel.namespaces() {

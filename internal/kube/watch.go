@@ -59,7 +59,9 @@ type WatcherOptions struct {
 type Watcher struct {
 	services []cache.SharedIndexInformer
 	slices   []cache.SharedIndexInformer
-	opts     WatcherOptions
+	// ingress is nil without Selection.IngressClass.
+	ingress *ingressInformers
+	opts    WatcherOptions
 	// clock times the retries and the health tracking.
 	clock  clock.Clock
 	health *cacheHealth
@@ -72,10 +74,7 @@ func NewWatcher(client kubernetes.Interface, sel Selection, opts WatcherOptions)
 		w.clock = clock.RealClock{}
 	}
 	w.health = newCacheHealth(w.clock, w.changed)
-	selector := labels.Everything()
-	if sel.Selector != nil {
-		selector = sel.Selector
-	}
+	selector := sel.serviceSelector()
 	hasService, err := labels.NewRequirement(discoveryv1.LabelServiceName, selection.Exists, nil)
 	if err != nil {
 		return nil, err
@@ -104,6 +103,12 @@ func NewWatcher(client kubernetes.Interface, sel Selection, opts WatcherOptions)
 		}
 		w.services = append(w.services, svcInformer)
 		w.slices = append(w.slices, sliceInformer)
+	}
+	if sel.IngressClass != "" {
+		var err error
+		if w.ingress, err = w.newIngressInformers(client, sel); err != nil {
+			return nil, err
+		}
 	}
 	return w, nil
 }
@@ -277,7 +282,7 @@ func (w *Watcher) Run(ctx context.Context) {
 }
 
 func (w *Watcher) informers() []cache.SharedIndexInformer {
-	return append(append([]cache.SharedIndexInformer(nil), w.services...), w.slices...)
+	return append(append(append([]cache.SharedIndexInformer(nil), w.services...), w.slices...), w.ingress.informers()...)
 }
 
 // WaitForSync blocks until every informer has listed once, or ctx ends.
@@ -310,6 +315,7 @@ func (w *Watcher) Objects() Objects {
 			}
 		}
 	}
+	w.ingress.addTo(&objs)
 	return objs
 }
 
