@@ -59,6 +59,8 @@ type Controller struct {
 	opts   Options
 	clock  clock.WithTicker
 	events *eventReporter
+	// ingressEvents reports on the Ingresses as events does on the Services.
+	ingressEvents *ingressEventReporter
 	loop   *coalesce.Loop
 
 	// firstChange is when the oldest change not yet rendered was seen.
@@ -89,6 +91,7 @@ var retryBackoff = wait.Backoff{Duration: time.Second, Factor: 2, Steps: math.Ma
 // New creates a Controller.
 func New(opts Options) *Controller {
 	c := &Controller{opts: opts, clock: opts.Clock, events: newEventReporter(opts.Recorder, opts.Log), backoff: retryBackoff}
+	c.ingressEvents = newIngressEventReporter(opts.Recorder, opts.Log)
 	if c.clock == nil {
 		c.clock = clock.RealClock{}
 	}
@@ -182,6 +185,7 @@ func (c *Controller) sync(ctx context.Context) (wrote bool, err error) {
 	m.RebuildSeconds.Observe(c.clock.Since(start).Seconds())
 	m.observeResult(res)
 	c.events.report(res.Rejected, objs.Services)
+	c.ingressEvents.report(res.Ingress, objs.Ingresses)
 	if err != nil {
 		m.WriteErrors.Inc()
 		return false, err

@@ -22,6 +22,8 @@ type Metrics struct {
 	Upstreams       prometheus.Gauge
 	Endpoints       prometheus.Gauge
 	Rejected        *prometheus.GaugeVec
+	// ingress describes the Ingresses (ingress_events.go).
+	ingress *ingressMetrics
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -64,6 +66,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, r := range []string{"services", "endpointslices"} {
 		m.WatchErrors.WithLabelValues(r)
 	}
+	m.ingress = newIngressMetrics(reg)
 	return m
 }
 
@@ -87,4 +90,5 @@ func (m *Metrics) observeResult(res model.Result) {
 	for reason, n := range counts {
 		m.Rejected.WithLabelValues(string(reason)).Set(float64(n))
 	}
+	m.ingress.observe(res.Ingress)
 }

@@ -68,7 +68,9 @@ type Outcome struct {
 
 // Generate builds the model and renders it.
 func (p *Pipeline) Generate(objs kube.Objects) (model.Result, nginxconf.File, error) {
-	res := model.Build(objs.Services, objs.EndpointSlices, p.Model)
+	opts := p.Model
+	opts.Ingress.Ingresses, opts.Ingress.Classes = objs.Ingresses, objs.IngressClasses
+	res := model.Build(objs.Services, objs.EndpointSlices, opts)
 	file, err := p.Renderer.RenderFile(res.Config, res.Services)
 	if err != nil {
 		return res, file, fmt.Errorf("render: %w", err)
@@ -142,7 +144,7 @@ func (p *Pipeline) RemoveTemporary() ([]string, error) {
 func (p *Pipeline) Apply(ctx context.Context, objs kube.Objects) (Outcome, error) {
 	known := p.knownRefusals(objs.Services)
 	kept, excluded := partition(objs.Services, known)
-	res, file, err := p.Generate(kube.Objects{Services: kept, EndpointSlices: objs.EndpointSlices})
+	res, file, err := p.Generate(withServices(objs, kept))
 	if err != nil {
 		return Outcome{Result: res}, err
 	}
@@ -158,7 +160,7 @@ func (p *Pipeline) Apply(ctx context.Context, objs kube.Objects) (Outcome, error
 		if err == nil {
 			known = p.remember(culprits)
 			kept, excluded = partition(objs.Services, known)
-			if res, file, err = p.Generate(kube.Objects{Services: kept, EndpointSlices: objs.EndpointSlices}); err == nil {
+			if res, file, err = p.Generate(withServices(objs, kept)); err == nil {
 				changed, err = p.Write(ctx, file.Data)
 				// The table file keeps the routes of the Services left
 				// out: harmless, nginx refused only what they add to the
@@ -174,6 +176,13 @@ func (p *Pipeline) Apply(ctx context.Context, objs kube.Objects) (Outcome, error
 	sortRejections(res.Rejected)
 	return Outcome{Result: res, Data: file.Data, Version: file.Version, Changed: changed,
 		TableVersion: eps.version, TableChanged: eps.changed}, err
+}
+
+// withServices is objs with services in place of its Services: the other
+// objects (the EndpointSlices, the Ingresses) stay.
+func withServices(objs kube.Objects, services []*corev1.Service) kube.Objects {
+	objs.Services = services
+	return objs
 }
 
 func sortRejections(r []model.Rejection) {
@@ -298,7 +307,7 @@ func (p *Pipeline) bisect(ctx context.Context, services []*corev1.Service, objs 
 // validateSet renders the config of services and validates it in a
 // temporary folder: nil when nginx accepts it.
 func (p *Pipeline) validateSet(ctx context.Context, dir string, services []*corev1.Service, objs kube.Objects) error {
-	_, file, err := p.Generate(kube.Objects{Services: services, EndpointSlices: objs.EndpointSlices})
+	_, file, err := p.Generate(withServices(objs, services))
 	if err != nil {
 		return err
 	}
