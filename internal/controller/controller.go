@@ -59,9 +59,10 @@ type Controller struct {
 	opts   Options
 	clock  clock.WithTicker
 	events *eventReporter
+	loop   *coalesce.Loop
+
 	// ingressEvents reports on the Ingresses as events does on the Services.
 	ingressEvents *ingressEventReporter
-	loop   *coalesce.Loop
 
 	// firstChange is when the oldest change not yet rendered was seen.
 	mu          sync.Mutex
