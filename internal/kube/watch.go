@@ -59,12 +59,13 @@ type WatcherOptions struct {
 type Watcher struct {
 	services []cache.SharedIndexInformer
 	slices   []cache.SharedIndexInformer
-	// ingress is nil without Selection.IngressClass.
-	ingress *ingressInformers
-	opts    WatcherOptions
+	opts     WatcherOptions
 	// clock times the retries and the health tracking.
 	clock  clock.Clock
 	health *cacheHealth
+
+	// ingress is nil without Selection.IngressClass.
+	ingress *ingressInformers
 }
 
 // NewWatcher creates the informers; Run starts them.
