@@ -61,7 +61,7 @@ func TestHelpNamesTheFlags(t *testing.T) {
 		"watch":   {"--debounce", "--max-delay", "--max-delay-limit", "--stale-after", "--listen"},
 		"reload":  {"--config-dir", "--reload-debounce", "--reload-max-delay", "--reload-max-delay-limit", "--min-reload-interval", "[-- NGINX-ARGS...]"},
 		"run":     {"--debounce", "--reload-debounce", "--max-delay-limit", "--reload-max-delay-limit", "--shutdown-timeout", "--validate"},
-		"explain": {"explain NAMESPACE/SERVICE [flags]", "--from-file"},
+		"explain": {"explain NAMESPACE/SERVICE | ingress/NAMESPACE/NAME [flags]", "--from-file"},
 	}
 	for cmd, flags := range tests {
 		t.Run(cmd, func(t *testing.T) {

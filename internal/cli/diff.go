@@ -107,7 +107,8 @@ func (o *diffOptions) run(ctx context.Context, e env) error {
 }
 
 // tableEntries flattens a Lua table into named entries: each route by
-// server and path, each Service port's endpoints by key.
+// server and path ("= path" for an exact one), each Service port's
+// endpoints by key.
 func tableEntries(t luaplane.Table) map[string]string {
 	entries := make(map[string]string, len(t.Routes)+len(t.Endpoints))
 	for _, r := range t.Routes {
@@ -115,7 +116,14 @@ func tableEntries(t luaplane.Table) map[string]string {
 		if r.Strip {
 			v += " (prefix stripped)"
 		}
-		entries["route "+r.Server+" "+r.Path] = v
+		if r.Bare {
+			v += " (and the path without its final /)"
+		}
+		path := r.Path
+		if r.Exact {
+			path = "= " + path
+		}
+		entries["route "+r.Server+" "+path] = v
 	}
 	for _, e := range t.Endpoints {
 		addrs := make([]string, 0, len(e.Addrs))

@@ -30,16 +30,18 @@ type explainOptions struct {
 func explainCommand(e env) *cobra.Command {
 	var o explainOptions
 	cmd := &cobra.Command{
-		Use:   "explain NAMESPACE/SERVICE",
-		Short: "Say whether and how a Service is routed, and if not, why",
+		Use:   "explain NAMESPACE/SERVICE | ingress/NAMESPACE/NAME",
+		Short: "Say whether and how a Service or an Ingress is routed, and if not, why",
 		Long: "explain says whether a Service is routed with the given flags (to which hosts, paths and\n" +
-			"backends) and, if not, why. The Service need not match the selector.",
+			"backends) and, if not, why. The Service need not match the selector. With ingress/NAMESPACE/NAME\n" +
+			"it says the same of an Ingress (with --ingress-class), and lists its annotations that are ignored.",
 		Example: `  kube-nginx-sync explain shop/web
   kube-nginx-sync explain shop/web --context staging -l app=web
-  kube-nginx-sync explain shop/web --from-file objects.yaml`,
+  kube-nginx-sync explain shop/web --from-file objects.yaml
+  kube-nginx-sync explain ingress/shop/front --ingress-class kube-nginx-sync`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 1 {
-				return usageError("name one Service as NAMESPACE/SERVICE")
+				return usageError("name one Service as NAMESPACE/SERVICE, or one Ingress as ingress/NAMESPACE/NAME")
 			}
 			return nil
 		},
@@ -57,6 +59,9 @@ func (o *explainOptions) run(ctx context.Context, e env, ref string) error {
 	src := &o.src
 	if err := src.check(); err != nil {
 		return err
+	}
+	if rest, ok := strings.CutPrefix(ref, ingressPrefix); ok {
+		return o.runIngress(ctx, e, rest)
 	}
 	ns, name, ok := strings.Cut(ref, "/")
 	if !ok || ns == "" || name == "" {

@@ -256,6 +256,9 @@ type generatorFlags struct {
 	rend   rendererFlags
 	client clientFlags
 	out    outputFlags
+
+	// ingress chooses the Ingresses routed besides (ingress.go).
+	ingress ingressFlags
 }
 
 func (f *generatorFlags) register(cmd *cobra.Command) {
@@ -264,6 +267,7 @@ func (f *generatorFlags) register(cmd *cobra.Command) {
 	f.rend.register(cmd)
 	f.client.register(cmd)
 	f.out.register(cmd)
+	f.ingress.register(cmd)
 }
 
 // resolve checks the parsed flags and returns the logger and the
@@ -275,6 +279,9 @@ func (f *generatorFlags) resolve(e env) (*slog.Logger, generatorConfig, error) {
 	}
 	sel, modelOpts, err := f.sel.options()
 	if err != nil {
+		return nil, generatorConfig{}, err
+	}
+	if err := f.ingress.apply(&sel, &modelOpts); err != nil {
 		return nil, generatorConfig{}, err
 	}
 	tableFile, err := f.out.tableFile()

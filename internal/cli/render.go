@@ -77,6 +77,7 @@ func (o *renderOptions) run(ctx context.Context, e env) error {
 		}
 		res, file, err := pipeline.Generate(objs)
 		logRejections(log, res.Rejected)
+		logIngressResult(log, res.Ingress)
 		if err != nil {
 			return err
 		}
@@ -86,6 +87,7 @@ func (o *renderOptions) run(ctx context.Context, e env) error {
 	outcome, err := pipeline.Apply(ctx, objs)
 	res, changed := outcome.Result, outcome.Changed
 	logRejections(log, res.Rejected)
+	logIngressResult(log, res.Ingress)
 	if err != nil {
 		return err
 	}

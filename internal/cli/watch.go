@@ -22,6 +22,7 @@ import (
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/kube"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/publish"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/server"
 )
 
@@ -30,6 +31,9 @@ type watchFlags struct {
 	coalesce   coalesceFlags
 	staleAfter time.Duration
 	listen     string
+
+	// publish writes the routed Ingresses' status (ingress.go).
+	publish publishFlags
 }
 
 func (f *watchFlags) register(cmd *cobra.Command) {
@@ -37,6 +41,7 @@ func (f *watchFlags) register(cmd *cobra.Command) {
 	cmd.Flags().DurationVar(&f.staleAfter, "stale-after", 30*time.Second, "how long the watch of the API server may fail before /readyz reports not ready")
 	mustComplete(cmd, "stale-after", cobra.NoFileCompletions)
 	registerListen(cmd, &f.listen)
+	f.publish.register(cmd)
 }
 
 func (f *watchFlags) check() error {
@@ -133,11 +138,19 @@ type generatorConfig struct {
 type generator struct {
 	watcher *kube.Watcher
 	ctrl    *controller.Controller
+
+	// publisher writes the routed Ingresses' status; nil when it is not
+	// asked for.
+	publisher *publish.Publisher
+	log       *slog.Logger
 }
 
 // newGenerator builds the generator; the returned function flushes and
 // stops its Event recorder.
 func newGenerator(ctx context.Context, log *slog.Logger, registry prometheus.Registerer, cfg generatorConfig) (*generator, func(), error) {
+	if err := cfg.watch.publish.check(cfg.sel.IngressClass); err != nil {
+		return nil, nil, err
+	}
 	restConfig, err := kube.RESTConfig(cfg.client.options())
 	if err != nil {
 		return nil, nil, err
@@ -149,15 +162,24 @@ func newGenerator(ctx context.Context, log *slog.Logger, registry prometheus.Reg
 	metrics := controller.NewMetrics(registry)
 	recorder, stopEvents := eventRecorder(ctx, clientset)
 
-	g := &generator{}
+	g := &generator{log: log}
 	g.watcher, err = kube.NewWatcher(clientset, cfg.sel, kube.WatcherOptions{
-		OnChange: func() { g.ctrl.Notify() },
+		OnChange: func() {
+			g.ctrl.Notify()
+			if g.publisher != nil {
+				g.publisher.Notify()
+			}
+		},
 		OnWatchError: func(resource string, err error) {
 			metrics.WatchErrors.WithLabelValues(resource).Inc()
 			log.Warn("watching the API server failed; the config on disk stays until it recovers", "resource", resource, "err", err)
 		},
 	})
 	if err != nil {
+		stopEvents()
+		return nil, nil, err
+	}
+	if g.publisher, err = newPublisher(cfg.watch.publish, clientset, selectedIngresses(g.watcher, cfg.modelOpts), registry, log); err != nil {
 		stopEvents()
 		return nil, nil, err
 	}
@@ -183,6 +205,17 @@ func (g *generator) run(ctx, parent context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { g.watcher.Run(ctx) })
+	if g.publisher != nil {
+		// The caches must hold the Ingresses before a leader compares
+		// their status.
+		wg.Go(func() {
+			if g.watcher.WaitForSync(ctx) == nil {
+				if err := g.publisher.Run(ctx); err != nil {
+					g.log.Error("ingress status", "err", err)
+				}
+			}
+		})
+	}
 	defer wg.Wait()
 	defer cancel()
 	err := g.ctrl.Run(ctx)

@@ -173,3 +173,12 @@ func stripIngressMeta(m *metav1.ObjectMeta) {
 		}
 	}
 }
+
+// IngressObjects returns the cached Ingresses and IngressClass, which must
+// not be modified; none without Selection.IngressClass. It reads only
+// their caches, so it is cheap enough to call on every change.
+func (w *Watcher) IngressObjects() ([]*networkingv1.Ingress, []*networkingv1.IngressClass) {
+	var objs Objects
+	w.ingress.addTo(&objs)
+	return objs.Ingresses, objs.IngressClasses
+}

@@ -489,3 +489,15 @@ func (r *backendResolver) resolve(ns string, b networkingv1.IngressBackend) (tar
 	}
 	return t, "", nil
 }
+
+// CheckObjectName checks the name of a Kubernetes object that is a DNS-1123
+// subdomain, such as an IngressClass or a Lease.
+func CheckObjectName(s string) error {
+	if s == "" {
+		return fmt.Errorf("empty name")
+	}
+	if err := checkSubdomain(s); err != nil {
+		return fmt.Errorf("not a DNS subdomain: %w", err)
+	}
+	return nil
+}

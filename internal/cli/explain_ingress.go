@@ -1,0 +1,160 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/kube"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
+)
+
+// ingressPrefix starts explain's argument for an Ingress.
+const ingressPrefix = "ingress/"
+
+// runIngress explains the Ingress ref ("NAMESPACE/NAME"): whether its class
+// is routed, each of its routes and what it serves, what of it is left out
+// and why, and the annotations that are ignored.
+func (o *explainOptions) runIngress(ctx context.Context, e env, ref string) error {
+	ns, name, ok := strings.Cut(ref, "/")
+	if !ok || ns == "" || name == "" {
+		return usageError("%q is not ingress/NAMESPACE/NAME", ingressPrefix+ref)
+	}
+	_, cfg, err := o.gf.resolve(env{stdout: e.stdout, stderr: io.Discard})
+	if err != nil {
+		return err
+	}
+	target := model.IngressRef{Namespace: ns, Name: name}
+	w := e.stdout
+	var objs kube.Objects
+	var ing *networkingv1.Ingress
+	if o.src.fromFile != "" {
+		if objs, err = kube.LoadFile(o.src.fromFile); err != nil {
+			return err
+		}
+	} else {
+		client, err := kube.NewClient(cfg.client.options())
+		if err != nil {
+			return err
+		}
+		lctx, cancel := context.WithTimeout(ctx, o.src.timeout)
+		defer cancel()
+		if cfg.sel.IngressClass != "" {
+			if objs, err = kube.List(lctx, client, cfg.sel); err != nil {
+				return fmt.Errorf("read the cluster: %w", err)
+			}
+		}
+		got, err := client.NetworkingV1().Ingresses(ns).Get(lctx, name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+		case err != nil:
+			return fmt.Errorf("get ingress %s: %w", target, err)
+		default:
+			ing = got
+		}
+	}
+	for _, i := range objs.Ingresses {
+		if i.Namespace == ns && i.Name == name {
+			ing = i
+		}
+	}
+	if ing == nil {
+		fmt.Fprintf(w, "Ingress %s: not found\n", target)
+		return exitCodeError{code: ExitError, err: fmt.Errorf("ingress %s not found", target)}
+	}
+	fmt.Fprintf(w, "Ingress %s\n", target)
+	opts := cfg.modelOpts
+	opts.Ingress.Ingresses, opts.Ingress.Classes = objs.Ingresses, objs.IngressClasses
+	class, how := model.IngressClassOf(ing, objs.IngressClasses)
+	switch {
+	case opts.Ingress.Class == "":
+		fmt.Fprintln(w, "  not routed: no Ingress is read (--ingress-class is not set)")
+		return nil
+	case len(opts.Namespaces) > 0 && !slices.Contains(opts.Namespaces, ns):
+		fmt.Fprintf(w, "  not routed: namespace %s is not watched (--namespace %s)\n", ns, strings.Join(opts.Namespaces, ", "))
+		return nil
+	case class == "":
+		fmt.Fprintf(w, "  not routed: it names no IngressClass, and %s is not the default one\n", opts.Ingress.Class)
+		return nil
+	case class != opts.Ingress.Class:
+		fmt.Fprintf(w, "  not routed: its IngressClass is %s (%s), not %s\n", class, how, opts.Ingress.Class)
+		return nil
+	}
+	fmt.Fprintf(w, "  class: %s (%s)\n", class, how)
+	res := model.Build(objs.Services, objs.EndpointSlices, opts)
+	if res.Ingress.ClassProblem != "" {
+		fmt.Fprintf(w, "  not routed: %s\n", res.Ingress.ClassProblem)
+		return nil
+	}
+	explainIngressResult(w, res, target)
+	if ignored := model.IgnoredIngressAnnotations(ing.Annotations); len(ignored) > 0 {
+		fmt.Fprintln(w, "  ignored annotations:")
+		for _, a := range ignored {
+			fmt.Fprintf(w, "    %s\n", a)
+		}
+	}
+	return nil
+}
+
+// explainIngressResult prints the target's routes, and what of it is not
+// routed or needs attention.
+func explainIngressResult(w io.Writer, res model.Result, target model.IngressRef) {
+	backends := make(map[string][]string)
+	for _, u := range res.Config.Upstreams {
+		for _, b := range u.Backends {
+			backends[u.Name] = append(backends[u.Name], b.String())
+		}
+	}
+	routed := 0
+	for _, s := range res.Config.Servers {
+		host := s.Host
+		if host == "" {
+			host = "(default server)"
+		}
+		for _, l := range s.Locations {
+			if l.Ingress != target {
+				continue
+			}
+			routed++
+			match := "prefix"
+			switch {
+			case l.Exact:
+				match = "exact"
+			case l.Bare == model.BareRoute:
+				match = "prefix, and " + strings.TrimSuffix(l.Path, "/")
+			case l.Bare == model.BareExact:
+				match = "prefix; " + strings.TrimSuffix(l.Path, "/") + " is an exact path's"
+			}
+			to := "no ready endpoints: answers 503"
+			if l.Upstream != "" {
+				to = strings.Join(backends[l.Upstream], ", ")
+			}
+			fmt.Fprintf(w, "  routed: host %s path %s (%s) -> %s (%s): %s\n", host, l.Path, match, l.Service, l.Mode, to)
+			explainProxy(w, l.Proxy)
+		}
+	}
+	for _, r := range res.Ingress.Rejected {
+		if r.Ingress != target {
+			continue
+		}
+		path := ""
+		if r.Path != "" {
+			path = " " + r.Path + ":"
+		}
+		fmt.Fprintf(w, "  not routed:%s %s: %s\n", path, r.Reason, r.Message)
+	}
+	for _, warn := range res.Ingress.Warnings {
+		if warn.Ingress == target && warn.Reason != model.ReasonIgnoredAnnotation {
+			fmt.Fprintf(w, "  warning: %s: %s\n", warn.Reason, warn.Message)
+		}
+	}
+	if routed == 0 && !slices.ContainsFunc(res.Ingress.Rejected, func(r model.IngressRejection) bool { return r.Ingress == target }) {
+		fmt.Fprintln(w, "  not routed: it has no path and no default backend")
+	}
+}
