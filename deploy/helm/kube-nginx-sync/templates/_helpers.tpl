@@ -26,11 +26,24 @@ app.kubernetes.io/component: nginx
 {{- if .Values.validate }}
 - --validate
 {{- end }}
+{{- if .Values.ingress.className }}
+- --ingress-class={{ .Values.ingress.className }}
+{{- end }}
 {{- end }}
 
 {{- define "kns.watchArgs" -}}
 - --debounce={{ .Values.debounce }}
 - --max-delay={{ .Values.maxDelay }}
+{{- if and .Values.ingress.className (or .Values.ingress.publishAddresses .Values.ingress.publishService) }}
+{{- range .Values.ingress.publishAddresses }}
+- --publish-address={{ . }}
+{{- else }}
+- --publish-service={{ .Release.Namespace }}/{{ .Release.Name }}
+{{- end }}
+- --election-namespace={{ .Release.Namespace }}
+- --election-id={{ .Release.Name }}-ingress-status
+- --election-lease-duration={{ .Values.ingress.leaseDuration }}
+{{- end }}
 {{- end }}
 
 {{- define "kns.securityContext" -}}
