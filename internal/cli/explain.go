@@ -132,7 +132,9 @@ func (o *explainOptions) run(ctx context.Context, e env, ref string) error {
 		}
 		res = out.Result
 	} else {
-		res = model.Build(objs.Services, objs.EndpointSlices, cfg.modelOpts)
+		opts := cfg.modelOpts
+		opts.Ingress.Ingresses, opts.Ingress.Classes = objs.Ingresses, objs.IngressClasses
+		res = model.Build(objs.Services, objs.EndpointSlices, opts)
 	}
 	explainResult(w, res, target)
 	return nil

@@ -177,11 +177,7 @@ func writeRouteHead(b *bytes.Buffer, r RouteView) string {
 			b.WriteString(part)
 		}
 	}
-	match := "\n    location "
-	if r.Exact {
-		match = "\n    location = "
-	}
-	for _, part := range []string{match, r.Path, " {"} {
+	for _, part := range []string{"\n    location ", r.Match, " {"} {
 		b.WriteString(part)
 	}
 	return svc

@@ -133,6 +133,11 @@ func FuzzIngressToConfig(f *testing.F) {
 		}
 		seed(in.fields())
 	}
+	for _, path := range []string{"/a.b/", "/", "/a/b/c/"} {
+		in := validIngress
+		in.pathType, in.path = "Exact", path
+		seed(in.fields())
+	}
 	// Each shape alone, inside a value that is valid around it, and after
 	// a leading "/" (so a path gets past its first check).
 	for _, inj := range injections {

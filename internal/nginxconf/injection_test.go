@@ -273,13 +273,22 @@ func expectedDirectives(cfg model.Config, version string, shape nginxconf.Shape)
 		// matches are the location arguments of a route: its path, exact or
 		// not, and, for a prefix path whose bare path an Ingress's Prefix
 		// path routes, the exact location of that bare path too.
-		matches := func(l model.Location) [][]string {
-			if l.Exact {
-				return [][]string{{"=", l.Path}}
+		// An exact path that ends with "/" is a regular expression, which
+		// nginx does not redirect to.
+		exactArgs := func(path string) []string {
+			if path != "/" && strings.HasSuffix(path, "/") {
+				return []string{"~", "^" + strings.ReplaceAll(path, ".", `\.`) + "$"}
 			}
-			out := [][]string{{l.Path}}
+			return []string{"=", path}
+		}
+		matches := func(l model.Location) []locationMatch {
+			if l.Exact {
+				return []locationMatch{{exactArgs(l.Path), l.Path, true}}
+			}
+			out := []locationMatch{{[]string{l.Path}, l.Path, false}}
 			if l.Path != "/" && l.Bare == model.BareRoute {
-				out = append(out, []string{"=", strings.TrimSuffix(l.Path, "/")})
+				bare := strings.TrimSuffix(l.Path, "/")
+				out = append(out, locationMatch{exactArgs(bare), bare, true})
 			}
 			return out
 		}
@@ -313,7 +322,7 @@ func expectedDirectives(cfg model.Config, version string, shape nginxconf.Shape)
 					target += "/"
 				}
 				for _, m := range matches(l) {
-					routes = append(routes, locationGroup{m, append(redirect(l), block("location", m,
+					routes = append(routes, locationGroup{m, append(redirect(l), block("location", m.args,
 						append(append([]nginxsyntax.Directive{d("set", "$kns_route", l.Service.String())}, settings(l.Proxy)...), d("proxy_pass", target))...))})
 				}
 			}
@@ -362,7 +371,7 @@ func expectedDirectives(cfg model.Config, version string, shape nginxconf.Shape)
 				loc = func(m []string) nginxsyntax.Directive { return block("location", m, body...) }
 			}
 			for _, m := range matches(l) {
-				routes = append(routes, locationGroup{m, append(redirect(l), loc(m))})
+				routes = append(routes, locationGroup{m, append(redirect(l), loc(m.args))})
 			}
 		}
 		if serverProxies {
@@ -392,20 +401,33 @@ func expectedDirectives(cfg model.Config, version string, shape nginxconf.Shape)
 // locationGroup is a location, and the redirect before it if it has one,
 // with the location's arguments to sort it by.
 type locationGroup struct {
-	match      []string
+	match      locationMatch
 	directives []nginxsyntax.Directive
+}
+
+// locationMatch is a location's arguments, and its path.
+type locationMatch struct {
+	args  []string
+	path  string
+	exact bool
 }
 
 // sortLocations orders location groups as nginx sorts prefix locations,
 // "/" below every other character and a path before the paths it
 // prefixes, a prefix location before the exact one of its path.
 func sortLocations(groups []locationGroup) []nginxsyntax.Directive {
-	key := func(g locationGroup) string { return strings.ReplaceAll(g.match[len(g.match)-1], "/", "\x00") }
+	key := func(g locationGroup) string { return strings.ReplaceAll(g.match.path, "/", "\x00") }
 	slices.SortStableFunc(groups, func(a, b locationGroup) int {
 		if c := strings.Compare(key(a), key(b)); c != 0 {
 			return c
 		}
-		return len(a.match) - len(b.match) // exact ("=", path) after prefix
+		switch {
+		case a.match.exact == b.match.exact:
+			return 0
+		case a.match.exact:
+			return 1 // an exact location after the prefix one of its path
+		}
+		return -1
 	})
 	var out []nginxsyntax.Directive
 	for _, g := range groups {

@@ -146,6 +146,13 @@ type RouteView struct {
 	// nginx does for proxy_pass (model.BareRedirect; never for "/" or an
 	// exact location).
 	Redirect bool
+	// Match is the location's arguments: Path for a prefix location,
+	// "= Path" for an exact one; but "~ ^Path$" for an exact Path that
+	// ends with "/" (other than "/"): nginx redirects the path without its
+	// final "/" to a location of a name that ends with "/" and proxies,
+	// exact or not, and an exact path matches only itself. (Path holds
+	// only [A-Za-z0-9._~/-]: "." is the one character to escape.)
+	Match string
 	// FromIngress names the Ingress ("namespace/name") that the route
 	// comes from, or is "" for a route of a Service. A route of an
 	// Ingress's Prefix path (model.BareRoute) is two RouteViews: its

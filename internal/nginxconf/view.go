@@ -72,7 +72,7 @@ func (r *Renderer) view(cfg model.Config, services int) View {
 			}
 		}
 		for i, loc := range s.Locations {
-			rv := RouteView{Location: loc, Prefix: strings.TrimSuffix(loc.Path, "/"),
+			rv := RouteView{Location: loc, Prefix: strings.TrimSuffix(loc.Path, "/"), Match: match(loc.Path, loc.Exact),
 				Redirect: !loc.Exact && loc.Path != "/" && loc.Bare == model.BareRedirect}
 			if !loc.Ingress.IsZero() {
 				rv.FromIngress = loc.Ingress.String()
@@ -102,7 +102,7 @@ func (r *Renderer) view(cfg model.Config, services int) View {
 				// The path without its final "/" is routed too: by an
 				// exact location of its own, with the same settings.
 				bare := rv
-				bare.Path, bare.Exact = rv.Prefix, true
+				bare.Path, bare.Exact, bare.Match = rv.Prefix, true, match(rv.Prefix, true)
 				sv.Routes = append(sv.Routes, bare)
 			}
 		}
@@ -211,6 +211,17 @@ func twoDigits(n int) string {
 		return "0" + strconv.Itoa(n)
 	}
 	return strconv.Itoa(n)
+}
+
+// match is the arguments of the location of a path (RouteView.Match).
+func match(path string, exact bool) string {
+	switch {
+	case !exact:
+		return path
+	case path != "/" && strings.HasSuffix(path, "/"):
+		return "~ ^" + strings.ReplaceAll(path, ".", `\.`) + "$"
+	}
+	return "= " + path
 }
 
 // compareExact orders a prefix location before an exact one of the same
