@@ -99,6 +99,10 @@ func table(res *Results, sizes []int) string {
 		line(fmt.Sprintf("single change at %d routes, p50 / p95 / max (trials)", n),
 			func(r *SystemResults) string { return lat(r.SingleChangeMS[k]) },
 			func(r *SystemResults) *float64 { return p50(r.SingleChangeMS[k]) })
+		if some(func(r *SystemResults) bool { return r.IngressSingleChangeMS[k] != nil }) {
+			line(fmt.Sprintf("single change of an Ingress at %d routes, p50 / p95 / max (trials)", n),
+				func(r *SystemResults) string { return lat(r.IngressSingleChangeMS[k]) }, nil)
+		}
 		line(fmt.Sprintf("nginx floor at %d routes, same shape (SIGHUP; lua: the table file replaced)", n),
 			func(r *SystemResults) string { return lat(r.NginxFloorMS[k]) },
 			func(r *SystemResults) *float64 { return p50(r.NginxFloorMS[k]) })
