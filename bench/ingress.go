@@ -41,7 +41,7 @@ func ingressRunArgs() []string { return []string{"--ingress-class", ingressClass
 // Prefix; timed from the return of the Ingress's create call to the first
 // correct answer there, on a new connection. Each trial's objects are
 // deleted after it, so that the other figures are not measured with more
-// routes.
+// routes, and the next trial waits until nginx no longer routes them.
 func (b *bench) ingressSingleChange(ctx context.Context, s *system, trials int, timeout time.Duration) ([]time.Duration, error) {
 	client := newPollClient()
 	var out []time.Duration
@@ -94,6 +94,17 @@ func (b *bench) ingressSingleChange(ctx context.Context, s *system, trials int, 
 				return err
 			},
 			func() error { return remove(ctx, b.client, i) },
+			// The deletion's reload must be over, as the Service trials'
+			// last reload is: one still running at the next trial's
+			// change would delay it (about 1 s at 10,000 routes).
+			func() error {
+				for deleted := time.Now(); routed(client, s.port, i); time.Sleep(b.pollEvery) {
+					if ctx.Err() != nil || time.Since(deleted) > timeout {
+						return fmt.Errorf("%s: the Ingress of %s still routed after its deletion", s.name, serviceName(i))
+					}
+				}
+				return nil
+			},
 			func() error { return waitQuiet(ctx, s.outputs(), 500*time.Millisecond) },
 		} {
 			if err := step(); err != nil {
