@@ -70,3 +70,21 @@ func LastGood(path string) string {
 // TempPattern is the os.CreateTemp pattern of the temporary files of an
 // atomic write of a file named base.
 func TempPattern(base string) string { return Hide(base) + ".tmp-*" }
+
+// CertificateFilesNamed returns the names of the certificate files that a
+// config's text names.
+func CertificateFilesNamed(text []byte) []string {
+	var out []string
+	rest := string(text)
+	for {
+		i := strings.Index(rest, certificatePrefix)
+		if i < 0 {
+			return out
+		}
+		rest = rest[i:]
+		if n := len(certificatePrefix) + 64 + len(certificateSuffix); len(rest) >= n && IsCertificateFile(rest[:n]) {
+			out = append(out, rest[:n])
+		}
+		rest = rest[len(certificatePrefix):]
+	}
+}

@@ -1,6 +1,10 @@
 package confdir
 
-import "testing"
+import (
+	"slices"
+	"strings"
+	"testing"
+)
 
 // hash is a SHA-256 in hex.
 const hash = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
@@ -50,5 +54,18 @@ func TestCertificateFile(t *testing.T) {
 		if got := IsCertificateFile(name); got != want {
 			t.Errorf("IsCertificateFile(%q) = %v, want %v", name, got, want)
 		}
+	}
+}
+
+func TestCertificateFilesNamed(t *testing.T) {
+	t.Parallel()
+	other := strings.Repeat("a", 64)
+	text := "ssl_certificate /etc/nginx/conf.d/" + CertificateFile(hash) + ";\n" +
+		"ssl_certificate_key /etc/nginx/conf.d/" + CertificateFile(hash) + ";\n" +
+		"# " + CertificateFile(hash[:10]) + " " + CertificateFile(other)
+	got := CertificateFilesNamed([]byte(text))
+	want := []string{CertificateFile(hash), CertificateFile(hash), CertificateFile(other)}
+	if !slices.Equal(got, want) {
+		t.Errorf("CertificateFilesNamed = %q, want %q", got, want)
 	}
 }
