@@ -32,8 +32,8 @@ type Options struct {
 	// Now is the time that certificates are checked against; zero checks
 	// none against the time (for tests).
 	Now time.Time
-	// DisableHTTPS serves no host over HTTPS: a host that asks for it has
-	// its HTTPS left out (ReasonHTTPSDisabled).
+	// DisableHTTPS serves no host over HTTPS: a host that asks for it is
+	// served over plain HTTP only, with a Warning (ReasonHTTPSDisabled).
 	DisableHTTPS bool
 }
 

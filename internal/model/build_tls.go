@@ -117,7 +117,9 @@ func applyTLS(res *Result, claims map[string]*tlsClaim, opts Options) {
 		secret := secrets[ref]
 		switch {
 		case opts.DisableHTTPS:
-			hc.Reason, hc.Message = ReasonHTTPSDisabled, "this kube-nginx-sync serves no HTTPS"
+			// Nowhere to redirect to: the operator chose plain HTTP.
+			s.RedirectHTTPS = false
+			hc.Reason, hc.Message = ReasonHTTPSDisabled, "this kube-nginx-sync serves no HTTPS, so the host is served over plain HTTP only"
 		case secret == nil:
 			hc.Reason, hc.Message = ReasonTLSSecretNotFound, fmt.Sprintf("not found (or not of type %s)", corev1.SecretTypeTLS)
 		default:

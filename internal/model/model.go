@@ -158,7 +158,7 @@ const (
 	// expired.
 	ReasonCertificateExpired Reason = "CertificateExpired"
 	// ReasonHTTPSDisabled: this kube-nginx-sync serves no HTTPS
-	// (Options.DisableHTTPS).
+	// (Options.DisableHTTPS): the host is served over plain HTTP only.
 	ReasonHTTPSDisabled Reason = "HTTPSDisabled"
 	// ReasonCertificateExpiresSoon: the certificate expires within
 	// CertificateExpiryWarning; it is served.

@@ -349,8 +349,8 @@ func TestBuildTLS(t *testing.T) {
 			services: []*corev1.Service{svc("shop", "web", tlsAnn("shop.example.com", "web-tls"))},
 			secrets:  []*corev1.Secret{secret("shop", "web-tls", good)},
 			opts:     Options{DisableHTTPS: true},
-			hosts:    map[string]hostState{"": {}, "shop.example.com": {redirect: true}},
-			warnings: []string{"shop/web: HTTPSDisabled: HTTPS of host shop.example.com left out: Secret shop/web-tls: this kube-nginx-sync serves no HTTPS (plain HTTP still redirects to HTTPS)"},
+			hosts:    map[string]hostState{"": {}, "shop.example.com": {}},
+			warnings: []string{"shop/web: HTTPSDisabled: HTTPS of host shop.example.com left out: Secret shop/web-tls: this kube-nginx-sync serves no HTTPS, so the host is served over plain HTTP only"},
 			certs:    []string{"shop.example.com: HTTPSDisabled"},
 		},
 	}

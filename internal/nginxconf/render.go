@@ -12,6 +12,7 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/confdir"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
 )
 
@@ -239,6 +240,12 @@ type Options struct {
 	// that holds the certificate files (confdir.CertificateFile); needed
 	// with HTTPSPort.
 	CertificateDir string
+}
+
+// CertificateFile is the path, as nginx sees it, of the file of a
+// certificate that the config names.
+func (r *Renderer) CertificateFile(t *model.TLS) string {
+	return r.certificateDir + "/" + confdir.CertificateFile(t.Hash)
 }
 
 // VersionPath is where the status server answers the config's version.

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kube-nginx-sync/kube-nginx-sync/internal/confdir"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/luaplane"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
 )
@@ -110,7 +109,7 @@ func (r *Renderer) view(cfg model.Config, services int) View {
 		}
 		if s.TLS != nil {
 			sv.Listen = r.httpsListen
-			sv.HTTPS = &HTTPSView{Certificate: r.certificateDir + "/" + confdir.CertificateFile(s.TLS.Hash), HSTS: s.TLS.HSTS}
+			sv.HTTPS = &HTTPSView{Certificate: r.CertificateFile(s.TLS), HSTS: s.TLS.HSTS}
 			view.Servers = append(view.Servers, sv)
 		}
 		if s.TLS != nil || s.RedirectHTTPS {
