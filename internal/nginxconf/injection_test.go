@@ -261,6 +261,11 @@ func expectedDirectives(cfg model.Config, version string, shape nginxconf.Shape,
 	block := func(name string, args []string, body ...nginxsyntax.Directive) nginxsyntax.Directive {
 		return nginxsyntax.Directive{Name: name, Args: args, Block: append([]nginxsyntax.Directive{}, body...)}
 	}
+	// tlsSettings are every HTTPS server's.
+	tlsSettings := []nginxsyntax.Directive{d("ssl_protocols", "TLSv1.2", "TLSv1.3"),
+		d("ssl_ciphers", "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"),
+		d("ssl_prefer_server_ciphers", "off"), d("ssl_session_cache", "shared:kube_nginx_sync_tls:10m"), d("ssl_session_timeout", "1d"),
+		d("ssl_session_tickets", "off")}
 	// settings are a route's own proxy settings, in nginx's syntax.
 	settings := func(p model.ProxySettings) []nginxsyntax.Directive {
 		var out []nginxsyntax.Directive
@@ -359,10 +364,7 @@ func expectedDirectives(cfg model.Config, version string, shape nginxconf.Shape,
 		body := []nginxsyntax.Directive{d("listen", listen...), d("server_name", name)}
 		if blk.https {
 			file := certificateDir + "/" + confdir.CertificateFile(s.TLS.Hash)
-			body = append(body, d("ssl_certificate", file), d("ssl_certificate_key", file), d("ssl_protocols", "TLSv1.2", "TLSv1.3"),
-				d("ssl_ciphers", "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"),
-				d("ssl_prefer_server_ciphers", "off"), d("ssl_session_cache", "shared:kube_nginx_sync_tls:10m"), d("ssl_session_timeout", "1d"),
-				d("ssl_session_tickets", "off"))
+			body = append(append(body, d("ssl_certificate", file), d("ssl_certificate_key", file)), tlsSettings...)
 			if s.TLS.HSTS != "" {
 				body = append(body, d("add_header", "Strict-Transport-Security", s.TLS.HSTS, "always"))
 			}
@@ -475,8 +477,8 @@ func expectedDirectives(cfg model.Config, version string, shape nginxconf.Shape,
 		https = https || s.RedirectHTTPS || s.TLS != nil
 	}
 	if https {
-		out = append(out, block("server", nil, d("listen", "443", "ssl", "http2", "default_server"), d("server_name", "_"),
-			d("ssl_reject_handshake", "on"), d("return", "421")))
+		out = append(out, block("server", nil, append(append([]nginxsyntax.Directive{d("listen", "443", "ssl", "http2", "default_server"), d("server_name", "_"),
+			d("ssl_reject_handshake", "on")}, tlsSettings...), d("return", "421"))...))
 	}
 	status := []nginxsyntax.Directive{d("listen", "127.0.0.1:8099"), d("access_log", "off"),
 		block("location", []string{"=", nginxconf.VersionPath}, d("default_type", "text/plain"), d("return", "200", version+"\n"))}

@@ -172,8 +172,20 @@ func TestHTTPSFromSecret(t *testing.T) {
 	if hsts := resp.Header.Get("Strict-Transport-Security"); hsts != "max-age=600" || resp.Proto != "HTTP/2.0" {
 		t.Errorf("HSTS %q over %s, want max-age=600 over HTTP/2.0", hsts, resp.Proto)
 	}
-	if resp.TLS.Version < tls.VersionTLS12 {
-		t.Errorf("TLS version %x", resp.TLS.Version)
+	if resp.TLS.Version != tls.VersionTLS13 {
+		t.Errorf("%s, want TLS 1.3", tls.VersionName(resp.TLS.Version))
+	}
+	// TLS 1.2 with a cipher of the list; a weak one is refused.
+	if conn, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", httpsPort), &tls.Config{ServerName: host, RootCAs: ca.Pool(),
+		MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}}); err != nil {
+		t.Errorf("TLS 1.2 with ECDHE-ECDSA-AES128-GCM-SHA256: %v", err)
+	} else {
+		conn.Close()
+	}
+	if conn, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", httpsPort), &tls.Config{ServerName: host, RootCAs: ca.Pool(),
+		MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA}}); err == nil {
+		conn.Close()
+		t.Error("TLS 1.2 with ECDHE-ECDSA-AES128-SHA (CBC) succeeded")
 	}
 
 	// Plain HTTP: a 308 to the same URL over HTTPS, without HSTS.
