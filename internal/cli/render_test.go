@@ -284,3 +284,25 @@ func TestRenderHTTPS(t *testing.T) {
 		t.Errorf("--https-port 80: exit %d: %s", code, stderr)
 	}
 }
+
+// TestDiffHTTPS: a host's HTTPS server and its plain HTTP one are
+// entries of their own: a renewal changes the HTTPS one only.
+func TestDiffHTTPS(t *testing.T) {
+	t.Parallel()
+	read := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join("../nginxconf/testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	before := read("https.conf")
+	after := []byte(strings.ReplaceAll(string(before), strings.Repeat("2", 64), strings.Repeat("3", 64)))
+	changes, err := diffConfigs(before, after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(changes) != 1 || !strings.HasPrefix(changes[0], "~ server api.example.com (https): listen 443 ssl http2;") || !strings.Contains(changes[0], strings.Repeat("3", 64)) {
+		t.Errorf("changes %q, want the HTTPS server of api.example.com changed", changes)
+	}
+}
