@@ -5,6 +5,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
@@ -474,4 +475,49 @@ func TestBuildTLSDoesNotMutate(t *testing.T) {
 	if diff := cmp.Diff(sCopy, s); diff != "" {
 		t.Errorf("Secret changed:\n%s", diff)
 	}
+}
+
+// FuzzCheckCertificate: whatever a Secret holds, checkCertificate does not
+// panic, and what it accepts is a chain and a key that crypto/tls loads,
+// for the host, and nothing else.
+func FuzzCheckCertificate(f *testing.F) {
+	ca, err := testbed.NewCA("fuzz CA")
+	if err != nil {
+		f.Fatal(err)
+	}
+	good, err := ca.Issue([]string{"a.example.com", "*.b.example.com"}, testbed.IssueOptions{WithCA: true})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good.CertPEM, good.KeyPEM, "a.example.com")
+	f.Add(good.CertPEM, good.KeyPEM, "*.b.example.com")
+	f.Add(good.KeyPEM, good.CertPEM, "a.example.com")
+	f.Add([]byte("-----BEGIN CERTIFICATE-----\n}; include /etc/passwd;\n-----END CERTIFICATE-----\n"), good.KeyPEM, "a.example.com")
+	f.Add(append(good.CertPEM, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"...), good.KeyPEM, "a.example.com")
+	now := time.Now()
+	f.Fuzz(func(t *testing.T, cert, key []byte, host string) {
+		s := withData(cert, key)
+		got, _, err := checkCertificate(s, host, now)
+		if (got == nil) == (err == nil) {
+			t.Fatalf("got %v and %v", got, err)
+		}
+		if got == nil {
+			return
+		}
+		data := got.PEM.Bytes()
+		pair, kerr := tls.X509KeyPair(data, data)
+		if kerr != nil {
+			t.Fatalf("accepted, and crypto/tls does not load it: %v", kerr)
+		}
+		leaf, perr := x509.ParseCertificate(pair.Certificate[0])
+		if perr != nil || covers(leaf, host) != nil {
+			t.Fatalf("accepted for %q a certificate that does not cover it", host)
+		}
+		for rest := data; len(rest) > 0; {
+			var b *pem.Block
+			if b, rest = pem.Decode(rest); b == nil || (b.Type != "CERTIFICATE" && b.Type != "PRIVATE KEY") || len(b.Headers) > 0 {
+				t.Fatalf("accepted, and nginx would read more than certificates and a key: %q", data)
+			}
+		}
+	})
 }
