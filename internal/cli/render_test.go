@@ -271,6 +271,11 @@ func TestRenderHTTPS(t *testing.T) {
 		!strings.Contains(stdout, "; plain HTTP redirects to HTTPS (308); HSTS max-age=60") {
 		t.Errorf("explain shop/web: exit %d\n%s%s", code, stdout, stderr)
 	}
+	// With --validate, explain checks the config with its certificate.
+	code, stdout, stderr = run("explain", "--from-file", objects, "--validate", "--nginx", nginxBin, "shop/web")
+	if code != ExitOK || !strings.Contains(stdout, "  https: host shop.example.com, with the certificate of Secret shop/web-tls") {
+		t.Errorf("explain --validate shop/web: exit %d\n%s%s", code, stdout, stderr)
+	}
 	code, stdout, _ = run("explain", "--from-file", objects, "shop/blog")
 	if code != ExitOK || !strings.Contains(stdout, "  https: TLSSecretNotFound: HTTPS of host blog.example.com left out: Secret shop/missing: not found") {
 		t.Errorf("explain shop/blog: exit %d\n%s", code, stdout)
