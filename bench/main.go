@@ -131,6 +131,11 @@ type SystemResults struct {
 	Burst1000      *BurstResult            `json:"burst_1000"`
 	Churn          map[string]*ChurnResult `json:"churn"`
 	Scale10000     *ScaleResult            `json:"scale_10000"`
+
+	// HTTPSSingleChangeMS is the single change of an HTTPS route (a new
+	// host whose Service names a TLS Secret), by the number of routes;
+	// kube-nginx-sync only.
+	HTTPSSingleChangeMS map[string]*Latency `json:"https_single_change_ms,omitempty"`
 }
 
 func run(ctx context.Context, o options) error {
@@ -215,15 +220,20 @@ func run(ctx context.Context, o options) error {
 	var systems []*system
 	makers := map[string]configMaker{}
 	renderers := map[string]*oursRenderer{}
-	// Three ports for each of ours (nginx, status, metrics), one for the
-	// baseline's nginx.
-	ports, err := freePorts(3*len(shapes) + 1)
+	// Four ports for each of ours (nginx, status, metrics, HTTPS), one
+	// for the baseline's nginx.
+	ports, err := freePorts(4*len(shapes) + 1)
+	if err != nil {
+		return err
+	}
+	https, err := setupHTTPS(ctx, client)
 	if err != nil {
 		return err
 	}
 	for k, shape := range shapes {
-		p := ports[3*k:]
-		s := newOurs(shape, filepath.Join(work, "systems", oursName(shape)), binary, cp.Kubeconfig, p[0], p[1], p[2], strings.Fields(o.runArgs))
+		p := ports[4*k:]
+		s := newOurs(shape, filepath.Join(work, "systems", oursName(shape)), binary, cp.Kubeconfig, p[0], p[1], p[2],
+			append(strings.Fields(o.runArgs), https.runArgs(oursName(shape), p[3])...))
 		systems = append(systems, s)
 		res.Shapes[s.name] = shape
 		if makers[s.name], renderers[s.name], err = b.oursConfig(s); err != nil {
@@ -242,6 +252,9 @@ func run(ctx context.Context, o options) error {
 		}
 		defer s.stop()
 		res.Results[s.name] = &SystemResults{SingleChangeMS: map[string]*Latency{}, NginxFloorMS: map[string]*Latency{}, Churn: map[string]*ChurnResult{}}
+		if s.ours() {
+			res.Results[s.name].HTTPSSingleChangeMS = map[string]*Latency{}
+		}
 	}
 
 	populated := 0
@@ -271,6 +284,13 @@ func run(ctx context.Context, o options) error {
 			}
 			sr.SingleChangeMS[fmt.Sprint(n)] = summarize(d)
 			slog.Info("single change", "system", s.name, "routes", n, "ms", sr.SingleChangeMS[fmt.Sprint(n)])
+			if s.ours() {
+				if d, err = b.httpsSingleChange(ctx, s, https, trials, 3*time.Minute); err != nil {
+					return err
+				}
+				sr.HTTPSSingleChangeMS[fmt.Sprint(n)] = summarize(d)
+				slog.Info("single change, HTTPS", "system", s.name, "routes", n, "ms", sr.HTTPSSingleChangeMS[fmt.Sprint(n)])
+			}
 
 			if n >= 10000 {
 				var render func() (time.Duration, error)
@@ -476,6 +496,7 @@ func notes() []string {
 	return []string{
 		"systems: kube-nginx-sync with each shape of -shape (kube-nginx-sync for the default shape, upstream; kube-nginx-sync-<shape> for the others; see shapes), then the baseline, one after the other on the same cluster.",
 		"single_change_ms: from the return of the EndpointSlice create call (the Service was created just before) to the first correct answer through nginx, polled every 5 ms on new connections. In the lua shape, a new route goes to the table file and needs no reload.",
+		"https_single_change_ms (kube-nginx-sync only): as single_change_ms, for a Service on a host of its own (svc-N.bench.test, path /) that names a TLS Secret (a wildcard certificate of a CA of the bench's own, created once): to the first correct answer over HTTPS on a new connection (SNI, chain verified). A new host is a new server block, so a reload in every shape. Each trial's Service is deleted after it (and the deletion's reload waited for).",
 		"nginx_floor_ms: nginx alone on the same config shape, run by the bench: a route added and the files that changed replaced by the bench. Reload-based shapes: nginx's master signalled directly with SIGHUP, from the signal to the first correct answer. lua: only the table file changes, nginx is not signalled (its workers check the file every 100 ms), from the rename of the new file to the first correct answer; each trial starts at a random point of those 100 ms.",
 		"burst_1000: 1,000 Services and slices created by 16 clients on top of about 1,000; converge_ms from the return of the last create; reloads counted from nginx's 'reconfiguring' log lines.",
 		"churn (by number of routes): every 100 ms one of min(50, routes/2) Services gets an endpoint flipped ready/not ready; 50 Go keep-alive clients load as many other Services' routes; a failed request is an error, a non-200 status or a wrong backend; reloads counted from nginx's log. changes_in_use (lua shape only): the bench's own figure: for each flip, from the return of its API call until every nginx worker (the status server's report of each worker's table version, polled every 10 ms; the table file read when it changed) uses a table holding the Service's ready endpoints as the flip left them; superseded: flips that the same Service's next flip undid before that; restoring: the flips that undid them, in use but not timed (a flip has two states, so the workers may still have used theirs); never: not in use 30 s after the files were quiet for 2 s. request_ms: the churn clients' request times. endpoint_updates (lua shape only): the differences of kube-nginx-sync's kube_nginx_sync_endpoint_updates_total and of its histogram kube_nginx_sync_endpoint_update_seconds (from a table file's write to every nginx worker reporting it in use; buckets from 5 ms, doubling) between the churn's start and 35 s after its end; p50_ms and p99_ms are estimated from those buckets as Prometheus' histogram_quantile does (linear interpolation within a bucket), so they are no finer than the buckets; a file replaced by a newer one before every worker used it is not counted, and the time from the API change to the file's write (the generator's part, which the single change includes) is not in it.",

@@ -102,6 +102,10 @@ func table(res *Results, sizes []int) string {
 		line(fmt.Sprintf("nginx floor at %d routes, same shape (SIGHUP; lua: the table file replaced)", n),
 			func(r *SystemResults) string { return lat(r.NginxFloorMS[k]) },
 			func(r *SystemResults) *float64 { return p50(r.NginxFloorMS[k]) })
+		if some(func(r *SystemResults) bool { return r.HTTPSSingleChangeMS[k] != nil }) {
+			line(fmt.Sprintf("single change of an HTTPS route (a new host) at %d routes, p50 / p95 / max (trials)", n),
+				func(r *SystemResults) string { return lat(r.HTTPSSingleChangeMS[k]) }, nil)
+		}
 		line(fmt.Sprintf("single change / floor at %d routes (p50)", n),
 			func(r *SystemResults) string { return ratio(p50(r.SingleChangeMS[k]), p50(r.NginxFloorMS[k])) }, nil)
 	}

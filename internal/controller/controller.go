@@ -68,6 +68,10 @@ type Controller struct {
 	// Owned by the loop.
 	last    model.Config
 	backoff wait.Backoff
+	// recheckAt, when not zero, is when the same cluster state builds
+	// another config (a certificate's validity changes) or an old
+	// certificate file may go: a rebuild is due then.
+	recheckAt time.Time
 
 	synced  atomic.Bool
 	written atomic.Bool
@@ -94,7 +98,7 @@ func New(opts Options) *Controller {
 	}
 	c.loop = coalesce.NewLoop(coalesce.LoopOptions{
 		Quiet: opts.Debounce, MaxDelay: opts.MaxDelay, MaxDelayLimit: opts.MaxDelayLimit,
-		Work: c.work, Clock: c.clock,
+		Work: c.work, Tick: c.tick, Clock: c.clock,
 	})
 	return c
 }
@@ -108,6 +112,14 @@ func (c *Controller) Notify() {
 	}
 	c.mu.Unlock()
 	c.loop.Notify()
+}
+
+// tick runs at the loop's heartbeat: a rebuild is due at recheckAt.
+func (c *Controller) tick(bool) {
+	if !c.recheckAt.IsZero() && !c.clock.Now().Before(c.recheckAt) {
+		c.recheckAt = time.Time{}
+		c.loop.Notify()
+	}
 }
 
 // takeFirstChange returns and clears the time of the oldest pending change.
@@ -181,7 +193,7 @@ func (c *Controller) sync(ctx context.Context) (wrote bool, err error) {
 	m.Rebuilds.Inc()
 	m.RebuildSeconds.Observe(c.clock.Since(start).Seconds())
 	m.observeResult(res)
-	c.events.report(res.Rejected, objs.Services)
+	c.events.report(res.Rejected, res.Warnings, objs.Services)
 	if err != nil {
 		m.WriteErrors.Inc()
 		return false, err
@@ -214,6 +226,10 @@ func (c *Controller) sync(ctx context.Context) (wrote bool, err error) {
 		}
 	}
 	c.last = res.Config
+	c.recheckAt = res.Recheck
+	if t := out.CertificatesRemovableAt; !t.IsZero() && (c.recheckAt.IsZero() || t.Before(c.recheckAt)) {
+		c.recheckAt = t
+	}
 	c.written.Store(true)
 	return changed, nil
 }

@@ -48,7 +48,13 @@ func (f *fakeSource) WaitForSync(ctx context.Context) error {
 func (f *fakeSource) Objects() kube.Objects {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return kube.Objects{Services: append([]*corev1.Service(nil), f.objs.Services...)}
+	return kube.Objects{Services: append([]*corev1.Service(nil), f.objs.Services...), Secrets: append([]*corev1.Secret(nil), f.objs.Secrets...)}
+}
+
+func (f *fakeSource) setSecrets(secrets ...*corev1.Secret) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.objs.Secrets = secrets
 }
 
 func (f *fakeSource) BrokenSince() time.Time {

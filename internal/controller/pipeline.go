@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -39,12 +40,18 @@ type Pipeline struct {
 	// *nginx.InvalidConfigError, Apply finds the Services responsible and
 	// leaves them out.
 	Validate func(ctx context.Context, path string) error
+	// Now is the time that certificates are checked against (and that
+	// times the removal of old certificate files); nil means time.Now.
+	Now func() time.Time
 
 	mu sync.Mutex
 	// refused remembers the Services found responsible for an invalid
 	// config, by the version that was, so each rebuild need not bisect
 	// again until such a Service changes.
 	refused map[model.ServiceRef]refusal
+	// unnamedSince holds when each certificate file that no config names
+	// was first found so (certfiles.go).
+	unnamedSince map[string]time.Time
 }
 
 type refusal struct {
@@ -64,11 +71,24 @@ type Outcome struct {
 	// TableChanged says whether it was written (with TableFile).
 	TableVersion string
 	TableChanged bool
+	// CertificatesRemovableAt, when not zero, is when a certificate file
+	// that the config no longer names may be removed, by a later Apply.
+	CertificatesRemovableAt time.Time
+}
+
+// now is the pipeline's time.
+func (p *Pipeline) now() time.Time {
+	if p.Now != nil {
+		return p.Now()
+	}
+	return time.Now()
 }
 
 // Generate builds the model and renders it.
 func (p *Pipeline) Generate(objs kube.Objects) (model.Result, nginxconf.File, error) {
-	res := model.Build(objs.Services, objs.EndpointSlices, p.Model)
+	opts := p.Model
+	opts.Secrets, opts.Now = objs.Secrets, p.now()
+	res := model.Build(objs.Services, objs.EndpointSlices, opts)
 	file, err := p.Renderer.RenderFile(res.Config, res.Services)
 	if err != nil {
 		return res, file, fmt.Errorf("render: %w", err)
@@ -128,6 +148,8 @@ func (p *Pipeline) RemoveTemporary() ([]string, error) {
 	removed, err := atomicfile.RemoveTemporary(p.Output)
 	more, err2 := atomicfile.RemoveTemporary(confdir.LastGood(p.Output))
 	removed = append(removed, more...)
+	more, err4 := p.removeCertificateTemporaries()
+	removed, err2 = append(removed, more...), errors.Join(err2, err4)
 	if p.TableFile != "" {
 		more, err3 := atomicfile.RemoveTemporary(p.TableFile)
 		removed, err2 = append(removed, more...), errors.Join(err2, err3)
@@ -142,8 +164,11 @@ func (p *Pipeline) RemoveTemporary() ([]string, error) {
 func (p *Pipeline) Apply(ctx context.Context, objs kube.Objects) (Outcome, error) {
 	known := p.knownRefusals(objs.Services)
 	kept, excluded := partition(objs.Services, known)
-	res, file, err := p.Generate(kube.Objects{Services: kept, EndpointSlices: objs.EndpointSlices})
+	res, file, err := p.Generate(kube.Objects{Services: kept, EndpointSlices: objs.EndpointSlices, Secrets: objs.Secrets})
 	if err != nil {
+		return Outcome{Result: res}, err
+	}
+	if err := p.writeCertificates(res.Config); err != nil {
 		return Outcome{Result: res}, err
 	}
 	var eps tableOutcome
@@ -158,7 +183,7 @@ func (p *Pipeline) Apply(ctx context.Context, objs kube.Objects) (Outcome, error
 		if err == nil {
 			known = p.remember(culprits)
 			kept, excluded = partition(objs.Services, known)
-			if res, file, err = p.Generate(kube.Objects{Services: kept, EndpointSlices: objs.EndpointSlices}); err == nil {
+			if res, file, err = p.Generate(kube.Objects{Services: kept, EndpointSlices: objs.EndpointSlices, Secrets: objs.Secrets}); err == nil {
 				changed, err = p.Write(ctx, file.Data)
 				// The table file keeps the routes of the Services left
 				// out: harmless, nginx refused only what they add to the
@@ -172,8 +197,12 @@ func (p *Pipeline) Apply(ctx context.Context, objs kube.Objects) (Outcome, error
 		res.Services++
 	}
 	sortRejections(res.Rejected)
-	return Outcome{Result: res, Data: file.Data, Version: file.Version, Changed: changed,
-		TableVersion: eps.version, TableChanged: eps.changed}, err
+	out := Outcome{Result: res, Data: file.Data, Version: file.Version, Changed: changed,
+		TableVersion: eps.version, TableChanged: eps.changed}
+	if err == nil {
+		out.CertificatesRemovableAt = p.removeCertificates(res.Config, p.now())
+	}
+	return out, err
 }
 
 func sortRejections(r []model.Rejection) {
@@ -298,7 +327,7 @@ func (p *Pipeline) bisect(ctx context.Context, services []*corev1.Service, objs 
 // validateSet renders the config of services and validates it in a
 // temporary folder: nil when nginx accepts it.
 func (p *Pipeline) validateSet(ctx context.Context, dir string, services []*corev1.Service, objs kube.Objects) error {
-	_, file, err := p.Generate(kube.Objects{Services: services, EndpointSlices: objs.EndpointSlices})
+	_, file, err := p.Generate(kube.Objects{Services: services, EndpointSlices: objs.EndpointSlices, Secrets: objs.Secrets})
 	if err != nil {
 		return err
 	}

@@ -16,10 +16,12 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 )
 
-// LoadFile reads Services and EndpointSlices from a YAML or JSON file: the
-// output of `kubectl get svc,endpointslices -A -o yaml` (a List), or
-// documents separated by "---", or both. Objects of other kinds are skipped.
-// Nothing is filtered: that is model.Build's job.
+// LoadFile reads Services, EndpointSlices and Secrets from a YAML or JSON
+// file: the output of `kubectl get svc,endpointslices,secrets -A -o yaml`
+// (a List), or documents separated by "---", or both. Objects of other
+// kinds are skipped, and so is the data of Secrets other than
+// kubernetes.io/tls ones. Nothing else is filtered: that is model.Build's
+// job.
 func LoadFile(path string) (Objects, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -74,7 +76,8 @@ func (objs *Objects) add(data []byte) error {
 		return nil
 	}
 	switch meta.GroupVersionKind() {
-	case corev1.SchemeGroupVersion.WithKind("Service"), discoveryv1.SchemeGroupVersion.WithKind("EndpointSlice"):
+	case corev1.SchemeGroupVersion.WithKind("Service"), discoveryv1.SchemeGroupVersion.WithKind("EndpointSlice"),
+		corev1.SchemeGroupVersion.WithKind("Secret"):
 	default:
 		return nil
 	}
@@ -87,6 +90,9 @@ func (objs *Objects) add(data []byte) error {
 		objs.Services = append(objs.Services, o)
 	case *discoveryv1.EndpointSlice:
 		objs.EndpointSlices = append(objs.EndpointSlices, o)
+	case *corev1.Secret:
+		keepTLSData(o, o.Type == corev1.SecretTypeTLS)
+		objs.Secrets = append(objs.Secrets, o)
 	}
 	return nil
 }

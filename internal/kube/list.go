@@ -26,6 +26,9 @@ type Selection struct {
 	Selector labels.Selector
 	// Namespaces to read; empty means all namespaces.
 	Namespaces []string
+	// TLSSecrets also reads the kubernetes.io/tls Secrets that the
+	// Services name for HTTPS (model.AnnotationTLSSecret).
+	TLSSecrets bool
 }
 
 // namespaces returns the namespaces to list, "" standing for all.
@@ -37,17 +40,20 @@ func (s Selection) namespaces() []string {
 }
 
 // Objects are the Services of a Selection and the EndpointSlices that
-// belong to them.
+// belong to them, and, with Selection.TLSSecrets, the kubernetes.io/tls
+// Secrets they name (only tls.crt and tls.key of their data).
 type Objects struct {
 	Services       []*corev1.Service
 	EndpointSlices []*discoveryv1.EndpointSlice
+	Secrets        []*corev1.Secret
 }
 
 // listPageSize bounds each list response, so that 10,000 Services never
 // arrive as one huge body.
 const listPageSize = 500
 
-// List fetches the Services of sel and their EndpointSlices once.
+// List fetches the Services of sel and their EndpointSlices once, and the
+// Secrets they name with sel.TLSSecrets.
 func List(ctx context.Context, client kubernetes.Interface, sel Selection) (Objects, error) {
 	var objs Objects
 	selector := labels.Everything()
@@ -94,6 +100,11 @@ func List(ctx context.Context, client kubernetes.Interface, sel Selection) (Obje
 		})
 		if err != nil {
 			return Objects{}, fmt.Errorf("list endpointslices: %w", err)
+		}
+	}
+	if sel.TLSSecrets {
+		if objs.Secrets, err = ListTLSSecrets(ctx, client, sel, objs.Services); err != nil {
+			return Objects{}, err
 		}
 	}
 	return objs, nil

@@ -54,12 +54,21 @@ type WatcherOptions struct {
 // model. Both are stripped of what routing does not need (managed fields,
 // other annotations, status, topology) to keep memory small.
 //
+// With Selection.TLSSecrets it also keeps the kubernetes.io/tls Secrets of
+// those namespaces (filtered by type on the server), with the data of only
+// those that a Service names (tlsSecrets).
+//
 // Each informer's health, whether its cache may be stale, is kept by a
 // cacheHealth; BrokenSince reports it.
 type Watcher struct {
 	services []cache.SharedIndexInformer
 	slices   []cache.SharedIndexInformer
-	opts     WatcherOptions
+	// secrets are the Secrets' informers, and tls what they keep; both
+	// nil without Selection.TLSSecrets.
+	secrets []cache.SharedIndexInformer
+	tls     *tlsSecrets
+	client  kubernetes.Interface
+	opts    WatcherOptions
 	// clock times the retries and the health tracking.
 	clock  clock.Clock
 	health *cacheHealth
@@ -67,11 +76,14 @@ type Watcher struct {
 
 // NewWatcher creates the informers; Run starts them.
 func NewWatcher(client kubernetes.Interface, sel Selection, opts WatcherOptions) (*Watcher, error) {
-	w := &Watcher{opts: opts, clock: opts.Clock}
+	w := &Watcher{opts: opts, clock: opts.Clock, client: client}
 	if w.clock == nil {
 		w.clock = clock.RealClock{}
 	}
 	w.health = newCacheHealth(w.clock, w.changed)
+	if sel.TLSSecrets {
+		w.tls = newTLSSecrets(w.clock)
+	}
 	selector := labels.Everything()
 	if sel.Selector != nil {
 		selector = sel.Selector
@@ -104,8 +116,52 @@ func NewWatcher(client kubernetes.Interface, sel Selection, opts WatcherOptions)
 		}
 		w.services = append(w.services, svcInformer)
 		w.slices = append(w.slices, sliceInformer)
+		if w.tls != nil {
+			if err := w.watchTLSSecrets(client, ns, svcInformer); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return w, nil
+}
+
+// watchTLSSecrets makes the informer of the TLS Secrets of namespace ns
+// (all with ""), and has the Services' informer of ns tell tls what its
+// Services name.
+func (w *Watcher) watchTLSSecrets(client kubernetes.Interface, ns string, services cache.SharedIndexInformer) error {
+	if err := services.SetTransform(func(obj any) (any, error) {
+		obj, err := stripForRouting(obj)
+		if svc, ok := obj.(*corev1.Service); ok {
+			w.tls.serviceSeen(svc)
+		}
+		return obj, err
+	}); err != nil {
+		return err
+	}
+	if _, err := services.AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: w.tls.serviceDeleted}); err != nil {
+		return err
+	}
+	inf, err := w.newInformer(client, "secrets", ns, &corev1.Secret{}, labels.Everything(),
+		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = tlsSecretSelector
+			return client.CoreV1().Secrets(ns).List(ctx, o)
+		},
+		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = tlsSecretSelector
+			return client.CoreV1().Secrets(ns).Watch(ctx, o)
+		})
+	if err != nil {
+		return err
+	}
+	if err := inf.SetTransform(w.tls.transform); err != nil {
+		return err
+	}
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: w.tls.secretDeleted}); err != nil {
+		return err
+	}
+	w.tls.indexers[ns] = inf.GetIndexer()
+	w.secrets = append(w.secrets, inf)
+	return nil
 }
 
 func (w *Watcher) newInformer(client kubernetes.Interface, resource, ns string, example runtime.Object, selector labels.Selector,
@@ -260,24 +316,47 @@ func (w *Watcher) changed() {
 // BrokenSince returns when the oldest current list or watch failure began,
 // or the zero time when every watch is healthy. While it is not zero, some
 // cache may be stale (see cacheHealth for when an informer is healthy
-// again).
+// again). A Secret being fetched counts as a failure from its request.
 func (w *Watcher) BrokenSince() time.Time {
-	return w.health.oldestFailure()
+	since := w.health.oldestFailure()
+	if w.tls != nil {
+		if p := w.tls.pendingSince(); !p.IsZero() && (since.IsZero() || p.Before(since)) {
+			since = p
+		}
+	}
+	return since
 }
 
 // Run runs the informers until ctx ends, and returns once they and the
-// health tracking's goroutines have ended.
+// health tracking's goroutines have ended. The Secrets' informers start
+// once the Services' caches hold their first list, so that the Secrets'
+// transform knows which Secrets are named.
 func (w *Watcher) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	for _, inf := range w.informers() {
+	for _, inf := range append(append([]cache.SharedIndexInformer(nil), w.services...), w.slices...) {
 		wg.Go(func() { inf.RunWithContext(ctx) })
+	}
+	if w.tls != nil {
+		wg.Go(func() {
+			var synced []cache.InformerSynced
+			for _, inf := range w.services {
+				synced = append(synced, inf.HasSynced)
+			}
+			if !cache.WaitForCacheSync(ctx.Done(), synced...) {
+				return
+			}
+			for _, inf := range w.secrets {
+				wg.Go(func() { inf.RunWithContext(ctx) })
+			}
+			w.tls.runFetches(ctx, w.client, func(err error) { w.watchError("secrets", err) }, w.changed)
+		})
 	}
 	wg.Wait()
 	w.health.wait()
 }
 
 func (w *Watcher) informers() []cache.SharedIndexInformer {
-	return append(append([]cache.SharedIndexInformer(nil), w.services...), w.slices...)
+	return append(append(append([]cache.SharedIndexInformer(nil), w.services...), w.slices...), w.secrets...)
 }
 
 // WaitForSync blocks until every informer has listed once, or ctx ends.
@@ -309,6 +388,9 @@ func (w *Watcher) Objects() Objects {
 				objs.EndpointSlices = append(objs.EndpointSlices, s)
 			}
 		}
+	}
+	if w.tls != nil {
+		objs.Secrets = w.tls.objects()
 	}
 	return objs
 }

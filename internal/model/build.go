@@ -26,6 +26,15 @@ type Options struct {
 	// DefaultMode is the upstream mode of Services without the upstream
 	// annotation; empty means UpstreamEndpoints.
 	DefaultMode UpstreamMode
+	// Secrets are the Secrets that Services may name for HTTPS
+	// (AnnotationTLSSecret); only read.
+	Secrets []*corev1.Secret
+	// Now is the time that certificates are checked against; zero checks
+	// none against the time (for tests).
+	Now time.Time
+	// DisableHTTPS serves no host over HTTPS: a host that asks for it is
+	// served over plain HTTP only, with a Warning (ReasonHTTPSDisabled).
+	DisableHTTPS bool
 }
 
 // Build computes the routing Config for the Services that opts selects, with
@@ -44,6 +53,14 @@ type Options struct {
 //   - ExternalName Services are not routed (nginx would resolve a name that
 //     any Service author chooses); a headless Service is routed to its
 //     endpoints only; UDP and SCTP ports are not routed.
+//   - HTTPS is a host's: the Services on a host that name a TLS Secret
+//     must agree on it, on the redirect and on HSTS; the oldest one's
+//     settings win (then the smaller namespace/name), and a Service that
+//     asks for others is rejected with ReasonTLSConflict. Every route of
+//     the host is then served over HTTPS too. A Secret that is missing or
+//     cannot be used (checkCertificate) leaves the host's HTTPS out, with
+//     a Warning for each Service that names it; the host's plain HTTP
+//     still redirects to HTTPS, unless the redirect is off.
 func Build(services []*corev1.Service, endpointSlices []*discoveryv1.EndpointSlice, opts Options) Result {
 	selector := opts.Selector
 	if selector == nil {
@@ -95,6 +112,8 @@ func Build(services []*corev1.Service, endpointSlices []*discoveryv1.EndpointSli
 		res.Rejected = append(res.Rejected, rejections...)
 	}
 
+	candidates, claims, tlsConflicts := resolveTLS(candidates)
+	res.Rejected = append(res.Rejected, tlsConflicts...)
 	winners, conflicts := resolveConflicts(candidates)
 	res.Rejected = append(res.Rejected, conflicts...)
 	slices.SortFunc(res.Rejected, func(a, b Rejection) int {
@@ -104,6 +123,7 @@ func Build(services []*corev1.Service, endpointSlices []*discoveryv1.EndpointSli
 			cmp.Compare(a.Port, b.Port))
 	})
 	res.Config = assemble(winners)
+	applyTLS(&res, claims, opts)
 	return res
 }
 
@@ -113,6 +133,8 @@ type candidate struct {
 	location Location
 	backends []netip.AddrPort
 	created  time.Time
+	// tls is what the Service asks of its host's HTTPS, or nil.
+	tls *tlsRequest
 }
 
 // serviceRoutes validates one Service and returns its routes, or the reasons
@@ -183,6 +205,7 @@ func serviceRoutes(svc *corev1.Service, slices []*discoveryv1.EndpointSlice, def
 			},
 			backends: backends,
 			created:  svc.CreationTimestamp.Time,
+			tls:      ann.tls,
 		})
 	}
 	return routes, nil
@@ -197,6 +220,7 @@ type annotations struct {
 	mode        UpstreamMode
 	stripPrefix bool
 	proxy       ProxySettings
+	tls         *tlsRequest
 }
 
 func parseAnnotations(raw map[string]string, ref ServiceRef, defaultMode UpstreamMode) (annotations, error) {
@@ -214,6 +238,10 @@ func parseAnnotations(raw map[string]string, ref ServiceRef, defaultMode Upstrea
 		}
 	}
 	slices.Sort(keys)
+	var (
+		tls      tlsRequest
+		redirect string // the redirect annotation's value, if any
+	)
 	for _, key := range keys {
 		value := raw[key]
 		var err error
@@ -234,12 +262,32 @@ func parseAnnotations(raw map[string]string, ref ServiceRef, defaultMode Upstrea
 			a.proxy.SendTimeout, err = ParseTimeout(value)
 		case AnnotationMaxBodySize:
 			a.proxy.MaxBodySize, err = ParseBodySize(value)
+		case AnnotationTLSSecret:
+			tls.secret, err = ParseSecretName(value)
+		case AnnotationHTTPSRedirect:
+			_, err = parseBool(value)
+			redirect = value
+		case AnnotationHSTS:
+			tls.hsts, err = ParseHSTS(value)
 		default:
 			err = fmt.Errorf("unknown annotation (known: %s)", strings.Join(slices.Sorted(maps.Keys(knownAnnotations)), ", "))
 		}
 		if err != nil {
 			return annotations{}, &AnnotationError{Key: key, Value: value, Err: err}
 		}
+	}
+	switch {
+	case tls.secret != "":
+		if a.host == "" {
+			return annotations{}, &AnnotationError{Key: AnnotationTLSSecret, Value: raw[AnnotationTLSSecret],
+				Err: fmt.Errorf("needs %s: HTTPS is served by host name (SNI), and the default server has none", AnnotationHost)}
+		}
+		tls.namespace, tls.redirect = ref.Namespace, redirect != "false"
+		a.tls = &tls
+	case redirect != "":
+		return annotations{}, &AnnotationError{Key: AnnotationHTTPSRedirect, Value: redirect, Err: fmt.Errorf("needs %s", AnnotationTLSSecret)}
+	case tls.hsts != "":
+		return annotations{}, &AnnotationError{Key: AnnotationHSTS, Value: raw[AnnotationHSTS], Err: fmt.Errorf("needs %s", AnnotationTLSSecret)}
 	}
 	return a, nil
 }

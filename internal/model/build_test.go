@@ -302,7 +302,7 @@ func TestBuild(t *testing.T) {
 				`ns/badtimeout: InvalidAnnotation: annotation kube-nginx-sync.io/read-timeout="60": must be a whole number of s, m or h, such as "90s", "5m" or "1h"`,
 				`ns/inject: InvalidAnnotation: annotation kube-nginx-sync.io/path="/a;\n}\nserver {": character ';' at 2 is not allowed (letters, digits and -._~/ are)`,
 				`ns/noport: InvalidAnnotation: annotation kube-nginx-sync.io/port="grpc": the Service has no such port`,
-				`ns/typo: InvalidAnnotation: annotation kube-nginx-sync.io/hots="x.example.com": unknown annotation (known: kube-nginx-sync.io/host, kube-nginx-sync.io/max-body-size, kube-nginx-sync.io/path, kube-nginx-sync.io/port, kube-nginx-sync.io/read-timeout, kube-nginx-sync.io/send-timeout, kube-nginx-sync.io/strip-prefix, kube-nginx-sync.io/upstream)`,
+				`ns/typo: InvalidAnnotation: annotation kube-nginx-sync.io/hots="x.example.com": unknown annotation (known: kube-nginx-sync.io/host, kube-nginx-sync.io/hsts, kube-nginx-sync.io/https-redirect, kube-nginx-sync.io/max-body-size, kube-nginx-sync.io/path, kube-nginx-sync.io/port, kube-nginx-sync.io/read-timeout, kube-nginx-sync.io/send-timeout, kube-nginx-sync.io/strip-prefix, kube-nginx-sync.io/tls-secret, kube-nginx-sync.io/upstream)`,
 				`ns/udp: Unsupported: the Service has no TCP port`,
 				`ns/udppick: Unsupported: port dns is UDP; only TCP ports are routed`,
 			},
