@@ -101,18 +101,5 @@ func (p *Pipeline) removeCertificates(cfg model.Config, now time.Time) time.Time
 // killed mid-write left (see RemoveTemporary).
 func (p *Pipeline) removeCertificateTemporaries() ([]string, error) {
 	pattern := confdir.TempPattern(confdir.CertificateFile(strings.Repeat("?", 64)))
-	matches, err := filepath.Glob(filepath.Join(p.certificateDir(), pattern))
-	if err != nil {
-		return nil, err
-	}
-	var removed []string
-	var errs []error
-	for _, m := range matches {
-		if err := os.Remove(m); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			errs = append(errs, err)
-			continue
-		}
-		removed = append(removed, filepath.Base(m))
-	}
-	return removed, errors.Join(errs...)
+	return atomicfile.RemoveGlob(filepath.Join(p.certificateDir(), pattern))
 }
