@@ -48,22 +48,6 @@ func secretOf(name string, c testbed.Issued) *corev1.Secret {
 	return s
 }
 
-// certificateFiles lists the certificate files in dir.
-func certificateFiles(t *testing.T, dir string) []string {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, e := range entries {
-		if confdir.IsCertificateFile(e.Name()) {
-			out = append(out, e.Name())
-		}
-	}
-	return out
-}
-
 // TestApplyWritesCertificates: a certificate's file is written, 0600,
 // before the config that names it, which nginx accepts; a renewal is a new
 // file and a config change; the old file stays for CertificateGrace after
@@ -96,7 +80,7 @@ func TestApplyWritesCertificates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files := certificateFiles(t, dir)
+	files := testbed.CertificateFiles(t, dir)
 	if len(files) != 1 || len(namedWhenValidated) != 2 || namedWhenValidated[0] != files[0] {
 		t.Fatalf("certificate files %q, the config names %q", files, namedWhenValidated)
 	}
@@ -118,18 +102,18 @@ func TestApplyWritesCertificates(t *testing.T) {
 	if out, err = p.Apply(context.Background(), objs); err != nil || !out.Changed {
 		t.Fatalf("renewal: changed %v, %v", out.Changed, err)
 	}
-	if files := certificateFiles(t, dir); len(files) != 2 || !out.CertificatesRemovableAt.Equal(now.Add(CertificateGrace)) {
+	if files := testbed.CertificateFiles(t, dir); len(files) != 2 || !out.CertificatesRemovableAt.Equal(now.Add(CertificateGrace)) {
 		t.Fatalf("after the renewal: files %q, removable at %v; want 2 files, the old one removable at %v", files, out.CertificatesRemovableAt, now.Add(CertificateGrace))
 	}
 	now = now.Add(CertificateGrace - time.Second)
-	if out, _ = p.Apply(context.Background(), objs); out.Changed || len(certificateFiles(t, dir)) != 2 {
-		t.Errorf("before the grace ends: changed %v, files %q", out.Changed, certificateFiles(t, dir))
+	if out, _ = p.Apply(context.Background(), objs); out.Changed || len(testbed.CertificateFiles(t, dir)) != 2 {
+		t.Errorf("before the grace ends: changed %v, files %q", out.Changed, testbed.CertificateFiles(t, dir))
 	}
 	now = now.Add(time.Second)
 	if out, _ = p.Apply(context.Background(), objs); out.Changed || !out.CertificatesRemovableAt.IsZero() {
 		t.Errorf("after the grace: changed %v, removable at %v", out.Changed, out.CertificatesRemovableAt)
 	}
-	if files := certificateFiles(t, dir); len(files) != 1 || files[0] != confdir.CertificateFilesNamed(out.Data)[0] {
+	if files := testbed.CertificateFiles(t, dir); len(files) != 1 || files[0] != confdir.CertificateFilesNamed(out.Data)[0] {
 		t.Errorf("after the grace: files %q, want only the one the config names", files)
 	}
 

@@ -11,9 +11,12 @@ import (
 	"encoding/pem"
 	"fmt"
 	"math/big"
+	"os"
 	"sync/atomic"
+	"testing"
 	"time"
 
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/confdir"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -151,4 +154,21 @@ func TLSSecret(name string, c Issued) *corev1.Secret {
 		Type:       corev1.SecretTypeTLS,
 		Data:       map[string][]byte{corev1.TLSCertKey: c.CertPEM, corev1.TLSPrivateKeyKey: c.KeyPEM},
 	}
+}
+
+// CertificateFiles lists the certificate files (confdir.IsCertificateFile)
+// in dir.
+func CertificateFiles(tb testing.TB, dir string) []string {
+	tb.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		if confdir.IsCertificateFile(e.Name()) {
+			out = append(out, e.Name())
+		}
+	}
+	return out
 }

@@ -26,7 +26,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/kube-nginx-sync/kube-nginx-sync/internal/confdir"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/testbed"
 )
 
@@ -227,7 +226,7 @@ func TestHTTPSFromSecret(t *testing.T) {
 
 	// The certificate file is hidden, 0600, and nothing of the key is in
 	// the config, the logs or the metrics.
-	files := certificateFiles(t, a.confDir)
+	files := testbed.CertificateFiles(t, a.confDir)
 	if len(files) != 1 {
 		t.Fatalf("certificate files %q", files)
 	}
@@ -244,22 +243,6 @@ func TestHTTPSFromSecret(t *testing.T) {
 			t.Errorf("the key is in the %s", what)
 		}
 	}
-}
-
-// certificateFiles lists the certificate files in dir.
-func certificateFiles(t *testing.T, dir string) []string {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, e := range entries {
-		if confdir.IsCertificateFile(e.Name()) {
-			out = append(out, e.Name())
-		}
-	}
-	return out
 }
 
 // TestHTTPSRenewal: the Secret gets a new certificate (as cert-manager
@@ -284,7 +267,7 @@ func TestHTTPSRenewal(t *testing.T) {
 		}
 		return nil
 	})
-	oldFiles := certificateFiles(t, a.confDir)
+	oldFiles := testbed.CertificateFiles(t, a.confDir)
 	reloads := func() float64 { return metric(t, a.listen, `kube_nginx_sync_reloads_total{result="ok"}`) }
 	if n := reloads(); n != 0 {
 		t.Fatalf("%v reloads before the renewal; the first config has the certificate", n)
@@ -337,7 +320,7 @@ func TestHTTPSRenewal(t *testing.T) {
 
 	// The old file goes after the grace; meanwhile the load goes on.
 	eventually(t, 30*time.Second, func() error {
-		files := certificateFiles(t, a.confDir)
+		files := testbed.CertificateFiles(t, a.confDir)
 		if len(files) != 1 || files[0] == oldFiles[0] {
 			return fmt.Errorf("certificate files %q (the first was %q)", files, oldFiles)
 		}
@@ -505,7 +488,7 @@ func TestHTTPSHostileSecrets(t *testing.T) {
 	}
 	config, _ := os.ReadFile(filepath.Join(a.confDir, "default.conf"))
 	mustNotContain(t, string(config), "passwd", "shadow", "/stolen")
-	if n := len(certificateFiles(t, a.confDir)); n != 1 {
+	if n := len(testbed.CertificateFiles(t, a.confDir)); n != 1 {
 		t.Errorf("%d certificate files, want the good host's only", n)
 	}
 	if got := metric(t, a.listen, `kube_nginx_sync_https_hosts{state="left_out"}`); got != 6 {
