@@ -111,7 +111,11 @@ func (b *bench) singleChange(ctx context.Context, s *system, trials int, timeout
 		out = append(out, time.Since(created))
 		// Let the system finish (a later write, a reload) before the
 		// next trial, so that trials do not overlap.
-		if err := s.waitQuiet(ctx, 500*time.Millisecond); err != nil {
+		settle := s.settle
+		if settle == 0 {
+			settle = 500 * time.Millisecond
+		}
+		if err := s.waitQuiet(ctx, settle); err != nil {
 			return out, err
 		}
 	}

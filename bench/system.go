@@ -45,6 +45,11 @@ type system struct {
 	// startLimit bounds the wait for the first routes at start (2
 	// minutes when 0).
 	startLimit time.Duration
+	// settle is how long the system's data plane must be quiet after a
+	// single change before the next (500 ms when 0): longer than any
+	// pause that the system imposes between two changes, so that a trial
+	// measures a change on its own.
+	settle time.Duration
 	// initCommand, when set, runs to its end before the others start:
 	// the seed's init container.
 	initCommand func(s *system) *exec.Cmd

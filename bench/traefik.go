@@ -59,6 +59,10 @@ func newTraefik(dir, binary, kubeconfig string, port, metricsPort int) *system {
 		// Traefik builds its first configuration of 10,000 Ingresses
 		// for minutes on this machine.
 		startLimit: 15 * time.Minute,
+		// After a configuration applied, Traefik applies the next one 2 s
+		// later at the earliest (providersThrottleDuration): a trial
+		// that came sooner would wait for it.
+		settle: 2500 * time.Millisecond,
 		command: func(s *system) []*exec.Cmd {
 			args := append(traefikArgs(port, metricsPort),
 				"--providers.kubernetesIngress=true",
