@@ -111,11 +111,7 @@ func (b *bench) singleChange(ctx context.Context, s *system, trials int, timeout
 		out = append(out, time.Since(created))
 		// Let the system finish (a later write, a reload) before the
 		// next trial, so that trials do not overlap.
-		settle := s.settle
-		if settle == 0 {
-			settle = 500 * time.Millisecond
-		}
-		if err := s.waitQuiet(ctx, settle); err != nil {
+		if err := s.waitQuiet(ctx, s.settleTime()); err != nil {
 			return out, err
 		}
 	}

@@ -158,10 +158,19 @@ func (s *system) start(ctx context.Context, c kubernetes.Interface, ready []int)
 	if err := waitWatches(ctx, c, 1, false); err != nil {
 		return fmt.Errorf("%s: %w", s.name, err)
 	}
-	if err := s.waitQuiet(ctx, 500*time.Millisecond); err != nil {
+	if err := s.waitQuiet(ctx, s.settleTime()); err != nil {
 		return err
 	}
 	return s.waitRouted(ctx, ready)
+}
+
+// settleTime is how long the system's data plane must be quiet before a
+// measurement starts: settle, 500 ms when not set.
+func (s *system) settleTime() time.Duration {
+	if s.settle == 0 {
+		return 500 * time.Millisecond
+	}
+	return s.settle
 }
 
 // startProcs starts processes of the system, each in a process group of

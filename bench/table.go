@@ -108,7 +108,8 @@ func table(res *Results, sizes []int) string {
 			}
 			return reloads(r.Burst1000.Reloads, r.Burst1000.ConfigUpdates)
 		}, func(r *SystemResults) *float64 {
-			if r.Burst1000 == nil {
+			// Traefik's configurations are no reloads: no ratio.
+			if r.Burst1000 == nil || r.Burst1000.ConfigUpdates != nil {
 				return nil
 			}
 			return f(r.Burst1000.Reloads)
@@ -147,7 +148,7 @@ func table(res *Results, sizes []int) string {
 				return fmt.Sprintf("%s / %d", reloads(c.Reloads, c.ConfigUpdates), c.Changes)
 			}),
 			func(r *SystemResults) *float64 {
-				if r.Churn[k] == nil {
+				if r.Churn[k] == nil || r.Churn[k].ConfigUpdates != nil {
 					return nil
 				}
 				return f(r.Churn[k].Reloads)

@@ -36,6 +36,7 @@ func traefikArgs(port, internal int) []string {
 		"--global.checkNewVersion=false",
 		"--global.sendAnonymousUsage=false",
 		"--log.level=INFO",
+		"--log.noColor=true",
 		fmt.Sprintf("--entryPoints.web.address=127.0.0.1:%d", port),
 		fmt.Sprintf("--entryPoints.traefik.address=127.0.0.1:%d", internal),
 		// The bench stops a system and starts the next: no need to wait
