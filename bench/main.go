@@ -55,6 +55,7 @@ func main() {
 		"the --shape kube-nginx-sync runs with in the other sections; a comma-separated list (upstream,lua) measures each as a system of its own")
 	flag.BoolVar(&o.baseline, "baseline", true, "measure the baseline (the seed's design) too; false bounds a large run")
 	flag.BoolVar(&o.traefik, "traefik", true, "measure Traefik too (its binary from $KNS_TRAEFIK_BIN, which make bench builds and sets)")
+	flag.StringVar(&o.traefikArgs, "traefik-args", "", "more arguments for Traefik in the cluster sections, separated by spaces (e.g. --api.debug=true); recorded in the JSON")
 	flag.StringVar(&o.chartsFrom, "charts-from", "", "measure nothing: read this JSON of an earlier run, draw its charts next to it and print its tables")
 	flag.StringVar(&o.runArgs, "run-args", "", "more arguments for kube-nginx-sync run, separated by spaces (e.g. --max-delay=100ms); recorded in the JSON")
 	flag.Parse()
@@ -80,6 +81,7 @@ func main() {
 type options struct {
 	quick                                                       bool
 	out, sizes, churnSizes, logDir, shapes, runArgs, chartsFrom string
+	traefikArgs                                                 string
 	dpRounds                                                    int
 	dpOnly, baseline, traefik                                   bool
 }
@@ -125,8 +127,10 @@ type Results struct {
 	// kube-nginx-sync-<shape> for the others).
 	Shape  string            `json:"shape"`
 	Shapes map[string]string `json:"shapes"`
-	// RunArgs are the -run-args: more arguments of kube-nginx-sync run.
-	RunArgs string `json:"run_args,omitempty"`
+	// RunArgs are the -run-args: more arguments of kube-nginx-sync run;
+	// TraefikArgs the -traefik-args, Traefik's.
+	RunArgs     string `json:"run_args,omitempty"`
+	TraefikArgs string `json:"traefik_args,omitempty"`
 	// Results are each system's figures, by its name.
 	Results map[string]*SystemResults `json:"results"`
 	// DataPlane holds the data-plane section: one entry per shape
@@ -228,7 +232,7 @@ func run(ctx context.Context, o options) error {
 	b.next.Store(20000) // 0..19999 are the populated Services
 	res := &Results{
 		Date: time.Now().UTC().Format(time.RFC3339), Machine: machine(), Versions: versions(ctx, binary, binDir, traefikBin), Quick: o.quick,
-		Shape: strings.Join(shapes, ","), Shapes: map[string]string{}, RunArgs: o.runArgs, Results: map[string]*SystemResults{}, DataPlane: dp,
+		Shape: strings.Join(shapes, ","), Shapes: map[string]string{}, RunArgs: o.runArgs, TraefikArgs: o.traefikArgs, Results: map[string]*SystemResults{}, DataPlane: dp,
 	}
 	// Each system in turn on the same cluster: kube-nginx-sync in each
 	// shape, then Traefik, then the baseline.
@@ -252,7 +256,7 @@ func run(ctx context.Context, o options) error {
 	}
 	if o.traefik {
 		p := ports[3*len(shapes):]
-		systems = append(systems, newTraefik(filepath.Join(work, "systems", traefikName), traefikBin, cp.Kubeconfig, p[0], p[1]))
+		systems = append(systems, newTraefik(filepath.Join(work, "systems", traefikName), traefikBin, cp.Kubeconfig, p[0], p[1], strings.Fields(o.traefikArgs)))
 	}
 	if o.baseline {
 		s := newBaseline(filepath.Join(work, "systems", baseline), scripts, cp.Kubeconfig, ports[len(ports)-1])

@@ -54,8 +54,8 @@ func traefikArgs(port, internal int) []string {
 // bench's namespace, with the same kubeconfig (admin) as kube-nginx-sync,
 // and otherwise its defaults: no throttle of the provider's events, and
 // the global providersThrottleDuration of 2 s between two configurations
-// applied.
-func newTraefik(dir, binary, kubeconfig string, port, metricsPort int) *system {
+// applied; extra are more arguments.
+func newTraefik(dir, binary, kubeconfig string, port, metricsPort int, extra []string) *system {
 	return &system{name: traefikName, traefik: true, dir: dir, port: port, metricsPort: metricsPort,
 		// Traefik builds its first configuration of 10,000 Ingresses
 		// for minutes on this machine.
@@ -68,7 +68,7 @@ func newTraefik(dir, binary, kubeconfig string, port, metricsPort int) *system {
 			args := append(traefikArgs(port, metricsPort),
 				"--providers.kubernetesIngress=true",
 				"--providers.kubernetesIngress.namespaces="+namespace)
-			cmd := exec.Command(binary, args...)
+			cmd := exec.Command(binary, append(args, extra...)...)
 			// The provider takes a kubeconfig from the environment only.
 			cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 			return []*exec.Cmd{cmd}
