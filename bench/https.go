@@ -100,13 +100,13 @@ func (b *bench) httpsSingleChange(ctx context.Context, s *system, h *httpsBench,
 	if err := create(anchor); err != nil {
 		return nil, err
 	}
-	defer remove(context.WithoutCancel(ctx), b.client, anchor)
+	defer b.remove(context.WithoutCancel(ctx), anchor)
 	for start := time.Now(); !routedHTTPS(anchor); time.Sleep(b.pollEvery) {
 		if ctx.Err() != nil || time.Since(start) > timeout {
 			return nil, fmt.Errorf("%s: %s not served over HTTPS after %s", s.name, httpsHost(anchor), timeout)
 		}
 	}
-	if err := waitQuiet(ctx, s.outputs(), 500*time.Millisecond); err != nil {
+	if err := s.waitQuiet(ctx, 500*time.Millisecond); err != nil {
 		return nil, err
 	}
 	var out []time.Duration
@@ -127,9 +127,9 @@ func (b *bench) httpsSingleChange(ctx context.Context, s *system, h *httpsBench,
 		}
 		out = append(out, time.Since(created))
 		for _, step := range []func() error{
-			func() error { return waitQuiet(ctx, s.outputs(), 500*time.Millisecond) },
-			func() error { return remove(ctx, b.client, i) },
-			func() error { return waitQuiet(ctx, s.outputs(), 500*time.Millisecond) },
+			func() error { return s.waitQuiet(ctx, 500*time.Millisecond) },
+			func() error { return b.remove(ctx, i) },
+			func() error { return s.waitQuiet(ctx, 500*time.Millisecond) },
 		} {
 			if err := step(); err != nil {
 				return out, err
