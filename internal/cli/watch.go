@@ -151,7 +151,8 @@ func newGenerator(ctx context.Context, log *slog.Logger, registry prometheus.Reg
 
 	g := &generator{}
 	g.watcher, err = kube.NewWatcher(clientset, cfg.sel, kube.WatcherOptions{
-		OnChange: func() { g.ctrl.Notify() },
+		OnChange:          func() { g.ctrl.Notify() },
+		OnEndpointsChange: func(ref model.ServiceRef) { g.ctrl.NotifyEndpoints(ref) },
 		OnWatchError: func(resource string, err error) {
 			metrics.WatchErrors.WithLabelValues(resource).Inc()
 			log.Warn("watching the API server failed; the config on disk stays until it recovers", "resource", resource, "err", err)

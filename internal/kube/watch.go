@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -34,6 +35,11 @@ type WatcherOptions struct {
 	// watched object, and when the watches are healthy again after a
 	// failure. It must not block: schedule work, do not do it.
 	OnChange func()
+	// OnEndpointsChange, when set, is called instead of OnChange for a
+	// change of EndpointSlices, with the Service they belong to (twice
+	// when an update moves a slice from one Service to another). It must
+	// not block either.
+	OnEndpointsChange func(service model.ServiceRef)
 	// OnWatchError is called with each failure to list or watch (other
 	// than the normal end of a watch), for metrics and logs.
 	OnWatchError func(resource string, err error)
@@ -213,8 +219,12 @@ func (w *Watcher) newInformer(client kubernetes.Interface, resource, ns string, 
 	}
 	// A client that cannot stream lists (client-go's fake) says so, as with
 	// client-go's own informers; the reflector then lists.
+	indexers := cache.Indexers{}
+	if resource == "endpointslices" {
+		indexers[byService] = sliceService
+	}
 	inf = cache.NewSharedIndexInformerWithOptions(cache.ToListWatcherWithWatchListSemantics(lw, client), example,
-		cache.SharedIndexInformerOptions{ObjectDescription: name})
+		cache.SharedIndexInformerOptions{ObjectDescription: name, Indexers: indexers})
 	if err := inf.SetTransform(stripForRouting); err != nil {
 		return nil, err
 	}
@@ -225,19 +235,98 @@ func (w *Watcher) newInformer(client kubernetes.Interface, resource, ns string, 
 	if err := inf.SetWatchErrorHandlerWithContext(cache.DefaultWatchErrorHandler); err != nil {
 		return nil, err
 	}
+	changed := func(...any) { w.changed() }
+	if resource == "endpointslices" {
+		changed = w.slicesChanged
+	}
 	_, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: func(any) { w.changed() },
+		AddFunc: func(obj any) { changed(obj) },
 		UpdateFunc: func(oldObj, newObj any) {
 			o, ok1 := oldObj.(metav1.Object)
 			n, ok2 := newObj.(metav1.Object)
 			if ok1 && ok2 && o.GetResourceVersion() == n.GetResourceVersion() {
 				return // a resync, not a change
 			}
-			w.changed()
+			changed(oldObj, newObj)
 		},
-		DeleteFunc: func(any) { w.changed() },
+		DeleteFunc: func(obj any) { changed(obj) },
 	})
 	return inf, err
+}
+
+// byService is the EndpointSlices' index by Service: "namespace/name".
+const byService = "service"
+
+// sliceService indexes an EndpointSlice by its Service.
+func sliceService(obj any) ([]string, error) {
+	if ref, ok := sliceRef(obj); ok {
+		return []string{ref.Namespace + "/" + ref.Name}, nil
+	}
+	return nil, nil
+}
+
+// slicesChanged reports changed EndpointSlices by their Services to
+// OnEndpointsChange, when it is set, else to OnChange.
+func (w *Watcher) slicesChanged(objs ...any) {
+	if w.opts.OnEndpointsChange == nil {
+		w.changed()
+		return
+	}
+	var refs []model.ServiceRef
+	for _, obj := range objs {
+		ref, ok := sliceRef(obj)
+		if !ok {
+			w.changed() // not one we know: rebuild it all
+			return
+		}
+		if !slices.Contains(refs, ref) {
+			refs = append(refs, ref)
+		}
+	}
+	for _, ref := range refs {
+		w.opts.OnEndpointsChange(ref)
+	}
+}
+
+// sliceRef is the Service of an EndpointSlice (or of a tombstone's); ok is
+// false for anything else.
+func sliceRef(obj any) (ref model.ServiceRef, ok bool) {
+	if d, isTombstone := obj.(cache.DeletedFinalStateUnknown); isTombstone {
+		obj = d.Obj
+	}
+	s, isSlice := obj.(*discoveryv1.EndpointSlice)
+	if !isSlice || s.Labels[discoveryv1.LabelServiceName] == "" {
+		return model.ServiceRef{}, false
+	}
+	return model.ServiceRef{Namespace: s.Namespace, Name: s.Labels[discoveryv1.LabelServiceName]}, true
+}
+
+// Lookup returns the cached Service ref and its EndpointSlices; found is
+// false when the Service is not in the cache. They are shared with the
+// cache: callers must not modify them.
+func (w *Watcher) Lookup(ref model.ServiceRef) (svc *corev1.Service, eps []*discoveryv1.EndpointSlice, found bool) {
+	key := ref.Namespace + "/" + ref.Name
+	for _, inf := range w.services {
+		if obj, ok, err := inf.GetStore().GetByKey(key); err == nil && ok {
+			svc, found = obj.(*corev1.Service)
+			break
+		}
+	}
+	if !found {
+		return nil, nil, false
+	}
+	for _, inf := range w.slices {
+		objs, err := inf.GetIndexer().ByIndex(byService, key)
+		if err != nil {
+			continue
+		}
+		for _, o := range objs {
+			if s, ok := o.(*discoveryv1.EndpointSlice); ok {
+				eps = append(eps, s)
+			}
+		}
+	}
+	return svc, eps, true
 }
 
 // transientBackoff spaces the retries of transient failures inside one

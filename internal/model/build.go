@@ -127,6 +127,29 @@ func Build(services []*corev1.Service, endpointSlices []*discoveryv1.EndpointSli
 	return res
 }
 
+// ServiceBackends returns what Build gives each routed port of svc (its
+// upstream's backends, empty for none) when these are the Service's
+// EndpointSlices: for the routes of svc that Build routes, their
+// endpoints, computed for this one Service. It returns nil for a Service
+// that Build would not route at all (not selected, or refused).
+func ServiceBackends(svc *corev1.Service, endpointSlices []*discoveryv1.EndpointSlice, opts Options) map[ServicePort][]netip.AddrPort {
+	if len(opts.Namespaces) > 0 && !slices.Contains(opts.Namespaces, svc.Namespace) {
+		return nil
+	}
+	if opts.Selector != nil && !opts.Selector.Matches(labels.Set(svc.Labels)) {
+		return nil
+	}
+	routes, _ := serviceRoutes(svc, endpointSlices, cmp.Or(opts.DefaultMode, UpstreamEndpoints))
+	if len(routes) == 0 {
+		return nil
+	}
+	out := make(map[ServicePort][]netip.AddrPort, len(routes))
+	for _, r := range routes {
+		out[r.location.Service] = r.backends
+	}
+	return out
+}
+
 // candidate is a route before conflicts are resolved.
 type candidate struct {
 	host     string

@@ -142,7 +142,7 @@ func TestCheckCertificate(t *testing.T) {
 		{name: "no key", secret: withData(good.CertPEM, nil), host: "shop.example.com", reason: ReasonInvalidTLSSecret, message: "no tls.key"},
 		{name: "garbage certificate", secret: withData([]byte("garbage"), good.KeyPEM), host: "shop.example.com",
 			reason: ReasonInvalidTLSSecret, message: "tls.crt holds no PEM CERTIFICATE block"},
-		{name: "a key in the certificate", secret: withData(append(good.CertPEM, good.KeyPEM...), good.KeyPEM), host: "shop.example.com",
+		{name: "a key in the certificate", secret: withData(slices.Concat(good.CertPEM, good.KeyPEM), good.KeyPEM), host: "shop.example.com",
 			reason: ReasonInvalidTLSSecret, message: `tls.crt holds a "PRIVATE KEY" block (block 2)`},
 		{name: "a block that does not parse", secret: withData(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte("junk")}), good.KeyPEM),
 			host: "shop.example.com", reason: ReasonInvalidTLSSecret, message: "certificate 1 does not parse"},
@@ -493,7 +493,7 @@ func FuzzCheckCertificate(f *testing.F) {
 	f.Add(good.CertPEM, good.KeyPEM, "*.b.example.com")
 	f.Add(good.KeyPEM, good.CertPEM, "a.example.com")
 	f.Add([]byte("-----BEGIN CERTIFICATE-----\n}; include /etc/passwd;\n-----END CERTIFICATE-----\n"), good.KeyPEM, "a.example.com")
-	f.Add(append(good.CertPEM, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"...), good.KeyPEM, "a.example.com")
+	f.Add(slices.Concat(good.CertPEM, []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")), good.KeyPEM, "a.example.com")
 	now := time.Now()
 	f.Fuzz(func(t *testing.T, cert, key []byte, host string) {
 		s := withData(cert, key)

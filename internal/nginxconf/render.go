@@ -270,6 +270,11 @@ type Renderer struct {
 	certificateDir string
 }
 
+// EndpointsInConfig reports whether the config holds endpoints: false
+// for the built-in lua shape, whose endpoints are all in the table file, so
+// that new endpoints change the table alone.
+func (r *Renderer) EndpointsInConfig() bool { return r.tmpl != nil || r.shape != ShapeLua }
+
 // validTableFile: an absolute path that can be written in a Lua string
 // in nginx's config as it is (and so, as it is, in a directive).
 func validTableFile(p string) bool {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -90,7 +91,7 @@ func validateGolden(t *testing.T, nginxBin, golden string) {
 		dir := t.TempDir()
 		c := testCertificate(t)
 		for _, n := range names {
-			if err := os.WriteFile(filepath.Join(dir, n), append(c.CertPEM, c.KeyPEM...), 0o600); err != nil {
+			if err := os.WriteFile(filepath.Join(dir, n), slices.Concat(c.CertPEM, c.KeyPEM), 0o600); err != nil {
 				t.Fatal(err)
 			}
 		}
