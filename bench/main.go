@@ -51,7 +51,7 @@ func main() {
 	flag.StringVar(&o.logDir, "logs", "", "a folder to keep the log of each system's run in")
 	flag.IntVar(&o.dpRounds, "dataplane-rounds", 3, "rounds of the data-plane section (1 with -quick); 0 leaves it out")
 	flag.BoolVar(&o.dpOnly, "dataplane-only", false, "measure the data-plane section only (no control plane); mind -out")
-	flag.StringVar(&o.shapes, "shape", string(nginxconf.ShapeUpstream),
+	flag.StringVar(&o.shapes, "shape", string(nginxconf.ShapeUpstream)+","+string(nginxconf.ShapeLua),
 		"the --shape kube-nginx-sync runs with in the other sections; a comma-separated list (upstream,lua) measures each as a system of its own")
 	flag.BoolVar(&o.baseline, "baseline", true, "measure the baseline (the seed's design) too; false bounds a large run")
 	flag.BoolVar(&o.traefik, "traefik", true, "measure Traefik too (its binary from $KNS_TRAEFIK_BIN, which make bench builds and sets)")
