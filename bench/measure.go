@@ -634,7 +634,8 @@ type ScaleResult struct {
 	Services    int      `json:"services"`
 	RenderMS    *float64 `json:"render_ms"`
 	ConfigBytes *int     `json:"config_bytes"`
-	// TableBytes is the lua shape's table file (0 for the others).
+	// TableBytes is the lua shape's table, its index and parts (0 for the
+	// others).
 	TableBytes      int      `json:"table_bytes"`
 	NginxTMS        *float64 `json:"nginx_t_ms"`
 	GeneratorRSSMiB *float64 `json:"generator_rss_mib"`
@@ -665,8 +666,8 @@ func (b *bench) scale(ctx context.Context, s *system, services int, render func(
 	if fi, err := os.Stat(s.configPath()); err == nil && !s.traefik {
 		res.ConfigBytes = ptr.To(int(fi.Size()))
 	}
-	if fi, err := os.Stat(s.tablePath()); err == nil && s.lua() {
-		res.TableBytes = int(fi.Size())
+	if s.lua() {
+		res.TableBytes = tableBytes(s.tablePath())
 	}
 	if !s.traefik {
 		var ts []time.Duration
@@ -805,4 +806,24 @@ func startNginx(args ...string) (cmd *exec.Cmd, log *syncBuffer, stop func(), er
 		}
 	}
 	return cmd, log, stop, nil
+}
+
+// tableBytes is the size of the table file at path and of the parts it
+// names; 0 when it cannot be read.
+func tableBytes(path string) int {
+	index, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	hashes, _, err := luaplane.DecodeIndex(index)
+	if err != nil {
+		return 0
+	}
+	n := len(index)
+	for _, h := range hashes {
+		if fi, err := os.Stat(luaplane.PartPath(path, h)); err == nil {
+			n += int(fi.Size())
+		}
+	}
+	return n
 }
