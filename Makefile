@@ -22,12 +22,13 @@ e2e: ## the end-to-end tests only (needs root)
 demo: ## a local control plane, nginx and sample Services (needs root); ARGS=-once to stop after showing, ARGS='-shape lua' for the Lua data plane
 	hack/demo.sh $(ARGS)
 
-bench: ## kube-nginx-sync against the seed design, side by side (needs root); QUICK=1 for a short run
+bench: ## kube-nginx-sync against Traefik and the seed design, side by side, with charts (needs root); QUICK=1 for a short run
 	hack/deps.sh
-	hack/in-netns.sh env GOPROXY=off KNS_CONTROLPLANE_BIN=$$(hack/control-plane.sh) \
+	go mod download
+	hack/in-netns.sh env GOPROXY=off KNS_CONTROLPLANE_BIN=$$(hack/control-plane.sh) KNS_TRAEFIK_BIN=$$(hack/control-plane.sh traefik) \
 		go run ./bench $(if $(QUICK),-quick) $(BENCH_ARGS)
 
-controlplane: ## build etcd and kube-apiserver into .cache/ (once per machine)
+controlplane: ## build etcd and kube-apiserver into .cache/ (once per machine; make bench builds Traefik there too)
 	hack/control-plane.sh
 
 clean:

@@ -13,14 +13,16 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
 
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/testbed"
 )
 
-// namespace holds every Service of the benchmark; both systems watch it.
+// namespace holds every Service of the benchmark; every system watches it.
 const namespace = "bench"
 
 // endpointsEach is the number of endpoints of every benchmark Service.
@@ -34,7 +36,7 @@ const backendPort = 8080
 // serviceName is the name of the benchmark Service with index i.
 func serviceName(i int) string { return fmt.Sprintf("svc-%05d", i) }
 
-// routePath is where both systems route Service i.
+// routePath is where every system routes Service i.
 func routePath(i int) string { return "/" + namespace + "/" + serviceName(i) + "/" }
 
 // endpointAddr is endpoint j of Service i: distinct for every (i, j) with
@@ -92,25 +94,57 @@ func objects(i int, set string) (*corev1.Service, *discoveryv1.EndpointSlice) {
 	return svc, slice
 }
 
-// create creates Service i and then its EndpointSlice.
-func create(ctx context.Context, c kubernetes.Interface, i int, set string) error {
+// ingress is the Ingress that routes Service i at routePath(i), on any
+// host, as kube-nginx-sync routes it: what a user of an ingress
+// controller writes for the same Service. It names no class: Traefik
+// takes an Ingress without one.
+func ingress(i int, set string) *networkingv1.Ingress {
+	labels := map[string]string{"bench-set": set}
+	return &networkingv1.Ingress{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: serviceName(i), Labels: labels},
+		Spec: networkingv1.IngressSpec{Rules: []networkingv1.IngressRule{{IngressRuleValue: networkingv1.IngressRuleValue{
+			HTTP: &networkingv1.HTTPIngressRuleValue{Paths: []networkingv1.HTTPIngressPath{{
+				Path: routePath(i), PathType: ptr.To(networkingv1.PathTypePrefix),
+				Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{
+					Name: serviceName(i), Port: networkingv1.ServiceBackendPort{Name: "http"}}},
+			}}},
+		}}}},
+	}
+}
+
+// create creates Service i, its Ingress when the bench measures an
+// ingress controller, and then its EndpointSlice: every system's route is
+// complete at the return of the last call, from which the single change is
+// timed.
+func (b *bench) create(ctx context.Context, i int, set string) error {
 	svc, slice := objects(i, set)
-	if _, err := c.CoreV1().Services(namespace).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+	if _, err := b.client.CoreV1().Services(namespace).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("create Service %s: %w", svc.Name, err)
 	}
-	if _, err := c.DiscoveryV1().EndpointSlices(namespace).Create(ctx, slice, metav1.CreateOptions{}); err != nil {
+	if b.ingresses {
+		if _, err := b.client.NetworkingV1().Ingresses(namespace).Create(ctx, ingress(i, set), metav1.CreateOptions{}); err != nil {
+			return fmt.Errorf("create Ingress %s: %w", svc.Name, err)
+		}
+	}
+	if _, err := b.client.DiscoveryV1().EndpointSlices(namespace).Create(ctx, slice, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("create EndpointSlice %s: %w", slice.Name, err)
 	}
 	return nil
 }
 
-// remove deletes Service i and its EndpointSlice.
-func remove(ctx context.Context, c kubernetes.Interface, i int) error {
-	err := c.CoreV1().Services(namespace).Delete(ctx, serviceName(i), metav1.DeleteOptions{})
+// remove deletes Service i, its Ingress and its EndpointSlice.
+func (b *bench) remove(ctx context.Context, i int) error {
+	err := b.client.CoreV1().Services(namespace).Delete(ctx, serviceName(i), metav1.DeleteOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("delete Service %s: %w", serviceName(i), err)
 	}
-	err = c.DiscoveryV1().EndpointSlices(namespace).Delete(ctx, serviceName(i)+"-0", metav1.DeleteOptions{})
+	if b.ingresses {
+		err = b.client.NetworkingV1().Ingresses(namespace).Delete(ctx, serviceName(i), metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete Ingress %s: %w", serviceName(i), err)
+		}
+	}
+	err = b.client.DiscoveryV1().EndpointSlices(namespace).Delete(ctx, serviceName(i)+"-0", metav1.DeleteOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("delete EndpointSlice %s-0: %w", serviceName(i), err)
 	}

@@ -29,8 +29,8 @@ import (
 )
 
 // The data-plane section: how fast nginx proxies with each built-in shape,
-// next to what an nginx expert writes by hand, on one route of 3 endpoints
-// under keep-alive clients (wrk).
+// next to what an nginx expert writes by hand and to Traefik, on one route
+// of 3 endpoints under keep-alive clients (wrk).
 
 const (
 	dpClients   = 64
@@ -39,7 +39,8 @@ const (
 	// dpBackendPort is the port of the data plane's backend, which listens
 	// on every address (the cluster's backend has 8080).
 	dpBackendPort = 9090
-	dpPath        = "/dp/web/x"
+	dpPrefix      = "/dp/web/"
+	dpPath        = dpPrefix + "x"
 )
 
 // The configs the data plane is measured with.
@@ -50,7 +51,9 @@ const (
 	dpReference = "reference"
 )
 
-var dpConfigs = []string{dpUpstream, dpFlat, dpLua, dpReference}
+// dpConfigs are the configs in the order measured; traefikName, Traefik
+// (when the bench has its binary), comes last.
+var dpConfigs = []string{dpUpstream, dpFlat, dpLua, dpReference, traefikName}
 
 // DataPlaneResult is one config's figures: over several rounds, the
 // median of each figure, and the sum of the failures.
@@ -71,8 +74,9 @@ type DataPlaneResult struct {
 }
 
 // dataPlane measures every config for rounds rounds, the configs in turn
-// within each round, so that the machine's noise touches each alike.
-func dataPlane(ctx context.Context, work string, rounds int) (map[string]*DataPlaneResult, error) {
+// within each round, so that the machine's noise touches each alike;
+// Traefik only when traefik, its binary, is set.
+func dataPlane(ctx context.Context, work string, rounds int, traefik string) (map[string]*DataPlaneResult, error) {
 	if _, err := exec.LookPath("wrk"); err != nil {
 		return nil, fmt.Errorf("the data-plane section needs wrk: %w", err)
 	}
@@ -88,6 +92,9 @@ func dataPlane(ctx context.Context, work string, rounds int) (map[string]*DataPl
 	all := map[string][]*DataPlaneResult{}
 	for round := range rounds {
 		for k, name := range dpConfigs {
+			if name == traefikName && traefik == "" {
+				continue
+			}
 			// Fresh endpoint addresses for every run: the TIME_WAIT
 			// sockets that the flat shape leaves toward its endpoints
 			// (60 s) must not reach the next run's.
@@ -95,7 +102,7 @@ func dataPlane(ctx context.Context, work string, rounds int) (map[string]*DataPl
 			for j := range dpEndpoints {
 				eps = append(eps, netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 18, byte(240 + round), byte(10*k + j + 1)}), dpBackendPort))
 			}
-			res, err := dataPlaneRun(ctx, filepath.Join(work, "dataplane", fmt.Sprintf("%s-%d", name, round)), name, port, eps, accepted)
+			res, err := dataPlaneRun(ctx, filepath.Join(work, "dataplane", fmt.Sprintf("%s-%d", name, round)), name, port, eps, accepted, traefik)
 			if err != nil {
 				return nil, err
 			}
@@ -137,39 +144,26 @@ func summarizeRounds(runs []*DataPlaneResult) *DataPlaneResult {
 	return res
 }
 
-// dataPlaneRun runs nginx with config name under dir and loads it with wrk.
-func dataPlaneRun(ctx context.Context, dir, name string, port int, eps []netip.AddrPort, accepted *atomic.Int64) (*DataPlaneResult, error) {
-	confDir, prefix := filepath.Join(dir, "conf.d"), filepath.Join(dir, "nginx")
-	for _, d := range []string{confDir, prefix} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, err
-		}
-	}
-	data, err := dataPlaneConfig(name, port, eps, confDir)
-	if err != nil {
+// dataPlaneRun runs nginx with config name (or Traefik, its binary
+// traefik) under dir and loads it with wrk.
+func dataPlaneRun(ctx context.Context, dir, name string, port int, eps []netip.AddrPort, accepted *atomic.Int64, traefik string) (*DataPlaneResult, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(confDir, "default.conf"), data, 0o644); err != nil {
-		return nil, err
+	var (
+		log  *syncBuffer
+		stop func()
+		err  error
+		// nginx passes on the path without the route's prefix.
+		want = "dp /x"
+	)
+	if name == traefikName {
+		// Traefik's Ingress provider passes it on as it came.
+		want = "dp " + dpPath
+		log, stop, err = startTraefikDataPlane(traefik, dir, port, eps)
+	} else {
+		log, stop, err = startNginxDataPlane(dir, name, port, eps)
 	}
-	// As the systems' nginx: two workers, the machine's cores.
-	main := testbed.MainConfig{Prefix: prefix, ConfDir: confDir, Workers: 2, WorkerConnections: 4096}
-	if name == dpLua {
-		if main.Modules = nginx.LuaModules(); main.Modules == nil {
-			return nil, fmt.Errorf("the lua shape needs nginx's Lua module (libnginx-mod-http-lua)")
-		}
-		// nginx's workers (user nobody) read the table file themselves.
-		for d := confDir; d != filepath.Dir(d) && d != os.TempDir(); d = filepath.Dir(d) {
-			if err := os.Chmod(d, 0o755); err != nil {
-				return nil, err
-			}
-		}
-	}
-	mainConf, err := main.Write()
-	if err != nil {
-		return nil, err
-	}
-	_, log, stop, err := startNginx("-p", prefix+"/", "-c", mainConf, "-g", "daemon off;")
 	if err != nil {
 		return nil, err
 	}
@@ -177,11 +171,11 @@ func dataPlaneRun(ctx context.Context, dir, name string, port int, eps []netip.A
 	url := fmt.Sprintf("http://127.0.0.1:%d%s", port, dpPath)
 	client := newPollClient()
 	for deadline := time.Now().Add(10 * time.Second); ; {
-		if body, code, err := get(client, port, dpPath); err == nil && code == 200 && body == "dp /x" {
+		if body, code, err := get(client, port, dpPath); err == nil && code == 200 && body == want {
 			break
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return nil, fmt.Errorf("data plane %s: nginx does not answer %s: %s", name, url, log.tail())
+			return nil, fmt.Errorf("data plane %s: it does not answer %s: %s", name, url, log.tail())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -197,6 +191,42 @@ func dataPlaneRun(ctx context.Context, dir, name string, port int, eps []netip.A
 	}
 	res.BackendConnections = accepted.Load() - before
 	return res, nil
+}
+
+// startNginxDataPlane starts nginx with config name under dir.
+func startNginxDataPlane(dir, name string, port int, eps []netip.AddrPort) (log *syncBuffer, stop func(), err error) {
+	confDir, prefix := filepath.Join(dir, "conf.d"), filepath.Join(dir, "nginx")
+	for _, d := range []string{confDir, prefix} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, nil, err
+		}
+	}
+	data, err := dataPlaneConfig(name, port, eps, confDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := os.WriteFile(filepath.Join(confDir, "default.conf"), data, 0o644); err != nil {
+		return nil, nil, err
+	}
+	// As the systems' nginx: two workers, the machine's cores.
+	main := testbed.MainConfig{Prefix: prefix, ConfDir: confDir, Workers: 2, WorkerConnections: 4096}
+	if name == dpLua {
+		if main.Modules = nginx.LuaModules(); main.Modules == nil {
+			return nil, nil, fmt.Errorf("the lua shape needs nginx's Lua module (libnginx-mod-http-lua)")
+		}
+		// nginx's workers (user nobody) read the table file themselves.
+		for d := confDir; d != filepath.Dir(d) && d != os.TempDir(); d = filepath.Dir(d) {
+			if err := os.Chmod(d, 0o755); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	mainConf, err := main.Write()
+	if err != nil {
+		return nil, nil, err
+	}
+	_, log, stop, err = startNginx("-p", prefix+"/", "-c", mainConf, "-g", "daemon off;")
+	return log, stop, err
 }
 
 // dataPlaneConfig is the config file of one of dpConfigs, routing /dp/web/
@@ -393,7 +423,7 @@ func dataPlaneTable(dp map[string]*DataPlaneResult) string {
 			p99s = append(p99s, fmt.Sprintf("%g", v))
 		}
 		label := map[string]string{dpUpstream: "`--shape upstream` (default)", dpFlat: "`--shape flat`", dpLua: "`--shape lua`",
-			dpReference: "reference: hand-written upstream, keepalive 64"}[name]
+			dpReference: "reference: hand-written upstream, keepalive 64", traefikName: "Traefik: its Ingress provider's router and load balancer (file provider)"}[name]
 		fmt.Fprintf(&sb, "| %s | %.0f (%s) | %g ms | %g ms (%s) | %d | %d |\n", label, r.RequestsPerSecond, strings.Join(rounds, ", "),
 			r.P50MS, r.P99MS, strings.Join(p99s, ", "), r.FailedRequests, r.BackendConnections)
 	}

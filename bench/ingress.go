@@ -57,7 +57,7 @@ func (b *bench) ingressSingleChange(ctx context.Context, s *system, trials int, 
 		if _, err := b.client.DiscoveryV1().EndpointSlices(namespace).Create(ctx, slice, metav1.CreateOptions{}); err != nil {
 			return out, fmt.Errorf("create EndpointSlice %s: %w", slice.Name, err)
 		}
-		if err := waitQuiet(ctx, s.outputs(), 500*time.Millisecond); err != nil {
+		if err := s.waitQuiet(ctx, 500*time.Millisecond); err != nil {
 			return out, err
 		}
 		ing := &networkingv1.Ingress{
@@ -85,7 +85,7 @@ func (b *bench) ingressSingleChange(ctx context.Context, s *system, trials int, 
 		}
 		out = append(out, time.Since(created))
 		for _, step := range []func() error{
-			func() error { return waitQuiet(ctx, s.outputs(), 500*time.Millisecond) },
+			func() error { return s.waitQuiet(ctx, 500*time.Millisecond) },
 			func() error {
 				err := b.client.NetworkingV1().Ingresses(namespace).Delete(ctx, ing.Name, metav1.DeleteOptions{})
 				if apierrors.IsNotFound(err) {
@@ -93,7 +93,7 @@ func (b *bench) ingressSingleChange(ctx context.Context, s *system, trials int, 
 				}
 				return err
 			},
-			func() error { return remove(ctx, b.client, i) },
+			func() error { return b.remove(ctx, i) },
 			// The deletion's reload must be over, as the Service trials'
 			// last reload is: one still running at the next trial's
 			// change would delay it (about 1 s at 10,000 routes).
@@ -105,7 +105,7 @@ func (b *bench) ingressSingleChange(ctx context.Context, s *system, trials int, 
 				}
 				return nil
 			},
-			func() error { return waitQuiet(ctx, s.outputs(), 500*time.Millisecond) },
+			func() error { return s.waitQuiet(ctx, 500*time.Millisecond) },
 		} {
 			if err := step(); err != nil {
 				return out, err

@@ -1,10 +1,13 @@
 // Command bench measures how fast a Service change is served by nginx
 // through kube-nginx-sync, and, in the same run and on the same workload,
-// through the seed article's design done literally (bench/baseline: a
-// kubectl watch loop that re-renders default.conf with jq, and an
-// inotifywait loop that runs nginx -s reload). It runs a real control
-// plane, real nginx and real backends, prints a Markdown table and writes
-// bench/results/latest.json.
+// by Traefik (the ingress controller users pick instead: its Kubernetes
+// Ingress provider, on Ingress objects the bench creates for the same
+// routes) and through the seed article's design done literally
+// (bench/baseline: a kubectl watch loop that re-renders default.conf with
+// jq, and an inotifywait loop that runs nginx -s reload). It runs a real
+// control plane, real nginx and real backends, prints a Markdown table and
+// a line per figure saying who is ahead, writes bench/results/latest.json
+// and draws charts from it next to it.
 //
 // Run it with `make bench` (or `make bench QUICK=1`), which builds the
 // control plane and runs it inside a private network namespace.
@@ -48,13 +51,23 @@ func main() {
 	flag.StringVar(&o.logDir, "logs", "", "a folder to keep the log of each system's run in")
 	flag.IntVar(&o.dpRounds, "dataplane-rounds", 3, "rounds of the data-plane section (1 with -quick); 0 leaves it out")
 	flag.BoolVar(&o.dpOnly, "dataplane-only", false, "measure the data-plane section only (no control plane); mind -out")
-	flag.StringVar(&o.shapes, "shape", string(nginxconf.ShapeUpstream),
+	flag.StringVar(&o.shapes, "shape", string(nginxconf.ShapeUpstream)+","+string(nginxconf.ShapeLua),
 		"the --shape kube-nginx-sync runs with in the other sections; a comma-separated list (upstream,lua) measures each as a system of its own")
 	flag.BoolVar(&o.baseline, "baseline", true, "measure the baseline (the seed's design) too; false bounds a large run")
+	flag.BoolVar(&o.traefik, "traefik", true, "measure Traefik too (its binary from $KNS_TRAEFIK_BIN, which make bench builds and sets)")
+	flag.StringVar(&o.traefikArgs, "traefik-args", "", "more arguments for Traefik in the cluster sections, separated by spaces (e.g. --api.debug=true); recorded in the JSON")
+	flag.StringVar(&o.chartsFrom, "charts-from", "", "measure nothing: read this JSON of an earlier run, draw its charts next to it and print its tables")
 	flag.StringVar(&o.runArgs, "run-args", "", "more arguments for kube-nginx-sync run, separated by spaces (e.g. --max-delay=100ms); recorded in the JSON")
 	flag.Parse()
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
+	if o.chartsFrom != "" {
+		if err := redraw(o.chartsFrom); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if o.quick && o.dpRounds > 1 {
 		o.dpRounds = 1
 	}
@@ -66,10 +79,11 @@ func main() {
 
 // options are the benchmark's flags.
 type options struct {
-	quick                                           bool
-	out, sizes, churnSizes, logDir, shapes, runArgs string
-	dpRounds                                        int
-	dpOnly, baseline                                bool
+	quick                                                       bool
+	out, sizes, churnSizes, logDir, shapes, runArgs, chartsFrom string
+	traefikArgs                                                 string
+	dpRounds                                                    int
+	dpOnly, baseline, traefik                                   bool
 }
 
 // parseShapes reads -shape: kube-nginx-sync's shapes, each once.
@@ -113,8 +127,10 @@ type Results struct {
 	// kube-nginx-sync-<shape> for the others).
 	Shape  string            `json:"shape"`
 	Shapes map[string]string `json:"shapes"`
-	// RunArgs are the -run-args: more arguments of kube-nginx-sync run.
-	RunArgs string `json:"run_args,omitempty"`
+	// RunArgs are the -run-args: more arguments of kube-nginx-sync run;
+	// TraefikArgs the -traefik-args, Traefik's.
+	RunArgs     string `json:"run_args,omitempty"`
+	TraefikArgs string `json:"traefik_args,omitempty"`
 	// Results are each system's figures, by its name.
 	Results map[string]*SystemResults `json:"results"`
 	// DataPlane holds the data-plane section: one entry per shape
@@ -135,6 +151,11 @@ type SystemResults struct {
 	// IngressSingleChangeMS is the single change of an Ingress (ingress.go),
 	// by the number of routes; kube-nginx-sync only.
 	IngressSingleChangeMS map[string]*Latency `json:"ingress_single_change_ms,omitempty"`
+
+	// HTTPSSingleChangeMS is the single change of an HTTPS route (a new
+	// host whose Service names a TLS Secret), by the number of routes;
+	// kube-nginx-sync only.
+	HTTPSSingleChangeMS map[string]*Latency `json:"https_single_change_ms,omitempty"`
 }
 
 func run(ctx context.Context, o options) error {
@@ -154,6 +175,12 @@ func run(ctx context.Context, o options) error {
 	if binDir == "" && !o.dpOnly {
 		return fmt.Errorf("KNS_CONTROLPLANE_BIN is not set: run `make bench`")
 	}
+	var traefikBin string
+	if o.traefik {
+		if traefikBin = os.Getenv("KNS_TRAEFIK_BIN"); traefikBin == "" {
+			return fmt.Errorf("KNS_TRAEFIK_BIN is not set: run `make bench`, or pass -traefik=false")
+		}
+	}
 	scripts, err := filepath.Abs("bench/baseline")
 	if err != nil {
 		return err
@@ -167,12 +194,14 @@ func run(ctx context.Context, o options) error {
 	// The data plane first, while nothing else runs.
 	var dp map[string]*DataPlaneResult
 	if o.dpRounds > 0 || o.dpOnly {
-		if dp, err = dataPlane(ctx, work, max(o.dpRounds, 1)); err != nil {
+		if dp, err = dataPlane(ctx, work, max(o.dpRounds, 1), traefikBin); err != nil {
 			return err
 		}
 	}
 	if o.dpOnly {
-		res := &Results{Date: time.Now().UTC().Format(time.RFC3339), Machine: machine(), Versions: map[string]string{"go": runtime.Version()},
+		v := map[string]string{"go": runtime.Version()}
+		addTraefikVersion(v, traefikBin)
+		res := &Results{Date: time.Now().UTC().Format(time.RFC3339), Machine: machine(), Versions: v,
 			Quick: o.quick, DataPlane: dp, Notes: notes()}
 		return writeResults(res, o.out, nil)
 	}
@@ -208,20 +237,24 @@ func run(ctx context.Context, o options) error {
 	}
 	defer backend.Close()
 
-	b := &bench{client: client, pollEvery: 5 * time.Millisecond}
+	b := &bench{client: client, pollEvery: 5 * time.Millisecond, ingresses: o.traefik}
 	b.next.Store(20000) // 0..19999 are the populated Services
 	res := &Results{
-		Date: time.Now().UTC().Format(time.RFC3339), Machine: machine(), Versions: versions(ctx, binary, binDir), Quick: o.quick,
-		Shape: strings.Join(shapes, ","), Shapes: map[string]string{}, RunArgs: o.runArgs, Results: map[string]*SystemResults{}, DataPlane: dp,
+		Date: time.Now().UTC().Format(time.RFC3339), Machine: machine(), Versions: versions(ctx, binary, binDir, traefikBin), Quick: o.quick,
+		Shape: strings.Join(shapes, ","), Shapes: map[string]string{}, RunArgs: o.runArgs, TraefikArgs: o.traefikArgs, Results: map[string]*SystemResults{}, DataPlane: dp,
 	}
 	// Each system in turn on the same cluster: kube-nginx-sync in each
-	// shape, then the baseline.
+	// shape, then Traefik, then the baseline.
 	var systems []*system
 	makers := map[string]configMaker{}
 	renderers := map[string]*oursRenderer{}
-	// Three ports for each of ours (nginx, status, metrics), one for the
-	// baseline's nginx.
-	ports, err := freePorts(3*len(shapes) + 1)
+	// Four ports for each of ours (nginx, status, metrics, HTTPS), two for
+	// Traefik (traffic, metrics), one for the baseline's nginx.
+	ports, err := freePorts(4*len(shapes) + 3)
+	if err != nil {
+		return err
+	}
+	https, err := setupHTTPS(ctx, client)
 	if err != nil {
 		return err
 	}
@@ -229,14 +262,19 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	for k, shape := range shapes {
-		p := ports[3*k:]
+		p := ports[4*k:]
+		args := append(strings.Fields(o.runArgs), https.runArgs(oursName(shape), p[3])...)
 		s := newOurs(shape, filepath.Join(work, "systems", oursName(shape)), binary, cp.Kubeconfig, p[0], p[1], p[2],
-			append(strings.Fields(o.runArgs), ingressRunArgs()...))
+			append(args, ingressRunArgs()...))
 		systems = append(systems, s)
 		res.Shapes[s.name] = shape
 		if makers[s.name], renderers[s.name], err = b.oursConfig(s); err != nil {
 			return err
 		}
+	}
+	if o.traefik {
+		p := ports[4*len(shapes):]
+		systems = append(systems, newTraefik(filepath.Join(work, "systems", traefikName), traefikBin, cp.Kubeconfig, p[0], p[1], strings.Fields(o.traefikArgs)))
 	}
 	if o.baseline {
 		s := newBaseline(filepath.Join(work, "systems", baseline), scripts, cp.Kubeconfig, ports[len(ports)-1])
@@ -253,12 +291,15 @@ func run(ctx context.Context, o options) error {
 		if s.ours() {
 			res.Results[s.name].IngressSingleChangeMS = map[string]*Latency{}
 		}
+		if s.ours() {
+			res.Results[s.name].HTTPSSingleChangeMS = map[string]*Latency{}
+		}
 	}
 
 	populated := 0
 	for _, n := range sizes {
 		start := time.Now()
-		if _, err := parallel(ctx, populated, n, 16, func(ctx context.Context, i int) error { return create(ctx, client, i, "base") }); err != nil {
+		if _, err := parallel(ctx, populated, n, 16, func(ctx context.Context, i int) error { return b.create(ctx, i, "base") }); err != nil {
 			return err
 		}
 		slog.Info("cluster populated", "services", n, "took", time.Since(start).Round(time.Millisecond))
@@ -289,13 +330,23 @@ func run(ctx context.Context, o options) error {
 				sr.IngressSingleChangeMS[fmt.Sprint(n)] = summarize(d)
 				slog.Info("single change, Ingress", "system", s.name, "routes", n, "ms", sr.IngressSingleChangeMS[fmt.Sprint(n)])
 			}
+			if s.ours() {
+				if d, err = b.httpsSingleChange(ctx, s, https, trials, 3*time.Minute); err != nil {
+					return err
+				}
+				sr.HTTPSSingleChangeMS[fmt.Sprint(n)] = summarize(d)
+				slog.Info("single change, HTTPS", "system", s.name, "routes", n, "ms", sr.HTTPSSingleChangeMS[fmt.Sprint(n)])
+			}
 
 			if n >= 10000 {
+				// Traefik's configuration is built inside its process:
+				// nothing to time from outside.
 				var render func() (time.Duration, error)
-				if s.ours() {
+				switch {
+				case s.ours():
 					r := renderers[s.name]
 					render = func() (time.Duration, error) { return b.timeOursRender(ctx, r) }
-				} else {
+				case !s.traefik:
 					render = func() (time.Duration, error) { return timeBaselineRender(ctx, s, scripts, cp.Kubeconfig) }
 				}
 				if sr.Scale10000, err = b.scale(ctx, s, n, render); err != nil {
@@ -304,6 +355,10 @@ func run(ctx context.Context, o options) error {
 				slog.Info("scale", "system", s.name, "figures", sr.Scale10000)
 			}
 			s.stop()
+			if s.traefik {
+				// No nginx under it: no floor.
+				continue
+			}
 
 			f, err := b.nginxFloor(ctx, s, makers[s.name], trials)
 			if err != nil {
@@ -329,7 +384,7 @@ func run(ctx context.Context, o options) error {
 				}
 				sr.Burst1000 = br
 				slog.Info("burst", "system", s.name, "result", br)
-				if _, err := parallel(ctx, 0, len(ids), 16, func(ctx context.Context, k int) error { return remove(ctx, client, ids[k]) }); err != nil {
+				if _, err := parallel(ctx, 0, len(ids), 16, func(ctx context.Context, k int) error { return b.remove(ctx, ids[k]) }); err != nil {
 					return err
 				}
 			}
@@ -391,7 +446,7 @@ const (
 	lowPortsSpan = 12000
 )
 
-// writeResults writes the JSON and prints the tables.
+// writeResults writes the JSON and reports on it.
 func writeResults(res *Results, outPath string, sizes []int) error {
 	data, err := json.MarshalIndent(res, "", "  ")
 	if err != nil {
@@ -400,11 +455,25 @@ func writeResults(res *Results, outPath string, sizes []int) error {
 	if err := os.WriteFile(outPath, append(data, '\n'), 0o644); err != nil {
 		return err
 	}
+	fmt.Printf("\nWritten to %s.\n", outPath)
+	return report(res, outPath, sizes)
+}
+
+// report prints the tables and the summary of res, and draws its charts
+// next to its JSON at jsonPath.
+func report(res *Results, jsonPath string, sizes []int) error {
 	if res.Results != nil {
 		fmt.Print(table(res, sizes))
 	}
 	fmt.Print(dataPlaneTable(res.DataPlane))
-	fmt.Printf("\nWritten to %s.\n", outPath)
+	fmt.Print(summary(res, sizes))
+	charts, err := drawCharts(res, filepath.Dir(jsonPath))
+	if err != nil {
+		return err
+	}
+	for _, c := range charts {
+		fmt.Printf("Chart: %s\n", c)
+	}
 	return nil
 }
 
@@ -468,8 +537,9 @@ func machine() map[string]any {
 	return m
 }
 
-func versions(ctx context.Context, binary, binDir string) map[string]string {
+func versions(ctx context.Context, binary, binDir, traefik string) map[string]string {
 	v := map[string]string{"go": runtime.Version()}
+	addTraefikVersion(v, traefik)
 	try := func(key string, args ...string) {
 		out, err := exec.CommandContext(ctx, args[0], args[1:]...).CombinedOutput()
 		if err == nil {
@@ -490,15 +560,32 @@ func versions(ctx context.Context, binary, binDir string) map[string]string {
 	return v
 }
 
+// addTraefikVersion records Traefik's version: built from its pinned
+// module, the binary says "dev"; the folder that hack/control-plane.sh
+// built it in (traefik-<version>-<key>) names the version.
+func addTraefikVersion(v map[string]string, binary string) {
+	if binary == "" {
+		return
+	}
+	dir := filepath.Base(filepath.Dir(binary))
+	v["traefik_build"] = dir
+	if f := strings.Split(dir, "-"); len(f) >= 2 && f[0] == "traefik" {
+		v["traefik"] = f[1]
+	}
+}
+
 func notes() []string {
 	return []string{
-		"systems: kube-nginx-sync with each shape of -shape (kube-nginx-sync for the default shape, upstream; kube-nginx-sync-<shape> for the others; see shapes), then the baseline, one after the other on the same cluster.",
+		"systems: kube-nginx-sync with each shape of -shape (kube-nginx-sync for the default shape, upstream; kube-nginx-sync-<shape> for the others; see shapes), then Traefik (traefik), then the baseline, one after the other on the same cluster.",
+		"traefik: Traefik (versions.traefik, built from its Go module) with its Kubernetes Ingress provider watching the bench's namespace through the same kubeconfig as kube-nginx-sync, with its defaults otherwise (notably the global providersThrottleDuration of 2 s between two configurations applied); listening on 127.0.0.1 only. Every Service of the run gets an Ingress (Prefix path routePath, any host, the Service's port http), created between the Service and its EndpointSlice. Traefik has no nginx (nginx_floor_ms empty), no config file and never reloads (reloads 0): each change becomes a new configuration built and swapped in inside its one process, counted in config_updates (its traefik_config_reloads_total); its 'nginx' figures (processes, RSS, PSS) are that process's. A single change or burst waits for it to be quiet by that count instead of a file's time.",
 		"single_change_ms: from the return of the EndpointSlice create call (the Service was created just before) to the first correct answer through nginx, polled every 5 ms on new connections. In the lua shape, a new route goes to the table file and needs no reload.",
 		"ingress_single_change_ms (kube-nginx-sync only; its systems run with --ingress-class bench): as single_change_ms, for an Ingress: a Service that the selector leaves out and its EndpointSlice are created first, then an Ingress (one Prefix path, the Service's usual path, to its port by name); from the return of the Ingress's create call to the first correct answer. Each trial's objects are deleted after it.",
-		"nginx_floor_ms: nginx alone on the same config shape, run by the bench: a route added and the files that changed replaced by the bench. Reload-based shapes: nginx's master signalled directly with SIGHUP, from the signal to the first correct answer. lua: only the table file changes, nginx is not signalled (its workers check the file every 100 ms), from the rename of the new file to the first correct answer; each trial starts at a random point of those 100 ms.",
+		"https_single_change_ms (kube-nginx-sync only): as single_change_ms, for a Service on a host of its own (svc-N.bench.test, path /) that names a TLS Secret (a wildcard certificate of a CA of the bench's own, created once): to the first correct answer over HTTPS on a new connection (SNI, chain verified). A new host is a new server block, so a reload in every shape. Each trial's Service is deleted after it (and the deletion's reload waited for).",
+		"nginx_floor_ms: nginx alone on the same config shape, run by the bench: a route added and the files that changed replaced by the bench. Reload-based shapes: nginx's master signalled directly with SIGHUP, from the signal to the first correct answer. lua: only the table changes (a part and the index), nginx is not signalled (its workers check the index every 50 ms), from the rename of the new index to the first correct answer; each trial starts at a random point of 100 ms.",
 		"burst_1000: 1,000 Services and slices created by 16 clients on top of about 1,000; converge_ms from the return of the last create; reloads counted from nginx's 'reconfiguring' log lines.",
-		"churn (by number of routes): every 100 ms one of min(50, routes/2) Services gets an endpoint flipped ready/not ready; 50 Go keep-alive clients load as many other Services' routes; a failed request is an error, a non-200 status or a wrong backend; reloads counted from nginx's log. changes_in_use (lua shape only): the bench's own figure: for each flip, from the return of its API call until every nginx worker (the status server's report of each worker's table version, polled every 10 ms; the table file read when it changed) uses a table holding the Service's ready endpoints as the flip left them; superseded: flips that the same Service's next flip undid before that; restoring: the flips that undid them, in use but not timed (a flip has two states, so the workers may still have used theirs); never: not in use 30 s after the files were quiet for 2 s. request_ms: the churn clients' request times. endpoint_updates (lua shape only): the differences of kube-nginx-sync's kube_nginx_sync_endpoint_updates_total and of its histogram kube_nginx_sync_endpoint_update_seconds (from a table file's write to every nginx worker reporting it in use; buckets from 5 ms, doubling) between the churn's start and 35 s after its end; p50_ms and p99_ms are estimated from those buckets as Prometheus' histogram_quantile does (linear interpolation within a bucket), so they are no finer than the buckets; a file replaced by a newer one before every worker used it is not counted, and the time from the API change to the file's write (the generator's part, which the single change includes) is not in it.",
-		"data_plane: one route of 3 endpoints (a Go server), nginx with 2 workers, wrk -t2 -c64 for 10 s with keep-alive, the configs in turn in each round; each figure is the median of the rounds (every round's requests/s and p99 are listed), failed_requests the sum of all rounds' non-2xx answers and socket errors; backend_connections were accepted by the backends during a round. upstream, flat and lua are kube-nginx-sync's shapes as it renders them; reference is a hand-written upstream block with keepalive 64.",
-		"scale_10000: render_ms is rebuild+render (and the table file's encoding in the lua shape) from objects in memory for kube-nginx-sync, and kubectl get (both lists) + jq for the baseline; table_bytes is the lua shape's table file; generator_rss_mib is the run process for kube-nginx-sync (generator and reloader in one) and the generator's process group (shell + 2 kubectl watches) for the baseline.",
+		"churn (by number of routes): every 100 ms one of min(50, routes/2) Services gets an endpoint flipped ready/not ready; 50 Go keep-alive clients load as many other Services' routes; a failed request is an error, a non-200 status or a wrong backend; reloads counted from nginx's log. changes_in_use (lua shape only): the bench's own figure: for each flip, from the return of its API call until every nginx worker (the status server's report of each worker's table version, polled every 10 ms; the table file read when it changed) uses a table holding the Service's ready endpoints as the flip left them; superseded: flips that the same Service's next flip undid before that; restoring: the flips that undid them, in use but not timed (a flip has two states, so the workers may still have used theirs); never: not in use 30 s after the files were quiet for 2 s. request_ms: the churn clients' request times. endpoint_updates (lua shape only): the differences of kube-nginx-sync's kube_nginx_sync_endpoint_updates_total and of its histogram kube_nginx_sync_endpoint_update_seconds (from a table file's write to every nginx worker reporting it, or a newer one, in use; buckets from 5 ms, doubling) between the churn's start and 35 s after its end; p50_ms and p99_ms are estimated from those buckets as Prometheus' histogram_quantile does (linear interpolation within a bucket), so they are no finer than the buckets; the time from the API change to the file's write (the generator's part, which the single change includes) is not in it.",
+		"data_plane: one route of 3 endpoints (a Go server), nginx with 2 workers (Traefik: its process, on the machine's 2 cores, with the router and load balancer that its Ingress provider makes of an Ingress, given by its file provider), wrk -t2 -c64 for 10 s with keep-alive, the configs in turn in each round; each figure is the median of the rounds (every round's requests/s and p99 are listed), failed_requests the sum of all rounds' non-2xx answers and socket errors; backend_connections were accepted by the backends during a round. upstream, flat and lua are kube-nginx-sync's shapes as it renders them; reference is a hand-written upstream block with keepalive 64.",
+		"summary and charts: the bench prints a line per figure saying who is ahead and by how much (the others' value as a multiple of the leader's), and draws single-change.png (the single change's p50 against the number of routes, log-log, with nginx's floor dashed under each nginx-based system) and data-plane.png (requests/s and p99 per config) next to this JSON; go run ./bench -charts-from FILE draws them again from a JSON.",
+		"scale_10000: render_ms is rebuild+render (and the table file's encoding in the lua shape) from objects in memory for kube-nginx-sync, and kubectl get (both lists) + jq for the baseline; table_bytes is the lua shape's table file; generator_rss_mib is the run process for kube-nginx-sync (generator and reloader in one) and the generator's process group (shell + 2 kubectl watches) for the baseline; total_pss_mib the PSS of the generator's and nginx's processes together (Traefik: its one process). For Traefik render_ms, config_bytes, nginx_t_ms and generator_rss_mib are null.",
 	}
 }

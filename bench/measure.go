@@ -80,6 +80,9 @@ type bench struct {
 	next atomic.Int64
 	// pollEvery is how often a route is tried while waiting for it.
 	pollEvery time.Duration
+	// ingresses: every Service gets an Ingress too, for the ingress
+	// controllers measured (Traefik).
+	ingresses bool
 }
 
 func (b *bench) fresh() int { return int(b.next.Add(1) - 1) }
@@ -92,7 +95,7 @@ func (b *bench) singleChange(ctx context.Context, s *system, trials int, timeout
 	var out []time.Duration
 	for range trials {
 		i := b.fresh()
-		if err := create(ctx, b.client, i, "trial"); err != nil {
+		if err := b.create(ctx, i, "trial"); err != nil {
 			return out, err
 		}
 		created := time.Now()
@@ -108,7 +111,7 @@ func (b *bench) singleChange(ctx context.Context, s *system, trials int, timeout
 		out = append(out, time.Since(created))
 		// Let the system finish (a later write, a reload) before the
 		// next trial, so that trials do not overlap.
-		if err := waitQuiet(ctx, s.outputs(), 500*time.Millisecond); err != nil {
+		if err := s.waitQuiet(ctx, s.settleTime()); err != nil {
 			return out, err
 		}
 	}
@@ -183,7 +186,7 @@ func (b *bench) nginxFloor(ctx context.Context, s *system, maker configMaker, tr
 		svcs.Items, eps.Items = append(svcs.Items, *svc), append(eps.Items, *slice)
 		if s.lua() {
 			// Pacing: a trial starts at a random point of the workers'
-			// 100 ms check of the table file, as a change from the
+			// 50 ms check of the table file (100 ms: two of them), as a change from the
 			// cluster does; right after the last answer it would start
 			// at the same point each time.
 			time.Sleep(rand.N(100 * time.Millisecond))
@@ -338,8 +341,12 @@ func (b *bench) baselineConfig(s *system, scripts string) configMaker {
 // BurstResult is the burst_1000 figure.
 type BurstResult struct {
 	ConvergeMS *float64 `json:"converge_ms"`
-	Reloads    int      `json:"reloads"`
-	CreateMS   float64  `json:"create_ms"`
+	// Reloads are nginx's (Traefik never reloads: 0).
+	Reloads int `json:"reloads"`
+	// ConfigUpdates are the configurations Traefik applied in place
+	// (its traefik_config_reloads_total); null for the others.
+	ConfigUpdates *int    `json:"config_updates,omitempty"`
+	CreateMS      float64 `json:"create_ms"`
 	// TimedOut: not every route answered within the limit; Answering
 	// says how many did.
 	TimedOut  bool `json:"timed_out"`
@@ -356,8 +363,9 @@ func (b *bench) burst(ctx context.Context, s *system, n int, timeout time.Durati
 		ids[k] = first + k
 	}
 	before := s.reloads()
+	updates := s.countUpdates(ctx)
 	start := time.Now()
-	last, err := parallel(ctx, first, first+n, 16, func(ctx context.Context, i int) error { return create(ctx, b.client, i, "burst") })
+	last, err := parallel(ctx, first, first+n, 16, func(ctx context.Context, i int) error { return b.create(ctx, i, "burst") })
 	if err != nil {
 		return nil, ids, err
 	}
@@ -382,22 +390,28 @@ func (b *bench) burst(ctx context.Context, s *system, n int, timeout time.Durati
 	if !res.TimedOut {
 		v := ms(time.Since(last))
 		res.ConvergeMS = &v
-		if err := waitQuiet(ctx, s.outputs(), time.Second); err != nil {
+		if err := s.waitQuiet(ctx, time.Second); err != nil {
 			return nil, ids, err
 		}
 	}
 	res.Answering = n - len(pending)
 	res.Reloads = s.reloads() - before
+	if res.ConfigUpdates, err = updates(); err != nil {
+		return nil, ids, err
+	}
 	return res, ids, nil
 }
 
 // ChurnResult is the churn figure.
 type ChurnResult struct {
-	Seconds           float64 `json:"seconds"`
-	Changes           int     `json:"changes"`
-	Requests          int64   `json:"requests"`
-	FailedRequests    int64   `json:"failed_requests"`
+	Seconds        float64 `json:"seconds"`
+	Changes        int     `json:"changes"`
+	Requests       int64   `json:"requests"`
+	FailedRequests int64   `json:"failed_requests"`
+	// Reloads are nginx's (Traefik never reloads: 0); ConfigUpdates the
+	// configurations Traefik applied in place (null for the others).
 	Reloads           int     `json:"reloads"`
+	ConfigUpdates     *int    `json:"config_updates,omitempty"`
 	NginxProcsBefore  int     `json:"nginx_processes_before"`
 	NginxProcsDuring  int     `json:"nginx_processes_during_max"`
 	NginxProcsAfter   int     `json:"nginx_processes_after"`
@@ -456,6 +470,7 @@ func (b *bench) churn(ctx context.Context, s *system, stable, churning []int, d,
 	res := &ChurnResult{Seconds: d.Seconds()}
 	res.NginxProcsBefore, res.NginxRSSMiBBefore, res.NginxPSSMiBBefore = nginxUsage(master)
 	before := s.reloads()
+	updates := s.countUpdates(ctx)
 	var metricsBefore map[string]float64
 	if s.lua() {
 		if metricsBefore, err = scrape(ctx, s.metricsPort); err != nil {
@@ -546,11 +561,11 @@ func (b *bench) churn(ctx context.Context, s *system, stable, churning []int, d,
 	// After: once the last change is served and old workers are gone. A
 	// generator with a backlog of events may rewrite the file for many
 	// minutes: give it 30 s.
-	if res.Settled, err = waitQuietAtMost(ctx, s.outputs(), 2*time.Second, 30*time.Second); err != nil {
+	if res.Settled, err = s.waitQuietAtMost(ctx, 2*time.Second, 30*time.Second); err != nil {
 		return res, err
 	}
 	if tracker != nil {
-		// The last file is written; the workers check every 100 ms, but
+		// The last file is written; the workers check every 50 ms, but
 		// may take a while to load a large table.
 		for start := time.Now(); tracker.pendingCount() > 0 && time.Since(start) < 30*time.Second; {
 			if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
@@ -573,6 +588,9 @@ func (b *bench) churn(ctx context.Context, s *system, stable, churning []int, d,
 	time.Sleep(35 * time.Second)
 	res.NginxProcsAfter, res.NginxRSSMiBAfter, res.NginxPSSMiBAfter = nginxUsage(master)
 	res.Reloads = s.reloads() - before
+	if res.ConfigUpdates, err = updates(); err != nil {
+		return res, err
+	}
 	if s.lua() {
 		// 35 s after the last write, the reloader has confirmed each
 		// file, or given up on it (after 10 s).
@@ -608,18 +626,25 @@ func (b *bench) flip(ctx context.Context, i int) (int, error) {
 	return n, nil
 }
 
-// ScaleResult is the scale_10000 figure.
+// ScaleResult is the scale_10000 figure. For Traefik, which has no
+// config file, no nginx and no process apart that makes its configuration,
+// render_ms, config_bytes, nginx_t_ms and generator_rss_mib are null and
+// the nginx_ figures are its one process's.
 type ScaleResult struct {
 	Services    int      `json:"services"`
 	RenderMS    *float64 `json:"render_ms"`
-	ConfigBytes int      `json:"config_bytes"`
-	// TableBytes is the lua shape's table file (0 for the others).
-	TableBytes      int     `json:"table_bytes"`
-	NginxTMS        float64 `json:"nginx_t_ms"`
-	GeneratorRSSMiB float64 `json:"generator_rss_mib"`
-	NginxRSSMiB     float64 `json:"nginx_rss_mib"`
-	NginxPSSMiB     float64 `json:"nginx_pss_mib"`
-	NginxProcesses  int     `json:"nginx_processes"`
+	ConfigBytes *int     `json:"config_bytes"`
+	// TableBytes is the lua shape's table, its index and parts (0 for the
+	// others).
+	TableBytes      int      `json:"table_bytes"`
+	NginxTMS        *float64 `json:"nginx_t_ms"`
+	GeneratorRSSMiB *float64 `json:"generator_rss_mib"`
+	NginxRSSMiB     float64  `json:"nginx_rss_mib"`
+	NginxPSSMiB     float64  `json:"nginx_pss_mib"`
+	NginxProcesses  int      `json:"nginx_processes"`
+	// TotalPSSMiB is the PSS of all the system's processes: the
+	// generator's and nginx's (Traefik's one).
+	TotalPSSMiB float64 `json:"total_pss_mib"`
 }
 
 // scale measures a running system at the cluster's current size. render
@@ -638,30 +663,37 @@ func (b *bench) scale(ctx context.Context, s *system, services int, render func(
 		v := summarize(ds).P50
 		res.RenderMS = &v
 	}
-	if fi, err := os.Stat(s.configPath()); err == nil {
-		res.ConfigBytes = int(fi.Size())
+	if fi, err := os.Stat(s.configPath()); err == nil && !s.traefik {
+		res.ConfigBytes = ptr.To(int(fi.Size()))
 	}
-	if fi, err := os.Stat(s.tablePath()); err == nil && s.lua() {
-		res.TableBytes = int(fi.Size())
+	if s.lua() {
+		res.TableBytes = tableBytes(s.tablePath())
 	}
-	var ts []time.Duration
-	for range 3 {
-		start := time.Now()
-		if out, err := exec.CommandContext(ctx, "nginx", append(s.nginxArgs(), "-t", "-q")...).CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("nginx -t: %v: %s", err, out)
+	if !s.traefik {
+		var ts []time.Duration
+		for range 3 {
+			start := time.Now()
+			if out, err := exec.CommandContext(ctx, "nginx", append(s.nginxArgs(), "-t", "-q")...).CombinedOutput(); err != nil {
+				return nil, fmt.Errorf("nginx -t: %v: %s", err, out)
+			}
+			ts = append(ts, time.Since(start))
 		}
-		ts = append(ts, time.Since(start))
+		res.NginxTMS = ptr.To(summarize(ts).P50)
 	}
-	res.NginxTMS = summarize(ts).P50
+	var genRSS, genPSS float64
 	for _, pid := range s.generatorPIDs() {
-		res.GeneratorRSSMiB += rssMiB(pid)
+		genRSS += rssMiB(pid)
+		genPSS += pssMiB(pid)
 	}
-	res.GeneratorRSSMiB = round(res.GeneratorRSSMiB)
+	if !s.traefik {
+		res.GeneratorRSSMiB = ptr.To(round(genRSS))
+	}
 	master, err := s.nginxMaster()
 	if err != nil {
 		return nil, err
 	}
 	res.NginxProcesses, res.NginxRSSMiB, res.NginxPSSMiB = nginxUsage(master)
+	res.TotalPSSMiB = round(genPSS + res.NginxPSSMiB)
 	return res, nil
 }
 
@@ -671,13 +703,17 @@ func nginxUsage(master int) (procs int, rss, pss float64) {
 	pids := append([]int{master}, children(master)...)
 	for _, p := range pids {
 		rss += rssMiB(p)
-		pss += procKiB(p, "smaps_rollup", "Pss:") / 1024
+		pss += pssMiB(p)
 	}
 	return len(pids), round(rss), round(pss)
 }
 
 // rssMiB is a process's resident set size.
 func rssMiB(pid int) float64 { return procKiB(pid, "status", "VmRSS:") / 1024 }
+
+// pssMiB is a process's proportional set size: the pages it shares with
+// others split between them.
+func pssMiB(pid int) float64 { return procKiB(pid, "smaps_rollup", "Pss:") / 1024 }
 
 // procKiB reads the field (in kB) of /proc/PID/file.
 func procKiB(pid int, file, field string) float64 {
@@ -770,4 +806,24 @@ func startNginx(args ...string) (cmd *exec.Cmd, log *syncBuffer, stop func(), er
 		}
 	}
 	return cmd, log, stop, nil
+}
+
+// tableBytes is the size of the table file at path and of the parts it
+// names; 0 when it cannot be read.
+func tableBytes(path string) int {
+	index, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	hashes, _, err := luaplane.DecodeIndex(index)
+	if err != nil {
+		return 0
+	}
+	n := len(index)
+	for _, h := range hashes {
+		if fi, err := os.Stat(luaplane.PartPath(path, h)); err == nil {
+			n += int(fi.Size())
+		}
+	}
+	return n
 }

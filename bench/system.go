@@ -26,8 +26,12 @@ import (
 // being measured.
 type system struct {
 	name string
-	// shape is kube-nginx-sync's --shape; "" for the baseline.
+	// shape is kube-nginx-sync's --shape; "" for the others.
 	shape string
+	// traefik: the system is Traefik, one process that watches the API
+	// server and proxies; there is no nginx, no config file and no
+	// reload.
+	traefik bool
 	// dir holds the system's config folder, nginx prefix and logs.
 	dir string
 	// port is where its nginx listens, on 127.0.0.1.
@@ -35,9 +39,17 @@ type system struct {
 	// statusPort is kube-nginx-sync's status server port (0 for the
 	// baseline).
 	statusPort int
-	// metricsPort is where kube-nginx-sync serves /metrics (0 for the
-	// baseline).
+	// metricsPort is where kube-nginx-sync or Traefik serves /metrics (0
+	// for the baseline).
 	metricsPort int
+	// startLimit bounds the wait for the first routes at start (2
+	// minutes when 0).
+	startLimit time.Duration
+	// settle is how long the system's data plane must be quiet after a
+	// single change before the next (500 ms when 0): longer than any
+	// pause that the system imposes between two changes, so that a trial
+	// measures a change on its own.
+	settle time.Duration
 	// initCommand, when set, runs to its end before the others start:
 	// the seed's init container.
 	initCommand func(s *system) *exec.Cmd
@@ -69,8 +81,12 @@ func (s *system) ours() bool { return s.shape != "" }
 func (s *system) lua() bool { return s.shape == string(nginxconf.ShapeLua) }
 
 // outputs are the files the system writes for nginx: the config, and in
-// the lua shape the table file, where a new route or endpoint goes.
+// the lua shape the table file, where a new route or endpoint goes; none
+// for Traefik.
 func (s *system) outputs() []string {
+	if s.traefik {
+		return nil
+	}
 	if s.lua() {
 		return []string{s.configPath(), s.tablePath()}
 	}
@@ -86,6 +102,9 @@ func (s *system) nginxArgs() []string { return []string{"-p", s.prefix() + "/", 
 // reload shows as a "reconfiguring" line in the system's log; the Lua
 // module for the lua shape.
 func (s *system) prepare() error {
+	if s.traefik {
+		return os.MkdirAll(s.dir, 0o755)
+	}
 	for _, d := range []string{s.confDir(), s.prefix()} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return err
@@ -139,10 +158,19 @@ func (s *system) start(ctx context.Context, c kubernetes.Interface, ready []int)
 	if err := waitWatches(ctx, c, 1, false); err != nil {
 		return fmt.Errorf("%s: %w", s.name, err)
 	}
-	if err := waitQuiet(ctx, s.outputs(), 500*time.Millisecond); err != nil {
+	if err := s.waitQuiet(ctx, s.settleTime()); err != nil {
 		return err
 	}
 	return s.waitRouted(ctx, ready)
+}
+
+// settleTime is how long the system's data plane must be quiet before a
+// measurement starts: settle, 500 ms when not set.
+func (s *system) settleTime() time.Duration {
+	if s.settle == 0 {
+		return 500 * time.Millisecond
+	}
+	return s.settle
 }
 
 // startProcs starts processes of the system, each in a process group of
@@ -161,10 +189,14 @@ func (s *system) startProcs(cmds []*exec.Cmd) error {
 }
 
 // waitRouted waits until nginx routes the Services in ready, for at most
-// 2 minutes; then it stops the system.
+// the start limit; then it stops the system.
 func (s *system) waitRouted(ctx context.Context, ready []int) error {
 	client := newPollClient()
-	deadline := time.Now().Add(2 * time.Minute)
+	limit := s.startLimit
+	if limit == 0 {
+		limit = 2 * time.Minute
+	}
+	deadline := time.Now().Add(limit)
 	for _, i := range ready {
 		for !routed(client, s.port, i) {
 			if time.Now().After(deadline) || ctx.Err() != nil {
@@ -209,8 +241,16 @@ func (s *system) stop() {
 // reloads counts the reloads nginx logged so far.
 func (s *system) reloads() int { return strings.Count(s.log.String(), "reconfiguring") }
 
-// nginxMaster is the PID of the system's nginx master.
+// nginxMaster is the PID of the system's nginx master; for Traefik, of
+// its one process, which has no children: the figures of nginx's
+// processes are Traefik's.
 func (s *system) nginxMaster() (int, error) {
+	if s.traefik {
+		if len(s.procs) == 0 {
+			return 0, fmt.Errorf("%s is not running", s.name)
+		}
+		return s.procs[0].Process.Pid, nil
+	}
 	data, err := os.ReadFile(filepath.Join(s.prefix(), "nginx.pid"))
 	if err != nil {
 		return 0, err
@@ -219,9 +259,10 @@ func (s *system) nginxMaster() (int, error) {
 }
 
 // generatorPIDs are the processes that make the config: kube-nginx-sync's
-// one process, or the baseline generator's process group.
+// one process, or the baseline generator's process group; none for
+// Traefik, whose one process is its data plane too.
 func (s *system) generatorPIDs() []int {
-	if len(s.procs) == 0 {
+	if len(s.procs) == 0 || s.traefik {
 		return nil
 	}
 	if s.ours() {
@@ -308,31 +349,25 @@ func newPollClient() *http.Client {
 	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, DisableCompression: true}}
 }
 
-// waitQuiet waits until none of the files (each of which must exist) has
-// changed for quiet, counted from the call at the earliest: a generator
+// waitQuiet waits until the system's data plane has not changed for
+// quiet (lastChange), counted from the call at the earliest: a generator
 // that coalesces a stream of changes may have paused for longer than
 // quiet just before its last write.
-func waitQuiet(ctx context.Context, paths []string, quiet time.Duration) error {
-	_, err := waitQuietAtMost(ctx, paths, quiet, 0)
+func (s *system) waitQuiet(ctx context.Context, quiet time.Duration) error {
+	_, err := s.waitQuietAtMost(ctx, quiet, 0)
 	return err
 }
 
 // waitQuietAtMost is waitQuiet that gives up after limit (0: never) and
-// says whether the files went quiet.
-func waitQuietAtMost(ctx context.Context, paths []string, quiet, limit time.Duration) (bool, error) {
+// says whether the data plane went quiet.
+func (s *system) waitQuietAtMost(ctx context.Context, quiet, limit time.Duration) (bool, error) {
 	start := time.Now()
+	last := s.lastChange(ctx)
 	for {
 		if limit > 0 && time.Since(start) > limit {
 			return false, nil
 		}
-		quietAll := true
-		for _, path := range paths {
-			fi, err := os.Stat(path)
-			if err != nil || time.Since(fi.ModTime()) < quiet || time.Since(start) < quiet {
-				quietAll = false
-			}
-		}
-		if quietAll {
+		if time.Since(last()) >= quiet && time.Since(start) >= quiet {
 			return true, nil
 		}
 		select {
@@ -340,6 +375,41 @@ func waitQuietAtMost(ctx context.Context, paths []string, quiet, limit time.Dura
 			return false, ctx.Err()
 		case <-time.After(quiet / 5):
 		}
+	}
+}
+
+// lastChange returns a function that says when the system last changed
+// what its data plane serves, as far as the bench can see it: for the
+// nginx systems, the latest modification of their outputs (now when one
+// is missing); for Traefik, when the bench last saw its count of applied
+// configurations (traefik_config_reloads_total) move, or the first call
+// (or now, when its metrics do not answer).
+func (s *system) lastChange(ctx context.Context) func() time.Time {
+	if s.traefik {
+		count, at := -1.0, time.Time{}
+		return func() time.Time {
+			n, err := s.configUpdates(ctx)
+			if err != nil {
+				return time.Now()
+			}
+			if n != count {
+				count, at = n, time.Now()
+			}
+			return at
+		}
+	}
+	return func() time.Time {
+		var latest time.Time
+		for _, path := range s.outputs() {
+			fi, err := os.Stat(path)
+			if err != nil {
+				return time.Now()
+			}
+			if fi.ModTime().After(latest) {
+				latest = fi.ModTime()
+			}
+		}
+		return latest
 	}
 }
 

@@ -7,50 +7,31 @@ import (
 )
 
 // table is the results as a Markdown table: a column for each system (in
-// the order they ran: kube-nginx-sync in each shape, then the baseline),
-// and with the baseline, the ratio baseline / kube-nginx-sync for each
-// shape (above 1: we are faster or smaller).
+// the order they ran: kube-nginx-sync in each shape, then Traefik, then
+// the baseline), and for each of the others (the peers), the ratio peer /
+// kube-nginx-sync for each shape (above 1: we are faster or smaller).
 func table(res *Results, sizes []int) string {
-	var names []string
-	for name := range res.Results {
-		names = append(names, name)
-	}
-	// kube-nginx-sync's shapes in the order of -shape, the baseline last.
-	shapes := strings.Split(res.Shape, ",")
-	order := func(name string) int {
-		if i := slices.Index(shapes, res.Shapes[name]); i >= 0 && res.Shapes[name] != "" {
-			return i
-		}
-		return len(shapes)
-	}
-	slices.SortFunc(names, func(a, b string) int { return order(a) - order(b) })
-	var ourNames []string
+	names := systemNames(res)
+	var ourNames, peers []string
 	for _, n := range names {
-		if n != baseline {
+		if res.Shapes[n] != "" {
 			ourNames = append(ourNames, n)
+		} else {
+			peers = append(peers, n)
 		}
 	}
-	base := res.Results[baseline]
 
 	var sb strings.Builder
 	sb.WriteString("\n| figure |")
 	for _, n := range names {
-		if n == baseline {
-			sb.WriteString(" baseline (seed design) |")
-		} else {
-			fmt.Fprintf(&sb, " %s (`--shape %s`) |", n, res.Shapes[n])
-		}
+		fmt.Fprintf(&sb, " %s |", systemLabel(res, n))
 	}
-	if base != nil {
+	for _, p := range peers {
 		for _, n := range ourNames {
-			fmt.Fprintf(&sb, " baseline / %s |", n)
+			fmt.Fprintf(&sb, " %s / %s |", p, n)
 		}
 	}
-	sb.WriteString("\n|---|" + strings.Repeat("---|", len(names)))
-	if base != nil {
-		sb.WriteString(strings.Repeat("---|", len(ourNames)))
-	}
-	sb.WriteString("\n")
+	sb.WriteString("\n|---|" + strings.Repeat("---|", len(names)+len(peers)*len(ourNames)) + "\n")
 
 	// line writes a row: one cell per system, and the ratios of value
 	// (nil: no ratio columns filled).
@@ -59,11 +40,11 @@ func table(res *Results, sizes []int) string {
 		for _, n := range names {
 			fmt.Fprintf(&sb, " %s |", cell(res.Results[n]))
 		}
-		if base != nil {
+		for _, p := range peers {
 			for _, n := range ourNames {
 				r := ""
 				if value != nil {
-					r = ratio(value(base), value(res.Results[n]))
+					r = ratio(value(res.Results[p]), value(res.Results[n]))
 				}
 				fmt.Fprintf(&sb, " %s |", r)
 			}
@@ -103,9 +84,13 @@ func table(res *Results, sizes []int) string {
 			line(fmt.Sprintf("single change of an Ingress at %d routes, p50 / p95 / max (trials)", n),
 				func(r *SystemResults) string { return lat(r.IngressSingleChangeMS[k]) }, nil)
 		}
-		line(fmt.Sprintf("nginx floor at %d routes, same shape (SIGHUP; lua: the table file replaced)", n),
+		line(fmt.Sprintf("nginx floor at %d routes, same shape (SIGHUP; lua: the table file replaced; Traefik: no nginx)", n),
 			func(r *SystemResults) string { return lat(r.NginxFloorMS[k]) },
 			func(r *SystemResults) *float64 { return p50(r.NginxFloorMS[k]) })
+		if some(func(r *SystemResults) bool { return r.HTTPSSingleChangeMS[k] != nil }) {
+			line(fmt.Sprintf("single change of an HTTPS route (a new host) at %d routes, p50 / p95 / max (trials)", n),
+				func(r *SystemResults) string { return lat(r.HTTPSSingleChangeMS[k]) }, nil)
+		}
 		line(fmt.Sprintf("single change / floor at %d routes (p50)", n),
 			func(r *SystemResults) string { return ratio(p50(r.SingleChangeMS[k]), p50(r.NginxFloorMS[k])) }, nil)
 	}
@@ -125,8 +110,14 @@ func table(res *Results, sizes []int) string {
 			}
 			return num(r.Burst1000.ConvergeMS, "ms")
 		}, converge)
-		number("burst of 1,000: reloads", "", func(r *SystemResults) *float64 {
+		line("burst of 1,000: reloads", func(r *SystemResults) string {
 			if r.Burst1000 == nil {
+				return "—"
+			}
+			return reloads(r.Burst1000.Reloads, r.Burst1000.ConfigUpdates)
+		}, func(r *SystemResults) *float64 {
+			// Traefik's configurations are no reloads: no ratio.
+			if r.Burst1000 == nil || r.Burst1000.ConfigUpdates != nil {
 				return nil
 			}
 			return f(r.Burst1000.Reloads)
@@ -161,9 +152,11 @@ func table(res *Results, sizes []int) string {
 				return fmt.Sprintf("%g / %g / %g / %g ms", c.RequestMS.P50, c.RequestMS.P99, c.RequestMS.P999, c.RequestMS.Max)
 			}), nil)
 		line(fmt.Sprintf("churn at %d routes: reloads / endpoint changes", n),
-			churn(func(c *ChurnResult) string { return fmt.Sprintf("%d / %d", c.Reloads, c.Changes) }),
+			churn(func(c *ChurnResult) string {
+				return fmt.Sprintf("%s / %d", reloads(c.Reloads, c.ConfigUpdates), c.Changes)
+			}),
 			func(r *SystemResults) *float64 {
-				if r.Churn[k] == nil {
+				if r.Churn[k] == nil || r.Churn[k].ConfigUpdates != nil {
 					return nil
 				}
 				return f(r.Churn[k].Reloads)
@@ -189,7 +182,7 @@ func table(res *Results, sizes []int) string {
 					return fmt.Sprintf("%s / %s (%d, %d)", num(u.P50MS, "ms"), num(u.P99MS, "ms"), u.OK, u.Failed)
 				}), nil)
 		}
-		line(fmt.Sprintf("churn at %d routes: nginx processes / RSS MiB / PSS MiB, before → max during → 35 s after", n),
+		line(fmt.Sprintf("churn at %d routes: nginx processes (Traefik: its one) / RSS MiB / PSS MiB, before → max during → 35 s after", n),
 			churn(func(c *ChurnResult) string {
 				return fmt.Sprintf("%d / %g / %g → %d / %g / %g → %d / %g / %g", c.NginxProcsBefore, c.NginxRSSMiBBefore, c.NginxPSSMiBBefore,
 					c.NginxProcsDuring, c.NginxRSSMiBDuring, c.NginxPSSMiBDuring, c.NginxProcsAfter, c.NginxRSSMiBAfter, c.NginxPSSMiBAfter)
@@ -211,13 +204,66 @@ func table(res *Results, sizes []int) string {
 			}
 		}
 		number(fmt.Sprintf("scale %d: rebuild + render", services), "ms", scale(func(s *ScaleResult) *float64 { return s.RenderMS }))
-		number("scale: config size (lua: and the table file)", "KiB", scale(func(s *ScaleResult) *float64 { return f((s.ConfigBytes + s.TableBytes) / 1024) }))
-		number("scale: nginx -t", "ms", scale(func(s *ScaleResult) *float64 { return &s.NginxTMS }))
-		number("scale: generator RSS", "MiB", scale(func(s *ScaleResult) *float64 { return &s.GeneratorRSSMiB }))
-		number("scale: nginx RSS (all processes)", "MiB", scale(func(s *ScaleResult) *float64 { return &s.NginxRSSMiB }))
-		number("scale: nginx PSS (all processes)", "MiB", scale(func(s *ScaleResult) *float64 { return &s.NginxPSSMiB }))
+		number("scale: config size (lua: and the table file)", "KiB", scale(func(s *ScaleResult) *float64 {
+			if s.ConfigBytes == nil {
+				return nil
+			}
+			return f((*s.ConfigBytes + s.TableBytes) / 1024)
+		}))
+		number("scale: nginx -t", "ms", scale(func(s *ScaleResult) *float64 { return s.NginxTMS }))
+		number("scale: generator RSS", "MiB", scale(func(s *ScaleResult) *float64 { return s.GeneratorRSSMiB }))
+		number("scale: nginx RSS (all processes; Traefik: its one)", "MiB", scale(func(s *ScaleResult) *float64 { return &s.NginxRSSMiB }))
+		number("scale: nginx PSS (all processes; Traefik: its one)", "MiB", scale(func(s *ScaleResult) *float64 { return &s.NginxPSSMiB }))
+		number("scale: PSS of all the system's processes (generator and nginx)", "MiB", scale(func(s *ScaleResult) *float64 {
+			if s.TotalPSSMiB == 0 {
+				return nil // not measured before this figure existed
+			}
+			return &s.TotalPSSMiB
+		}))
 	}
 	return sb.String()
+}
+
+// systemNames are the systems of res in the order they ran:
+// kube-nginx-sync's shapes in the order of -shape, then Traefik, then the
+// baseline.
+func systemNames(res *Results) []string {
+	shapes := strings.Split(res.Shape, ",")
+	order := func(name string) int {
+		if i := slices.Index(shapes, res.Shapes[name]); i >= 0 && res.Shapes[name] != "" {
+			return i
+		}
+		if name == traefikName {
+			return len(shapes)
+		}
+		return len(shapes) + 1
+	}
+	var names []string
+	for name := range res.Results {
+		names = append(names, name)
+	}
+	slices.SortFunc(names, func(a, b string) int { return order(a) - order(b) })
+	return names
+}
+
+// systemLabel names a system in a table's head.
+func systemLabel(res *Results, name string) string {
+	switch {
+	case name == baseline:
+		return "baseline (seed design)"
+	case name == traefikName:
+		v := res.Versions[traefikName]
+		return strings.TrimSpace("Traefik " + v + " (Ingress provider)")
+	}
+	return fmt.Sprintf("%s (`--shape %s`)", name, res.Shapes[name])
+}
+
+// reloads is nginx's reloads, and the configurations Traefik applied.
+func reloads(n int, updates *int) string {
+	if updates != nil {
+		return fmt.Sprintf("%d (%d configurations applied in place)", n, *updates)
+	}
+	return fmt.Sprint(n)
 }
 
 func f(n int) *float64 {

@@ -5,15 +5,20 @@
 # kubectl (with its built-in kustomize) and helm. The binaries go to .cache/controlplane/<key>/,
 # where <key> changes with the pinned versions, so each machine builds them
 # once (the first kube-apiserver build takes about 8 minutes on 2 cores).
+# Traefik, the peer the benchmarks measure, is pinned in hack/controlplane/traefik
+# and built only for them, into a folder of its own keyed by its pin.
 #
 # Usage: hack/control-plane.sh [build]   build all four if needed, print the bin folder
 #        hack/control-plane.sh demo      only what the demo needs (no helm)
+#        hack/control-plane.sh traefik   build Traefik if needed, print its binary's path
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
-key=$(cat hack/controlplane/*/go.mod hack/controlplane/*/go.sum | sha256sum | cut -c1-16)
+# The control plane's modules only: Traefik's pin must not rebuild them.
+cp_modules=(etcd helm kube-apiserver)
+key=$(cd hack/controlplane && cat "${cp_modules[@]/%//go.mod}" "${cp_modules[@]/%//go.sum}" | sha256sum | cut -c1-16)
 apiserver_version=$(awk '$1 == "require" && $2 == "k8s.io/kubernetes" {print $3}' hack/controlplane/kube-apiserver/go.mod)
 etcd_version=$(awk '$1 == "require" && $2 == "go.etcd.io/etcd/server/v3" {print $3}' hack/controlplane/etcd/go.mod)
 bin="$root/.cache/controlplane/${apiserver_version}-etcd-${etcd_version}-${key}"
@@ -41,8 +46,15 @@ build | demo)
 	[[ ${1:-build} == demo ]] || build helm hack/controlplane/helm helm.sh/helm/v3/cmd/helm
 	echo "$bin"
 	;;
+traefik)
+	traefik_version=$(awk '$1 == "require" && $2 == "github.com/traefik/traefik/v3" {print $3}' hack/controlplane/traefik/go.mod)
+	traefik_key=$(cat hack/controlplane/traefik/go.mod hack/controlplane/traefik/go.sum | sha256sum | cut -c1-16)
+	bin="$root/.cache/controlplane/traefik-${traefik_version}-${traefik_key}"
+	build traefik hack/controlplane/traefik github.com/traefik/traefik/v3/cmd/traefik
+	echo "$bin/traefik"
+	;;
 *)
-	echo "usage: $0 [build|demo]" >&2
+	echo "usage: $0 [build|demo|traefik]" >&2
 	exit 2
 	;;
 esac

@@ -1,7 +1,8 @@
 // Command demo shows kube-nginx-sync at work on this machine: it starts a
-// real kube-apiserver and etcd, creates sample Services with real backends,
-// runs `kube-nginx-sync run` (the generator and nginx), shows the config and
-// what each route answers, then changes the cluster live. With -shape lua,
+// real kube-apiserver and etcd, creates sample Services with real backends
+// (one served over HTTPS with a certificate of the demo's own CA, from a
+// Secret), runs `kube-nginx-sync run` (the generator and nginx), shows the
+// config and what each route answers, then changes the cluster live. With -shape lua,
 // nginx loads its Lua module, and the demo also replaces an endpoint and
 // shows nginx serving it without a reload. Run it through `make demo`
 // (ARGS='-shape lua' for the lua shape), which builds what it needs and runs
@@ -12,10 +13,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -50,6 +53,7 @@ func run() error {
 	binary := flag.String("binary", "bin/kube-nginx-sync", "the kube-nginx-sync binary")
 	port := flag.Int("port", 8080, "port nginx listens on, on 127.0.0.1")
 	statusPort := flag.Int("status-port", 8099, "port of nginx's status server, on 127.0.0.1")
+	httpsPort := flag.Int("https-port", 8443, "port nginx serves HTTPS on, on 127.0.0.1")
 	listenPort := flag.Int("listen-port", 9090, "port of kube-nginx-sync's /metrics, /healthz and /readyz, on 127.0.0.1")
 	once := flag.Bool("once", false, "stop after showing the routes instead of waiting for Ctrl-C")
 	shape := flag.String("shape", "upstream", "shape of the config, passed to run --shape: upstream, flat or lua (nginx's Lua module: endpoint changes without a reload)")
@@ -95,7 +99,15 @@ func run() error {
 	fmt.Printf("   API server %s, kubeconfig %s\n", cp.Config.Host, cp.Kubeconfig)
 
 	step("Creating sample Services in namespace \"demo\", with real backends behind them")
-	backends, err := createSamples(ctx, client)
+	ca, err := testbed.NewCA("kube-nginx-sync demo CA")
+	if err != nil {
+		return err
+	}
+	caFile := filepath.Join(work, "demo-ca.pem")
+	if err := os.WriteFile(caFile, ca.PEM, 0o644); err != nil {
+		return err
+	}
+	backends, err := createSamples(ctx, client, ca)
 	defer func() {
 		for _, b := range backends {
 			b.Close()
@@ -121,7 +133,7 @@ func run() error {
 	step("Starting kube-nginx-sync run: the generator and nginx, hot-reloaded, in one process")
 	listen := "127.0.0.1:" + strconv.Itoa(*listenPort)
 	run := exec.Command(*binary, "run", "--kubeconfig", cp.Kubeconfig, "--output", output, "--validate", "--shape", *shape,
-		"--http-address", "127.0.0.1", "--http-port", strconv.Itoa(*port), "--status-port", strconv.Itoa(*statusPort),
+		"--http-address", "127.0.0.1", "--http-port", strconv.Itoa(*port), "--https-port", strconv.Itoa(*httpsPort), "--status-port", strconv.Itoa(*statusPort),
 		"--listen", listen, "--", "-p", filepath.Join(work, "nginx")+"/", "-c", mainConf)
 	fmt.Printf("   $ %s\n", strings.Join(run.Args, " "))
 	stopRun, err := startLogged(run, filepath.Join(work, "kube-nginx-sync.log"))
@@ -173,7 +185,7 @@ func run() error {
 	for _, r := range []struct{ host, path, note string }{
 		{"", "/demo/hello/", "2 endpoints, balanced"},
 		{"", "/demo/hello/", ""},
-		{"shop.demo.test", "/cart", "own host, path /"},
+		{"shop.demo.test", "/cart", "own host, path /, HTTPS: plain HTTP redirects"},
 		{"", "/demo/api/items", "upstream: service (the ClusterIP)"},
 		{"", "/demo/sleepy/", "no ready endpoint"},
 		{"", "/demo/internal/", "not labelled for kube-nginx-sync"},
@@ -185,6 +197,9 @@ func run() error {
 			host = " (Host: " + r.host + ")"
 		}
 		fmt.Printf("   GET %s%s\n      -> %d %q   %s\n", r.path, host, status, body, r.note)
+	}
+	if err := showHTTPS(*httpsPort, ca); err != nil {
+		return err
 	}
 
 	if lua {
@@ -223,7 +238,8 @@ func run() error {
 	}
 	step("Running until Ctrl-C. From another shell, in the demo's network namespace:")
 	fmt.Printf("   nsenter --net=/proc/%d/ns/net curl -s %s/demo/hello/\n", os.Getpid(), base)
-	fmt.Printf("   nsenter --net=/proc/%d/ns/net curl -s -H 'Host: shop.demo.test' %s/\n", os.Getpid(), base)
+	fmt.Printf("   nsenter --net=/proc/%d/ns/net curl -s --cacert %s --resolve shop.demo.test:%d:127.0.0.1 https://shop.demo.test:%d/\n",
+		os.Getpid(), caFile, *httpsPort, *httpsPort)
 	fmt.Printf("   nsenter --net=/proc/%d/ns/net curl -s http://%s/metrics | grep ^kube_nginx_sync\n", os.Getpid(), listen)
 	if lua {
 		fmt.Printf("   cat %s\n", tableFile)
@@ -239,8 +255,9 @@ func run() error {
 func step(s string) { fmt.Printf("\n== %s\n", s) }
 
 // createSamples creates the demo's Services and EndpointSlices, and starts
-// their backends.
-func createSamples(ctx context.Context, client kubernetes.Interface) ([]*testbed.Backend, error) {
+// their backends; shop is served over HTTPS too, with a certificate that ca
+// issues, in a Secret.
+func createSamples(ctx context.Context, client kubernetes.Interface, ca *testbed.CA) ([]*testbed.Backend, error) {
 	var backends []*testbed.Backend
 	// Backends on 198.18.64.x, apart from the end-to-end tests' (which
 	// run this demo in their network namespace too).
@@ -264,12 +281,21 @@ func createSamples(ctx context.Context, client kubernetes.Interface) ([]*testbed
 	}
 	samples := []sample{
 		{name: "hello", labels: testbed.ExposedLabels, pods: []string{"hello-pod-1", "hello-pod-2"}},
-		{name: "shop", labels: testbed.ExposedLabels, annotations: map[string]string{"kube-nginx-sync.io/host": "shop.demo.test", "kube-nginx-sync.io/path": "/"}, pods: []string{"shop-pod-1"}},
+		{name: "shop", labels: testbed.ExposedLabels, annotations: map[string]string{"kube-nginx-sync.io/host": "shop.demo.test", "kube-nginx-sync.io/path": "/",
+			"kube-nginx-sync.io/tls-secret": "shop-tls"}, pods: []string{"shop-pod-1"}},
 		{name: "api", labels: testbed.ExposedLabels, annotations: map[string]string{"kube-nginx-sync.io/upstream": "service"}},
 		{name: "sleepy", labels: testbed.ExposedLabels, pods: []string{"sleepy-pod-1"}, notReady: true},
 		{name: "internal", pods: []string{"internal-pod-1"}},
 		{name: "broken", labels: testbed.ExposedLabels, annotations: map[string]string{"kube-nginx-sync.io/path": "/oops; return 200 pwned"}, pods: []string{"broken-pod-1"}},
 	}
+	cert, err := ca.Issue([]string{"shop.demo.test"}, testbed.IssueOptions{})
+	if err != nil {
+		return backends, err
+	}
+	if _, err := client.CoreV1().Secrets("demo").Create(ctx, testbed.TLSSecret("shop-tls", cert), metav1.CreateOptions{}); err != nil {
+		return backends, err
+	}
+	fmt.Printf("   secret/shop-tls type=kubernetes.io/tls: a certificate for shop.demo.test from the demo's CA (serial %s)\n", cert.Serial.Text(16))
 	for _, s := range samples {
 		svc, err := client.CoreV1().Services("demo").Create(ctx, &corev1.Service{
 			ObjectMeta: metav1.ObjectMeta{Name: s.name, Labels: s.labels, Annotations: s.annotations},
@@ -303,17 +329,49 @@ func createSamples(ctx context.Context, client kubernetes.Interface) ([]*testbed
 	return backends, nil
 }
 
+// showHTTPS shows what shop.demo.test answers over HTTPS, verified with
+// the demo's CA, and that a name without a certificate is refused.
+func showHTTPS(port int, ca *testbed.CA) error {
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: ca.Pool()},
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, "127.0.0.1:"+strconv.Itoa(port))
+		},
+		ForceAttemptHTTP2: true,
+	}}
+	url := fmt.Sprintf("https://shop.demo.test:%d/cart", port)
+	resp, err := c.Get(url)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", url, err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("   GET %s\n      -> %d %q   over %s, %s, certificate serial %s verified with the demo's CA\n", url, resp.StatusCode, body,
+		resp.Proto, tls.VersionName(resp.TLS.Version), resp.TLS.PeerCertificates[0].SerialNumber.Text(16))
+	_, err = tls.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port), &tls.Config{ServerName: "other.demo.test", RootCAs: ca.Pool()})
+	fmt.Printf("   TLS to other.demo.test (no certificate for it)\n      -> %v\n", err)
+	return nil
+}
+
 func get(base, host, path string) (int, string) {
 	req, err := http.NewRequest(http.MethodGet, base+path, nil)
 	if err != nil {
 		return 0, err.Error()
 	}
 	req.Host = host
-	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+	resp, err := (&http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}).Do(req)
 	if err != nil {
 		return 0, err.Error()
 	}
 	defer resp.Body.Close()
+	if loc := resp.Header.Get("Location"); resp.StatusCode/100 == 3 && loc != "" {
+		return resp.StatusCode, "Location: " + loc
+	}
 	body, err := io.ReadAll(resp.Body)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return resp.StatusCode, err.Error()

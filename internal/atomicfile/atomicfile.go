@@ -54,7 +54,13 @@ func RemoveTemporary(path string) ([]string, error) {
 	if dir == "" {
 		dir = "."
 	}
-	matches, err := filepath.Glob(filepath.Join(dir, globEscape(confdir.TempPattern(base))))
+	return RemoveGlob(filepath.Join(dir, globEscape(confdir.TempPattern(base))))
+}
+
+// RemoveGlob removes the files that pattern matches (see filepath.Glob)
+// and returns their names; a file already gone counts as removed.
+func RemoveGlob(pattern string) ([]string, error) {
+	matches, err := filepath.Glob(pattern)
 	if err != nil {
 		return nil, err
 	}

@@ -183,7 +183,9 @@ func diffEntries(before, after map[string]string) []string {
 	return out
 }
 
-// configEntries flattens a config into named entries.
+// configEntries flattens a config into named entries: a server is named
+// by its server_name (or its first listen), with "(https)" for one
+// served over HTTPS.
 func configEntries(data []byte) (map[string]string, error) {
 	ds, err := nginxsyntax.Parse(string(data))
 	if err != nil {
@@ -194,6 +196,7 @@ func configEntries(data []byte) (map[string]string, error) {
 		switch {
 		case d.Name == "server" && d.Block != nil:
 			host := ""
+			tls := false
 			var own []string
 			for _, c := range d.Block {
 				switch {
@@ -202,6 +205,11 @@ func configEntries(data []byte) (map[string]string, error) {
 				case c.Name == "listen" && host == "":
 					host = "listen " + strings.Join(c.Args, " ")
 				}
+				tls = tls || c.Name == "listen" && slices.Contains(c.Args, "ssl")
+			}
+			// A host served over HTTPS has a server block for each.
+			if tls {
+				host += " (https)"
 			}
 			for _, c := range d.Block {
 				if c.Name == "location" {

@@ -77,6 +77,8 @@ func (o *explainOptions) run(ctx context.Context, e env, ref string) error {
 	// target itself, selected or not.
 	var objs kube.Objects
 	var svc *corev1.Service
+	// secretsNote says why HTTPS could not be checked, if it could not.
+	var secretsNote string
 	if src.fromFile != "" {
 		if objs, err = kube.LoadFile(src.fromFile); err != nil {
 			return err
@@ -93,8 +95,19 @@ func (o *explainOptions) run(ctx context.Context, e env, ref string) error {
 		}
 		lctx, cancel := context.WithTimeout(ctx, src.timeout)
 		defer cancel()
-		if objs, err = kube.List(lctx, client, cfg.sel); err != nil {
+		sel := cfg.sel
+		sel.TLSSecrets = false // below: whoever runs explain may not read Secrets
+		if objs, err = kube.List(lctx, client, sel); err != nil {
 			return fmt.Errorf("read the cluster: %w", err)
+		}
+		if cfg.sel.TLSSecrets {
+			objs.Secrets, err = kube.ListTLSSecrets(lctx, client, cfg.sel, objs.Services)
+			switch {
+			case apierrors.IsForbidden(err):
+				secretsNote = "not checked: your kubeconfig's user may not list Secrets, so every host that asks for HTTPS shows as left out below"
+			case err != nil:
+				return fmt.Errorf("read the cluster: %w", err)
+			}
 		}
 		got, err := client.CoreV1().Services(ns).Get(lctx, name, metav1.GetOptions{})
 		switch {
@@ -126,6 +139,11 @@ func (o *explainOptions) run(ctx context.Context, e env, ref string) error {
 		}
 		defer os.RemoveAll(dir)
 		pipeline.Output = filepath.Join(dir, "default.conf")
+		// The certificate files go there too: the config must name them
+		// there for nginx -t.
+		if pipeline.Renderer, err = o.gf.rend.renderer(dir); err != nil {
+			return err
+		}
 		out, err := pipeline.Apply(ctx, objs)
 		if err != nil {
 			return err
@@ -133,10 +151,16 @@ func (o *explainOptions) run(ctx context.Context, e env, ref string) error {
 		res = out.Result
 	} else {
 		opts := cfg.modelOpts
+		opts.Secrets, opts.Now = objs.Secrets, time.Now()
 		opts.Ingress.Ingresses, opts.Ingress.Classes = objs.Ingresses, objs.IngressClasses
 		res = model.Build(objs.Services, objs.EndpointSlices, opts)
 	}
 	explainResult(w, res, target)
+	if secretsNote != "" && slices.ContainsFunc(res.Certificates, func(c model.HostCertificate) bool {
+		return c.Secret.Namespace == target.Namespace
+	}) {
+		fmt.Fprintf(w, "  https: %s\n", secretsNote)
+	}
 	return nil
 }
 
@@ -199,5 +223,40 @@ func explainResult(w io.Writer, res model.Result, target model.ServiceRef) {
 	}
 	if routed == 0 && !slices.ContainsFunc(res.Rejected, func(r model.Rejection) bool { return r.Service == target }) {
 		fmt.Fprintln(w, "  not routed: no route (no TCP port?)")
+	}
+	explainHTTPS(w, res, target)
+}
+
+// explainHTTPS prints the HTTPS of the hosts the target is routed on, and
+// its HTTPS problems.
+func explainHTTPS(w io.Writer, res model.Result, target model.ServiceRef) {
+	for _, s := range res.Config.Servers {
+		if !slices.ContainsFunc(s.Locations, func(l model.Location) bool {
+			return l.Service.Namespace == target.Namespace && l.Service.Name == target.Name
+		}) {
+			continue
+		}
+		switch {
+		case s.TLS != nil:
+			c := s.TLS.Certificate
+			line := fmt.Sprintf("  https: host %s, with the certificate of Secret %s (serial %s, valid until %s)",
+				s.Host, s.TLS.Secret, c.Serial, c.NotAfter.Format(time.RFC3339))
+			if s.RedirectHTTPS {
+				line += "; plain HTTP redirects to HTTPS (308)"
+			} else {
+				line += "; plain HTTP is routed too"
+			}
+			if s.TLS.HSTS != "" {
+				line += "; HSTS " + s.TLS.HSTS
+			}
+			fmt.Fprintln(w, line)
+		case s.RedirectHTTPS:
+			fmt.Fprintf(w, "  https: host %s is not served over HTTPS, and plain HTTP redirects to it (see below)\n", s.Host)
+		}
+	}
+	for _, wa := range res.Warnings {
+		if wa.Service == target {
+			fmt.Fprintf(w, "  https: %s: %s\n", wa.Reason, wa.Message)
+		}
 	}
 }

@@ -130,6 +130,7 @@ type rendererFlags struct {
 	httpAddresses []string
 	statusPort    int
 	shape         string
+	httpsPort     int
 }
 
 func (f *rendererFlags) register(cmd *cobra.Command) {
@@ -138,16 +139,19 @@ func (f *rendererFlags) register(cmd *cobra.Command) {
 	fs.IntVar(&f.httpPort, "http-port", 80, "port that nginx's servers listen on")
 	fs.StringArrayVar(&f.httpAddresses, "http-address", nil, "address that nginx's servers listen on (an IP address, or * for all IPv4); repeat for several (default *)")
 	fs.IntVar(&f.statusPort, "status-port", 8099, "port of the status server on 127.0.0.1 that answers the config's version, so reloads can be confirmed; 0 for none")
+	fs.IntVar(&f.httpsPort, "https-port", 443, "port that nginx serves HTTPS on, on the --http-address addresses, for the hosts whose Services name a TLS Secret ("+model.AnnotationTLSSecret+"); 0 for no HTTPS, and then no Secret is read")
 	fs.StringVar(&f.shape, "shape", string(nginxconf.ShapeUpstream), "shape of the built-in config: upstream (keep-alive, retries), lua (routes and endpoints in a table file beside the config that nginx's Lua module reads: no reload for them) or flat (no upstream blocks: parses faster at many thousands of routes); a --template sees it as .Shape")
 	mustComplete(cmd, "http-port", cobra.NoFileCompletions)
 	mustComplete(cmd, "http-address", cobra.NoFileCompletions)
 	mustComplete(cmd, "status-port", cobra.NoFileCompletions)
+	mustComplete(cmd, "https-port", cobra.NoFileCompletions)
 	mustComplete(cmd, "shape", cobra.FixedCompletions(nginxconf.Shapes(), cobra.ShellCompDirectiveNoFileComp))
 }
 
-// renderer returns the renderer the flags ask for; tableFile is where
-// the lua shape's table file is.
-func (f *rendererFlags) renderer(tableFile string) (*nginxconf.Renderer, error) {
+// renderer returns the renderer the flags ask for; dir is the config's
+// folder as nginx sees it, where the lua shape's table file and the
+// certificate files are.
+func (f *rendererFlags) renderer(dir string) (*nginxconf.Renderer, error) {
 	shape, err := nginxconf.ParseShape(f.shape)
 	if err != nil {
 		return nil, usageError("--shape %q: %v", f.shape, err)
@@ -156,7 +160,7 @@ func (f *rendererFlags) renderer(tableFile string) (*nginxconf.Renderer, error) 
 	// options one flag at a time tells which flag broke them.
 	opts := nginxconf.Options{HTTPPort: f.httpPort, Shape: shape}
 	if shape == nginxconf.ShapeLua {
-		opts.TableFile = tableFile
+		opts.TableFile = filepath.Join(dir, luaplane.FileName)
 	}
 	steps := []struct {
 		flag string
@@ -165,6 +169,7 @@ func (f *rendererFlags) renderer(tableFile string) (*nginxconf.Renderer, error) 
 		{"--http-port", func() {}},
 		{"--http-address", func() { opts.HTTPAddresses = f.httpAddresses }},
 		{"--status-port", func() { opts.StatusPort = f.statusPort }},
+		{"--https-port", func() { opts.HTTPSPort, opts.CertificateDir = f.httpsPort, dir }},
 	}
 	for _, s := range steps {
 		s.add()
@@ -222,11 +227,11 @@ func (f *outputFlags) register(cmd *cobra.Command) {
 	fs.StringVar(&f.nginx, "nginx", "nginx", "nginx binary used by --validate")
 }
 
-// tableFile is where the lua shape's table file goes: beside the
-// config (nginx reads it at the same path: both containers mount the
-// folder at the same place), or beside the default config when the config
-// goes to stdout.
-func (f *outputFlags) tableFile() (string, error) {
+// dir is the config's folder, where the lua shape's table file and the
+// certificate files go, beside the config (nginx reads them at the same
+// path: both containers mount the folder at the same place), or the
+// default config's when the config goes to stdout.
+func (f *outputFlags) dir() (string, error) {
 	out := f.output
 	if out == "-" {
 		out = DefaultOutput
@@ -235,7 +240,7 @@ func (f *outputFlags) tableFile() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("--output %q: %w", f.output, err)
 	}
-	return filepath.Join(filepath.Dir(abs), luaplane.FileName), nil
+	return filepath.Dir(abs), nil
 }
 
 // validator returns the check for staged configs that --validate asks for,
@@ -284,17 +289,20 @@ func (f *generatorFlags) resolve(e env) (*slog.Logger, generatorConfig, error) {
 	if err := f.ingress.apply(&sel, &modelOpts); err != nil {
 		return nil, generatorConfig{}, err
 	}
-	tableFile, err := f.out.tableFile()
+	dir, err := f.out.dir()
 	if err != nil {
 		return nil, generatorConfig{}, err
 	}
-	renderer, err := f.rend.renderer(tableFile)
+	renderer, err := f.rend.renderer(dir)
 	if err != nil {
 		return nil, generatorConfig{}, err
 	}
+	// With no HTTPS port, no Secret is read, and a host that asks for
+	// HTTPS gets a Warning.
+	sel.TLSSecrets, modelOpts.DisableHTTPS = f.rend.httpsPort != 0, f.rend.httpsPort == 0
 	cfg := generatorConfig{client: f.client, sel: sel, modelOpts: modelOpts, renderer: renderer, out: f.out}
 	if f.rend.shape == string(nginxconf.ShapeLua) {
-		cfg.tableFile = tableFile
+		cfg.tableFile = filepath.Join(dir, luaplane.FileName)
 	}
 	return log, cfg, nil
 }

@@ -76,24 +76,30 @@ func (o *renderOptions) run(ctx context.Context, e env) error {
 				"table_file", cfg.tableFile)
 		}
 		res, file, err := pipeline.Generate(objs)
-		logRejections(log, res.Rejected)
+		logRejections(log, res)
 		logIngressResult(log, res.Ingress)
 		if err != nil {
 			return err
+		}
+		for _, srv := range res.Config.Servers {
+			if srv.TLS != nil {
+				log.Warn("the certificate files are not written when the config goes to stdout; nginx reads them from files of their own",
+					"host", srv.Host, "file", cfg.renderer.CertificateFile(srv.TLS))
+			}
 		}
 		_, err = e.stdout.Write(file.Data)
 		return err
 	}
 	outcome, err := pipeline.Apply(ctx, objs)
 	res, changed := outcome.Result, outcome.Changed
-	logRejections(log, res.Rejected)
+	logRejections(log, res)
 	logIngressResult(log, res.Ingress)
 	if err != nil {
 		return err
 	}
 	log.Info("rendered nginx config", "file", out.output, "changed", changed,
 		"services", res.Services, "routes", res.Config.Routes(), "upstreams", len(res.Config.Upstreams),
-		"rejected", len(res.Rejected), "validated", out.validate, "version", outcome.Version)
+		"https_hosts", httpsServed(res), "rejected", len(res.Rejected), "validated", out.validate, "version", outcome.Version)
 	return nil
 }
 
@@ -110,11 +116,26 @@ func (f *sourceFlags) read(ctx context.Context, cfg generatorConfig, log *slog.L
 	return kube.ListWithRetry(ctx, client, cfg.sel, f.timeout, log)
 }
 
-// logRejections logs each Service, or Service port, that is not routed.
-func logRejections(log *slog.Logger, rejected []model.Rejection) {
-	for _, r := range rejected {
+// logRejections logs each Service, or Service port, that is not routed,
+// and each HTTPS problem.
+func logRejections(log *slog.Logger, res model.Result) {
+	for _, r := range res.Rejected {
 		log.Warn("service not routed", "service", r.Service.String(), "port", r.Port, "reason", string(r.Reason), "detail", r.Message)
 	}
+	for _, w := range res.Warnings {
+		log.Warn("https problem", "service", w.Service.String(), "reason", string(w.Reason), "detail", w.Message)
+	}
+}
+
+// httpsServed counts the hosts served over HTTPS.
+func httpsServed(res model.Result) int {
+	n := 0
+	for _, c := range res.Certificates {
+		if c.Served {
+			n++
+		}
+	}
+	return n
 }
 
 // fallBackToLastGood puts the last validated config in place of a fresh

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"flag"
 	"net/netip"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/confdir"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/luaplane"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginx"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/testbed"
@@ -226,5 +228,126 @@ func TestRenderLuaShape(t *testing.T) {
 		if strings.Contains(string(config), "location "+r.Path+" {") && r.Path != "/" {
 			t.Errorf("route %s of the table file is in the config too", r.Path)
 		}
+	}
+}
+
+// tlsObjectsFile writes a file of a Service that names a TLS Secret, the
+// Secret, and a Service on another host that names a missing one.
+func tlsObjectsFile(t *testing.T) string {
+	t.Helper()
+	ca, err := testbed.NewCA("cli test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := ca.Issue([]string{"shop.example.com"}, testbed.IssueOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b64 := func(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+	path := filepath.Join(t.TempDir(), "objects.yaml")
+	text := `apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: Service
+  metadata:
+    namespace: shop
+    name: web
+    labels: {kube-nginx-sync.io/expose: "true"}
+    annotations: {kube-nginx-sync.io/host: shop.example.com, kube-nginx-sync.io/tls-secret: web-tls, kube-nginx-sync.io/hsts: max-age=60}
+  spec: {ports: [{name: http, port: 80}]}
+- apiVersion: v1
+  kind: Service
+  metadata:
+    namespace: shop
+    name: blog
+    labels: {kube-nginx-sync.io/expose: "true"}
+    annotations: {kube-nginx-sync.io/host: blog.example.com, kube-nginx-sync.io/tls-secret: missing}
+  spec: {ports: [{name: http, port: 80}]}
+- apiVersion: v1
+  kind: Secret
+  metadata: {namespace: shop, name: web-tls}
+  type: kubernetes.io/tls
+  data: {tls.crt: ` + b64(c.CertPEM) + `, tls.key: ` + b64(c.KeyPEM) + `}
+`
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestRenderHTTPS: render writes the certificate file beside the config,
+// which nginx accepts; the missing Secret is logged; explain says both;
+// with --https-port 0 no host is served over HTTPS.
+func TestRenderHTTPS(t *testing.T) {
+	t.Parallel()
+	nginxBin := testbed.NginxBinary(t)
+	objects := tlsObjectsFile(t)
+	dir := t.TempDir()
+	output := filepath.Join(dir, "default.conf")
+	code, _, stderr := run("render", "--from-file", objects, "--output", output, "--https-port", "8443", "--validate", "--nginx", nginxBin)
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	config, _ := os.ReadFile(output)
+	files := confdir.CertificateFilesNamed(config)
+	if len(files) != 2 {
+		t.Fatalf("the config names %q, want one file twice:\n%s", files, config)
+	}
+	if info, err := os.Stat(filepath.Join(dir, files[0])); err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("certificate file: %v", err)
+	}
+	for _, want := range []string{"listen 8443 ssl http2;", "return 308 https://$host:8443$request_uri;", `add_header Strict-Transport-Security "max-age=60" always;`} {
+		if !strings.Contains(string(config), want) {
+			t.Errorf("config lacks %q", want)
+		}
+	}
+	if !strings.Contains(stderr, `msg="https problem" service=shop/blog reason=TLSSecretNotFound`) || !strings.Contains(stderr, "https_hosts=1") {
+		t.Errorf("stderr:\n%s", stderr)
+	}
+
+	code, stdout, stderr := run("explain", "--from-file", objects, "shop/web")
+	if code != ExitOK || !strings.Contains(stdout, "  https: host shop.example.com, with the certificate of Secret shop/web-tls (serial ") ||
+		!strings.Contains(stdout, "; plain HTTP redirects to HTTPS (308); HSTS max-age=60") {
+		t.Errorf("explain shop/web: exit %d\n%s%s", code, stdout, stderr)
+	}
+	// With --validate, explain checks the config with its certificate.
+	code, stdout, stderr = run("explain", "--from-file", objects, "--validate", "--nginx", nginxBin, "shop/web")
+	if code != ExitOK || !strings.Contains(stdout, "  https: host shop.example.com, with the certificate of Secret shop/web-tls") {
+		t.Errorf("explain --validate shop/web: exit %d\n%s%s", code, stdout, stderr)
+	}
+	code, stdout, _ = run("explain", "--from-file", objects, "shop/blog")
+	if code != ExitOK || !strings.Contains(stdout, "  https: TLSSecretNotFound: HTTPS of host blog.example.com left out: Secret shop/missing: not found") {
+		t.Errorf("explain shop/blog: exit %d\n%s", code, stdout)
+	}
+
+	code, stdout, stderr = run("render", "--from-file", objects, "--output", "-", "--https-port", "0")
+	if code != ExitOK || strings.Contains(stdout, "ssl") || !strings.Contains(stderr, "reason=HTTPSDisabled") {
+		t.Errorf("--https-port 0: exit %d, stderr:\n%s", code, stderr)
+	}
+	if code, _, stderr = run("render", "--from-file", objects, "--output", "-", "--https-port", "80"); code != ExitUsage || !strings.Contains(stderr, "--https-port: https port 80 is also the http port") {
+		t.Errorf("--https-port 80: exit %d: %s", code, stderr)
+	}
+}
+
+// TestDiffHTTPS: a host's HTTPS server and its plain HTTP one are
+// entries of their own: a renewal changes the HTTPS one only.
+func TestDiffHTTPS(t *testing.T) {
+	t.Parallel()
+	read := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join("../nginxconf/testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	before := read("https.conf")
+	after := []byte(strings.ReplaceAll(string(before), strings.Repeat("2", 64), strings.Repeat("3", 64)))
+	changes, err := diffConfigs(before, after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(changes) != 1 || !strings.HasPrefix(changes[0], "~ server api.example.com (https): listen 443 ssl http2;") || !strings.Contains(changes[0], strings.Repeat("3", 64)) {
+		t.Errorf("changes %q, want the HTTPS server of api.example.com changed", changes)
 	}
 }

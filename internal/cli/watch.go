@@ -170,6 +170,7 @@ func newGenerator(ctx context.Context, log *slog.Logger, registry prometheus.Reg
 				g.publisher.Notify()
 			}
 		},
+		OnEndpointsChange: func(ref model.ServiceRef) { g.ctrl.NotifyEndpoints(ref) },
 		OnWatchError: func(resource string, err error) {
 			metrics.WatchErrors.WithLabelValues(resource).Inc()
 			log.Warn("watching the API server failed; the config on disk stays until it recovers", "resource", resource, "err", err)

@@ -7,13 +7,36 @@
 // that start with ".." are the kubelet's (a ConfigMap volume's ..data
 // link and its timestamped folders); names that start with a single "."
 // are kube-nginx-sync's own: the temporary files of atomic writes, the
-// last good config, the reloader's status.
+// last good config, the reloader's status, and the certificate files.
 package confdir
 
 import (
 	"path/filepath"
 	"strings"
 )
+
+// certificatePrefix and certificateSuffix frame a certificate file's name.
+const (
+	certificatePrefix = HiddenPrefix + "kube-nginx-sync-tls-"
+	certificateSuffix = ".pem"
+)
+
+// CertificateFile is the name of the file that holds a host's certificate
+// chain and key, whose SHA-256 is hash (64 hex digits). It is hidden: a
+// new certificate is a new file, which nginx loads when the config that
+// names it is reloaded, so that a renewal reloads nginx once, for the
+// config's change, and never for the file's.
+func CertificateFile(hash string) string { return certificatePrefix + hash + certificateSuffix }
+
+// IsCertificateFile reports whether name is a certificate file's
+// (CertificateFile), not one of its temporary files.
+func IsCertificateFile(name string) bool {
+	hash, ok := strings.CutPrefix(name, certificatePrefix)
+	if hash, ok = strings.CutSuffix(hash, certificateSuffix); !ok || len(hash) != 64 {
+		return false
+	}
+	return strings.Trim(hash, "0123456789abcdef") == ""
+}
 
 // HiddenPrefix starts the name of every file outside nginx's config.
 const HiddenPrefix = "."
@@ -47,3 +70,21 @@ func LastGood(path string) string {
 // TempPattern is the os.CreateTemp pattern of the temporary files of an
 // atomic write of a file named base.
 func TempPattern(base string) string { return Hide(base) + ".tmp-*" }
+
+// CertificateFilesNamed returns the names of the certificate files that a
+// config's text names.
+func CertificateFilesNamed(text []byte) []string {
+	var out []string
+	rest := string(text)
+	for {
+		i := strings.Index(rest, certificatePrefix)
+		if i < 0 {
+			return out
+		}
+		rest = rest[i:]
+		if n := len(certificatePrefix) + 64 + len(certificateSuffix); len(rest) >= n && IsCertificateFile(rest[:n]) {
+			out = append(out, rest[:n])
+		}
+		rest = rest[len(certificatePrefix):]
+	}
+}

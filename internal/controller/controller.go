@@ -1,15 +1,20 @@
 package controller
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/clock"
@@ -64,13 +69,21 @@ type Controller struct {
 	// ingressEvents reports on the Ingresses as events does on the Services.
 	ingressEvents *ingressEventReporter
 
-	// firstChange is when the oldest change not yet rendered was seen.
-	mu          sync.Mutex
-	firstChange time.Time
+	// firstChange is when the oldest change not yet rendered was seen;
+	// endpointsOnly the Services whose EndpointSlices changed since the
+	// last rebuild, when nothing else did (full is false).
+	mu            sync.Mutex
+	firstChange   time.Time
+	full          bool
+	endpointsOnly map[model.ServiceRef]bool
 
 	// Owned by the loop.
 	last    model.Config
 	backoff wait.Backoff
+	// recheckAt, when not zero, is when the same cluster state builds
+	// another config (a certificate's validity changes) or an old
+	// certificate file may go: a rebuild is due then.
+	recheckAt time.Time
 
 	synced  atomic.Bool
 	written atomic.Bool
@@ -98,7 +111,7 @@ func New(opts Options) *Controller {
 	}
 	c.loop = coalesce.NewLoop(coalesce.LoopOptions{
 		Quiet: opts.Debounce, MaxDelay: opts.MaxDelay, MaxDelayLimit: opts.MaxDelayLimit,
-		Work: c.work, Clock: c.clock,
+		Work: c.work, Tick: c.tick, Clock: c.clock,
 	})
 	return c
 }
@@ -110,17 +123,69 @@ func (c *Controller) Notify() {
 	if c.firstChange.IsZero() {
 		c.firstChange = c.clock.Now()
 	}
+	c.full = true
 	c.mu.Unlock()
 	c.loop.Notify()
 }
 
-// takeFirstChange returns and clears the time of the oldest pending change.
-func (c *Controller) takeFirstChange() time.Time {
+// NotifyEndpoints tells the controller that the EndpointSlices of the
+// Service ref changed. It never blocks. While nothing else changes, the
+// rebuild takes in those Services alone when the pipeline can
+// (Pipeline.ApplyEndpoints, with a LookupSource).
+func (c *Controller) NotifyEndpoints(ref model.ServiceRef) {
+	c.mu.Lock()
+	if c.firstChange.IsZero() {
+		c.firstChange = c.clock.Now()
+	}
+	if !c.full {
+		if c.endpointsOnly == nil {
+			c.endpointsOnly = make(map[model.ServiceRef]bool)
+		}
+		c.endpointsOnly[ref] = true
+	}
+	c.mu.Unlock()
+	c.loop.Notify()
+}
+
+// LookupSource is a Source that finds one Service and its EndpointSlices
+// in its cache (kube.Watcher): with it, a change of EndpointSlices alone
+// is taken in without a whole rebuild.
+type LookupSource interface {
+	Source
+	Lookup(ref model.ServiceRef) (svc *corev1.Service, slices []*discoveryv1.EndpointSlice, found bool)
+}
+
+// takePending returns and clears what changed since the last rebuild:
+// when the oldest change was seen, and, unless a whole rebuild is due
+// (full), the Services whose EndpointSlices alone changed.
+func (c *Controller) takePending() (firstChange time.Time, refs []model.ServiceRef, full bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	t := c.firstChange
-	c.firstChange = time.Time{}
-	return t
+	firstChange, full = c.firstChange, c.full || len(c.endpointsOnly) == 0
+	if !full {
+		refs = slices.SortedFunc(maps.Keys(c.endpointsOnly), func(a, b model.ServiceRef) int {
+			return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+		})
+	}
+	c.firstChange, c.full, c.endpointsOnly = time.Time{}, false, nil
+	return firstChange, refs, full
+}
+
+// needFull makes the next rebuild a whole one (after a failed one, or for
+// a recheck of certificates).
+func (c *Controller) needFull() {
+	c.mu.Lock()
+	c.full = true
+	c.mu.Unlock()
+}
+
+// tick runs at the loop's heartbeat: a rebuild is due at recheckAt.
+func (c *Controller) tick(bool) {
+	if !c.recheckAt.IsZero() && !c.clock.Now().Before(c.recheckAt) {
+		c.recheckAt = time.Time{}
+		c.needFull()
+		c.loop.Notify()
+	}
 }
 
 // Run waits for the caches, writes the first complete config, then keeps
@@ -173,11 +238,62 @@ func (c *Controller) work(ctx context.Context) coalesce.Outcome {
 	return coalesce.Outcome{Light: !wrote}
 }
 
-// sync is one rebuild: build, render, write if changed, report. It says
-// whether it wrote a new config file.
+// sync is one rebuild, of the EndpointSlices that changed alone when it
+// can, else whole. It says whether it wrote a new config file.
 func (c *Controller) sync(ctx context.Context) (wrote bool, err error) {
+	changedAt, refs, full := c.takePending()
+	if !full {
+		done, err := c.syncEndpoints(refs, changedAt)
+		if err != nil {
+			c.needFull()
+		}
+		if done || err != nil {
+			return false, err
+		}
+	}
+	wrote, err = c.syncAll(ctx, changedAt)
+	if err != nil {
+		c.needFull()
+	}
+	return wrote, err
+}
+
+// syncEndpoints takes in new EndpointSlices of the Services refs alone
+// (Pipeline.ApplyEndpoints); done is false when it cannot, and nothing was
+// done.
+func (c *Controller) syncEndpoints(refs []model.ServiceRef, changedAt time.Time) (done bool, err error) {
+	src, ok := c.opts.Source.(LookupSource)
+	if !ok {
+		return false, nil
+	}
+	m := c.opts.Metrics
+	start := c.clock.Now()
+	out, ok, err := c.opts.Pipeline.ApplyEndpoints(refs, src.Lookup)
+	if !ok {
+		return false, nil
+	}
+	m.Rebuilds.Inc()
+	m.RebuildSeconds.Observe(c.clock.Since(start).Seconds())
+	if err != nil {
+		m.WriteErrors.Inc()
+		return true, err
+	}
+	if out.TableChanged {
+		now := c.clock.Now()
+		m.LastWrite.Set(float64(now.UnixNano()) / 1e9)
+		m.EndpointWrites.Inc()
+		if !changedAt.IsZero() {
+			m.EventToWrite.Observe(now.Sub(changedAt).Seconds())
+		}
+		c.opts.Log.Info("wrote table", "file", c.opts.Pipeline.TableFile, "version", out.TableVersion,
+			"endpoints_of", len(refs), "took", now.Sub(start).Round(time.Microsecond))
+	}
+	return true, nil
+}
+
+// syncAll is one whole rebuild: build, render, write if changed, report.
+func (c *Controller) syncAll(ctx context.Context, changedAt time.Time) (wrote bool, err error) {
 	m, log := c.opts.Metrics, c.opts.Log
-	changedAt := c.takeFirstChange()
 	start := c.clock.Now()
 	objs := c.opts.Source.Objects()
 	out, err := c.opts.Pipeline.Apply(ctx, objs)
@@ -185,7 +301,7 @@ func (c *Controller) sync(ctx context.Context) (wrote bool, err error) {
 	m.Rebuilds.Inc()
 	m.RebuildSeconds.Observe(c.clock.Since(start).Seconds())
 	m.observeResult(res)
-	c.events.report(res.Rejected, objs.Services)
+	c.events.report(res.Rejected, res.Warnings, objs.Services)
 	c.ingressEvents.report(res.Ingress, objs.Ingresses)
 	if err != nil {
 		m.WriteErrors.Inc()
@@ -219,6 +335,10 @@ func (c *Controller) sync(ctx context.Context) (wrote bool, err error) {
 		}
 	}
 	c.last = res.Config
+	c.recheckAt = res.Recheck
+	if t := out.CertificatesRemovableAt; !t.IsZero() && (c.recheckAt.IsZero() || t.Before(c.recheckAt)) {
+		c.recheckAt = t
+	}
 	c.written.Store(true)
 	return changed, nil
 }

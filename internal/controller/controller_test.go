@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -16,12 +17,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/record"
 
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/coalesce"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/kube"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/luaplane"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
 )
@@ -48,7 +51,13 @@ func (f *fakeSource) WaitForSync(ctx context.Context) error {
 func (f *fakeSource) Objects() kube.Objects {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return kube.Objects{Services: append([]*corev1.Service(nil), f.objs.Services...)}
+	return kube.Objects{Services: append([]*corev1.Service(nil), f.objs.Services...), Secrets: append([]*corev1.Secret(nil), f.objs.Secrets...)}
+}
+
+func (f *fakeSource) setSecrets(secrets ...*corev1.Secret) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.objs.Secrets = secrets
 }
 
 func (f *fakeSource) BrokenSince() time.Time {
@@ -360,5 +369,81 @@ func TestControllerRebuildWithoutNewConfigIsLight(t *testing.T) {
 	h.src.setServices(service("a", nil), service("b", nil))
 	if out := h.ctrl.work(ctx); out != coalesce.Done {
 		t.Fatalf("rebuild that wrote a new config = %+v, want Done", out)
+	}
+}
+
+// lookupSource is a fakeSource with a Lookup that answers from its own
+// objects, which may differ from what Objects returns: so a test tells
+// which of the two a rebuild read.
+type lookupSource struct {
+	*fakeSource
+	objects, lookup kube.Objects
+}
+
+func (l *lookupSource) Objects() kube.Objects { return l.objects }
+
+func (l *lookupSource) Lookup(ref model.ServiceRef) (*corev1.Service, []*discoveryv1.EndpointSlice, bool) {
+	return lookupIn(l.lookup)(ref)
+}
+
+// TestControllerEndpointsAloneInTheLuaShape: a change of EndpointSlices
+// alone is taken in from Lookup, the table alone written; any other change
+// makes the rebuild whole again.
+func TestControllerEndpointsAloneInTheLuaShape(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	table := filepath.Join(dir, luaplane.FileName)
+	r, err := nginxconf.NewRenderer(nginxconf.Options{HTTPPort: 80, Shape: nginxconf.ShapeLua, TableFile: table})
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := clusterOf(20)
+	src := &lookupSource{fakeSource: newFakeSource(), objects: objs, lookup: objs}
+	metrics := NewMetrics(prometheus.NewRegistry())
+	ctrl := New(Options{Source: src, Pipeline: &Pipeline{Renderer: r, Output: filepath.Join(dir, "default.conf"), TableFile: table},
+		Debounce: 20 * time.Millisecond, MaxDelay: 200 * time.Millisecond, StaleAfter: time.Hour, Metrics: metrics,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	ctx := context.Background()
+	if out := ctrl.work(ctx); out != coalesce.Done {
+		t.Fatalf("first rebuild = %+v", out)
+	}
+	// The slices of svc-00004 change, as only Lookup sees them.
+	changed := kube.Objects{Services: objs.Services, EndpointSlices: slices.Clone(objs.EndpointSlices)}
+	s := changed.EndpointSlices[4].DeepCopy()
+	s.Endpoints = s.Endpoints[:1]
+	changed.EndpointSlices[4] = s
+	src.lookup = changed
+	ref := model.ServiceRef{Namespace: s.Namespace, Name: s.Labels[discoveryv1.LabelServiceName]}
+	endpointsOf := func() int {
+		t.Helper()
+		tbl, _, err := luaplane.Read(table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range tbl.Endpoints {
+			if strings.HasPrefix(e.Key, ref.Namespace+"/"+ref.Name+":") {
+				return len(e.Addrs)
+			}
+		}
+		t.Fatalf("no endpoints of %s in the table", ref)
+		return 0
+	}
+	ctrl.NotifyEndpoints(ref)
+	if out := ctrl.work(ctx); out != (coalesce.Outcome{Light: true}) {
+		t.Fatalf("rebuild of endpoints alone = %+v, want Light", out)
+	}
+	if n := endpointsOf(); n != 1 {
+		t.Fatalf("%s has %d endpoints in the table, want the 1 that Lookup gives", ref, n)
+	}
+	if n := testutil.ToFloat64(metrics.Writes); n != 1 {
+		t.Errorf("%v config writes, want 1 (the first)", n)
+	}
+	// Another change with it: the rebuild is whole, from Objects (which
+	// still has 3 endpoints).
+	ctrl.NotifyEndpoints(ref)
+	ctrl.Notify()
+	ctrl.work(ctx)
+	if n := endpointsOf(); n != 3 {
+		t.Fatalf("after a whole rebuild, %s has %d endpoints in the table, want the 3 of Objects", ref, n)
 	}
 }

@@ -22,6 +22,10 @@ type Metrics struct {
 	Upstreams       prometheus.Gauge
 	Endpoints       prometheus.Gauge
 	Rejected        *prometheus.GaugeVec
+	// CertificateExpiry is the expiry of each host's certificate, by
+	// host; HTTPSHosts counts the hosts that asked for HTTPS, by state.
+	CertificateExpiry *prometheus.GaugeVec
+	HTTPSHosts        *prometheus.GaugeVec
 	// ingress describes the Ingresses (ingress_events.go).
 	ingress *ingressMetrics
 }
@@ -60,10 +64,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Backends in all upstreams."}),
 		Rejected: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "rejected_routes",
 			Help: "Services, or Service ports, left out of the config, by reason."}, []string{"reason"}),
+		CertificateExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "certificate_expiry_timestamp_seconds",
+			Help: "When the certificate of each host that asked for HTTPS expires (its Secret's, also when it is not served), in Unix seconds, by host."},
+			[]string{"host"}),
+		HTTPSHosts: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "https_hosts",
+			Help: "Hosts that asked for HTTPS, by state: served, or left_out (their Secret is missing or cannot be used)."}, []string{"state"}),
 	}
 	reg.MustRegister(m.Rebuilds, m.RebuildSeconds, m.Writes, m.WritesUnchanged, m.WriteErrors, m.EndpointWrites, m.LastWrite,
-		m.EventToWrite, m.WatchErrors, m.Services, m.Routes, m.Upstreams, m.Endpoints, m.Rejected)
-	for _, r := range []string{"services", "endpointslices"} {
+		m.EventToWrite, m.WatchErrors, m.Services, m.Routes, m.Upstreams, m.Endpoints, m.Rejected, m.CertificateExpiry, m.HTTPSHosts)
+	for _, r := range []string{"services", "endpointslices", "secrets"} {
 		m.WatchErrors.WithLabelValues(r)
 	}
 	m.ingress = newIngressMetrics(reg)
@@ -82,7 +91,7 @@ func (m *Metrics) observeResult(res model.Result) {
 	m.Endpoints.Set(float64(endpoints))
 	counts := map[model.Reason]int{
 		model.ReasonInvalidAnnotation: 0, model.ReasonInvalidService: 0,
-		model.ReasonUnsupported: 0, model.ReasonRouteConflict: 0, model.ReasonRefusedByNginx: 0,
+		model.ReasonUnsupported: 0, model.ReasonRouteConflict: 0, model.ReasonRefusedByNginx: 0, model.ReasonTLSConflict: 0,
 	}
 	for _, r := range res.Rejected {
 		counts[r.Reason]++
@@ -91,4 +100,18 @@ func (m *Metrics) observeResult(res model.Result) {
 		m.Rejected.WithLabelValues(string(reason)).Set(float64(n))
 	}
 	m.ingress.observe(res.Ingress)
+	m.CertificateExpiry.Reset()
+	served, leftOut := 0, 0
+	for _, c := range res.Certificates {
+		if c.Served {
+			served++
+		} else {
+			leftOut++
+		}
+		if c.Leaf != nil {
+			m.CertificateExpiry.WithLabelValues(c.Host).Set(float64(c.Leaf.NotAfter.Unix()))
+		}
+	}
+	m.HTTPSHosts.WithLabelValues("served").Set(float64(served))
+	m.HTTPSHosts.WithLabelValues("left_out").Set(float64(leftOut))
 }

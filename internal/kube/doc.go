@@ -1,9 +1,12 @@
-// Package kube reads Services and EndpointSlices: once from the API server
+// Package kube reads Services and EndpointSlices, and the kubernetes.io/tls
+// Secrets that the Services name for HTTPS: once from the API server
 // (List, and ListWithRetry while it is not reachable yet) or from a file
-// saved with `kubectl get svc,endpointslices -A -o yaml` (LoadFile), or
-// continuously with a Watcher, whose informers keep a stripped-down copy of
-// them in memory and call back on every change. With an IngressClass in the
-// Selection, they read that class's Ingresses too (ingress.go).
+// saved with `kubectl get svc,endpointslices,secrets -A -o yaml`
+// (LoadFile), or continuously with a Watcher, whose informers keep a
+// stripped-down copy of them in memory (of a Secret, its tls.crt and
+// tls.key, and only while a Service names it: secrets.go) and call back
+// on every change. With an IngressClass in the Selection, they read that
+// class's Ingresses too (ingress.go).
 //
 // The Watcher's health tracker (cacheHealth, health.go) knows which
 // informers' caches may be stale: from a failed list or watch, or a watch

@@ -17,11 +17,12 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 )
 
-// LoadFile reads Services and EndpointSlices, and Ingresses and
+// LoadFile reads Services, EndpointSlices and Secrets, and Ingresses and
 // IngressClasses, from a YAML or JSON file: the output of `kubectl get
-// svc,endpointslices,ingresses,ingressclasses -A -o yaml` (a List), or
-// documents separated by "---", or both. Objects of other kinds are skipped.
-// Nothing is filtered: that is model.Build's job.
+// svc,endpointslices,secrets,ingresses,ingressclasses -A -o yaml` (a
+// List), or documents separated by "---", or both. Objects of other kinds
+// are skipped, and so is the data of Secrets other than kubernetes.io/tls
+// ones. Nothing else is filtered: that is model.Build's job.
 func LoadFile(path string) (Objects, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -77,6 +78,7 @@ func (objs *Objects) add(data []byte) error {
 	}
 	switch meta.GroupVersionKind() {
 	case corev1.SchemeGroupVersion.WithKind("Service"), discoveryv1.SchemeGroupVersion.WithKind("EndpointSlice"),
+		corev1.SchemeGroupVersion.WithKind("Secret"),
 		networkingv1.SchemeGroupVersion.WithKind("Ingress"), networkingv1.SchemeGroupVersion.WithKind("IngressClass"):
 	default:
 		return nil
@@ -94,6 +96,9 @@ func (objs *Objects) add(data []byte) error {
 		objs.Ingresses = append(objs.Ingresses, o)
 	case *networkingv1.IngressClass:
 		objs.IngressClasses = append(objs.IngressClasses, o)
+	case *corev1.Secret:
+		keepTLSData(o, o.Type == corev1.SecretTypeTLS)
+		objs.Secrets = append(objs.Secrets, o)
 	}
 	return nil
 }

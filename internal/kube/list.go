@@ -31,6 +31,9 @@ type Selection struct {
 	// name, and then every Service of the namespaces (ingress.go); ""
 	// reads none.
 	IngressClass string
+	// TLSSecrets also reads the kubernetes.io/tls Secrets that the
+	// Services name for HTTPS (model.AnnotationTLSSecret).
+	TLSSecrets bool
 }
 
 // namespaces returns the namespaces to list, "" standing for all.
@@ -42,20 +45,23 @@ func (s Selection) namespaces() []string {
 }
 
 // Objects are the Services of a Selection and the EndpointSlices that
-// belong to them, and with Selection.IngressClass its Ingresses and its
-// IngressClass.
+// belong to them, with Selection.TLSSecrets the kubernetes.io/tls Secrets
+// they name (only tls.crt and tls.key of their data), and with
+// Selection.IngressClass its Ingresses and its IngressClass.
 type Objects struct {
 	Services       []*corev1.Service
 	EndpointSlices []*discoveryv1.EndpointSlice
 	Ingresses      []*networkingv1.Ingress
 	IngressClasses []*networkingv1.IngressClass
+	Secrets        []*corev1.Secret
 }
 
 // listPageSize bounds each list response, so that 10,000 Services never
 // arrive as one huge body.
 const listPageSize = 500
 
-// List fetches the Services of sel and their EndpointSlices once.
+// List fetches the Services of sel and their EndpointSlices once, and the
+// Secrets they name with sel.TLSSecrets.
 func List(ctx context.Context, client kubernetes.Interface, sel Selection) (Objects, error) {
 	var objs Objects
 	selector := sel.serviceSelector()
@@ -104,6 +110,11 @@ func List(ctx context.Context, client kubernetes.Interface, sel Selection) (Obje
 		})
 		if err != nil {
 			return Objects{}, fmt.Errorf("list endpointslices: %w", err)
+		}
+	}
+	if sel.TLSSecrets {
+		if objs.Secrets, err = ListTLSSecrets(ctx, client, sel, objs.Services); err != nil {
+			return Objects{}, err
 		}
 	}
 	return objs, nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -34,6 +35,11 @@ type WatcherOptions struct {
 	// watched object, and when the watches are healthy again after a
 	// failure. It must not block: schedule work, do not do it.
 	OnChange func()
+	// OnEndpointsChange, when set, is called instead of OnChange for a
+	// change of EndpointSlices, with the Service they belong to (twice
+	// when an update moves a slice from one Service to another). It must
+	// not block either.
+	OnEndpointsChange func(service model.ServiceRef)
 	// OnWatchError is called with each failure to list or watch (other
 	// than the normal end of a watch), for metrics and logs.
 	OnWatchError func(resource string, err error)
@@ -54,12 +60,21 @@ type WatcherOptions struct {
 // model. Both are stripped of what routing does not need (managed fields,
 // other annotations, status, topology) to keep memory small.
 //
+// With Selection.TLSSecrets it also keeps the kubernetes.io/tls Secrets of
+// those namespaces (filtered by type on the server), with the data of only
+// those that a Service names (tlsSecrets).
+//
 // Each informer's health, whether its cache may be stale, is kept by a
 // cacheHealth; BrokenSince reports it.
 type Watcher struct {
 	services []cache.SharedIndexInformer
 	slices   []cache.SharedIndexInformer
-	opts     WatcherOptions
+	// secrets are the Secrets' informers, and tls what they keep; both
+	// nil without Selection.TLSSecrets.
+	secrets []cache.SharedIndexInformer
+	tls     *tlsSecrets
+	client  kubernetes.Interface
+	opts    WatcherOptions
 	// clock times the retries and the health tracking.
 	clock  clock.Clock
 	health *cacheHealth
@@ -70,11 +85,14 @@ type Watcher struct {
 
 // NewWatcher creates the informers; Run starts them.
 func NewWatcher(client kubernetes.Interface, sel Selection, opts WatcherOptions) (*Watcher, error) {
-	w := &Watcher{opts: opts, clock: opts.Clock}
+	w := &Watcher{opts: opts, clock: opts.Clock, client: client}
 	if w.clock == nil {
 		w.clock = clock.RealClock{}
 	}
 	w.health = newCacheHealth(w.clock, w.changed)
+	if sel.TLSSecrets {
+		w.tls = newTLSSecrets(w.clock)
+	}
 	selector := sel.serviceSelector()
 	hasService, err := labels.NewRequirement(discoveryv1.LabelServiceName, selection.Exists, nil)
 	if err != nil {
@@ -104,6 +122,11 @@ func NewWatcher(client kubernetes.Interface, sel Selection, opts WatcherOptions)
 		}
 		w.services = append(w.services, svcInformer)
 		w.slices = append(w.slices, sliceInformer)
+		if w.tls != nil {
+			if err := w.watchTLSSecrets(client, ns, svcInformer, sel.Selector); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if sel.IngressClass != "" {
 		var err error
@@ -112,6 +135,50 @@ func NewWatcher(client kubernetes.Interface, sel Selection, opts WatcherOptions)
 		}
 	}
 	return w, nil
+}
+
+// watchTLSSecrets makes the informer of the TLS Secrets of namespace ns
+// (all with ""), and has the Services' informer of ns tell tls what its
+// Services that selector selects (nil: all) name. (With an IngressClass
+// the informer holds every Service; an unselected one names no Secret.)
+func (w *Watcher) watchTLSSecrets(client kubernetes.Interface, ns string, services cache.SharedIndexInformer, selector labels.Selector) error {
+	if err := services.SetTransform(func(obj any) (any, error) {
+		obj, err := stripForRouting(obj)
+		if svc, ok := obj.(*corev1.Service); ok {
+			if selector == nil || selector.Matches(labels.Set(svc.Labels)) {
+				w.tls.serviceSeen(svc)
+			} else {
+				w.tls.serviceChanged(svc.Namespace+"/"+svc.Name, model.SecretRef{}, false)
+			}
+		}
+		return obj, err
+	}); err != nil {
+		return err
+	}
+	if _, err := services.AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: w.tls.serviceDeleted}); err != nil {
+		return err
+	}
+	inf, err := w.newInformer(client, "secrets", ns, &corev1.Secret{}, labels.Everything(),
+		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = tlsSecretSelector
+			return client.CoreV1().Secrets(ns).List(ctx, o)
+		},
+		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = tlsSecretSelector
+			return client.CoreV1().Secrets(ns).Watch(ctx, o)
+		})
+	if err != nil {
+		return err
+	}
+	if err := inf.SetTransform(w.tls.transform); err != nil {
+		return err
+	}
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: w.tls.secretDeleted}); err != nil {
+		return err
+	}
+	w.tls.indexers[ns] = inf.GetIndexer()
+	w.secrets = append(w.secrets, inf)
+	return nil
 }
 
 func (w *Watcher) newInformer(client kubernetes.Interface, resource, ns string, example runtime.Object, selector labels.Selector,
@@ -163,8 +230,12 @@ func (w *Watcher) newInformer(client kubernetes.Interface, resource, ns string, 
 	}
 	// A client that cannot stream lists (client-go's fake) says so, as with
 	// client-go's own informers; the reflector then lists.
+	indexers := cache.Indexers{}
+	if resource == "endpointslices" {
+		indexers[byService] = sliceService
+	}
 	inf = cache.NewSharedIndexInformerWithOptions(cache.ToListWatcherWithWatchListSemantics(lw, client), example,
-		cache.SharedIndexInformerOptions{ObjectDescription: name})
+		cache.SharedIndexInformerOptions{ObjectDescription: name, Indexers: indexers})
 	if err := inf.SetTransform(stripForRouting); err != nil {
 		return nil, err
 	}
@@ -175,19 +246,98 @@ func (w *Watcher) newInformer(client kubernetes.Interface, resource, ns string, 
 	if err := inf.SetWatchErrorHandlerWithContext(cache.DefaultWatchErrorHandler); err != nil {
 		return nil, err
 	}
+	changed := func(...any) { w.changed() }
+	if resource == "endpointslices" {
+		changed = w.slicesChanged
+	}
 	_, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: func(any) { w.changed() },
+		AddFunc: func(obj any) { changed(obj) },
 		UpdateFunc: func(oldObj, newObj any) {
 			o, ok1 := oldObj.(metav1.Object)
 			n, ok2 := newObj.(metav1.Object)
 			if ok1 && ok2 && o.GetResourceVersion() == n.GetResourceVersion() {
 				return // a resync, not a change
 			}
-			w.changed()
+			changed(oldObj, newObj)
 		},
-		DeleteFunc: func(any) { w.changed() },
+		DeleteFunc: func(obj any) { changed(obj) },
 	})
 	return inf, err
+}
+
+// byService is the EndpointSlices' index by Service: "namespace/name".
+const byService = "service"
+
+// sliceService indexes an EndpointSlice by its Service.
+func sliceService(obj any) ([]string, error) {
+	if ref, ok := sliceRef(obj); ok {
+		return []string{ref.Namespace + "/" + ref.Name}, nil
+	}
+	return nil, nil
+}
+
+// slicesChanged reports changed EndpointSlices by their Services to
+// OnEndpointsChange, when it is set, else to OnChange.
+func (w *Watcher) slicesChanged(objs ...any) {
+	if w.opts.OnEndpointsChange == nil {
+		w.changed()
+		return
+	}
+	var refs []model.ServiceRef
+	for _, obj := range objs {
+		ref, ok := sliceRef(obj)
+		if !ok {
+			w.changed() // not one we know: rebuild it all
+			return
+		}
+		if !slices.Contains(refs, ref) {
+			refs = append(refs, ref)
+		}
+	}
+	for _, ref := range refs {
+		w.opts.OnEndpointsChange(ref)
+	}
+}
+
+// sliceRef is the Service of an EndpointSlice (or of a tombstone's); ok is
+// false for anything else.
+func sliceRef(obj any) (ref model.ServiceRef, ok bool) {
+	if d, isTombstone := obj.(cache.DeletedFinalStateUnknown); isTombstone {
+		obj = d.Obj
+	}
+	s, isSlice := obj.(*discoveryv1.EndpointSlice)
+	if !isSlice || s.Labels[discoveryv1.LabelServiceName] == "" {
+		return model.ServiceRef{}, false
+	}
+	return model.ServiceRef{Namespace: s.Namespace, Name: s.Labels[discoveryv1.LabelServiceName]}, true
+}
+
+// Lookup returns the cached Service ref and its EndpointSlices; found is
+// false when the Service is not in the cache. They are shared with the
+// cache: callers must not modify them.
+func (w *Watcher) Lookup(ref model.ServiceRef) (svc *corev1.Service, eps []*discoveryv1.EndpointSlice, found bool) {
+	key := ref.Namespace + "/" + ref.Name
+	for _, inf := range w.services {
+		if obj, ok, err := inf.GetStore().GetByKey(key); err == nil && ok {
+			svc, found = obj.(*corev1.Service)
+			break
+		}
+	}
+	if !found {
+		return nil, nil, false
+	}
+	for _, inf := range w.slices {
+		objs, err := inf.GetIndexer().ByIndex(byService, key)
+		if err != nil {
+			continue
+		}
+		for _, o := range objs {
+			if s, ok := o.(*discoveryv1.EndpointSlice); ok {
+				eps = append(eps, s)
+			}
+		}
+	}
+	return svc, eps, true
 }
 
 // transientBackoff spaces the retries of transient failures inside one
@@ -266,24 +416,48 @@ func (w *Watcher) changed() {
 // BrokenSince returns when the oldest current list or watch failure began,
 // or the zero time when every watch is healthy. While it is not zero, some
 // cache may be stale (see cacheHealth for when an informer is healthy
-// again).
+// again). A Secret being fetched counts as a failure from its request.
 func (w *Watcher) BrokenSince() time.Time {
-	return w.health.oldestFailure()
+	since := w.health.oldestFailure()
+	if w.tls != nil {
+		if p := w.tls.pendingSince(); !p.IsZero() && (since.IsZero() || p.Before(since)) {
+			since = p
+		}
+	}
+	return since
 }
 
-// Run runs the informers until ctx ends, and returns once they and the
-// health tracking's goroutines have ended.
+// Run runs the informers (the Ingresses' too, with Selection.IngressClass)
+// until ctx ends, and returns once they and the health tracking's
+// goroutines have ended. The Secrets' informers start once the Services'
+// caches hold their first list, so that the Secrets' transform knows which
+// Secrets are named.
 func (w *Watcher) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	for _, inf := range w.informers() {
+	for _, inf := range append(append(append([]cache.SharedIndexInformer(nil), w.services...), w.slices...), w.ingress.informers()...) {
 		wg.Go(func() { inf.RunWithContext(ctx) })
+	}
+	if w.tls != nil {
+		wg.Go(func() {
+			var synced []cache.InformerSynced
+			for _, inf := range w.services {
+				synced = append(synced, inf.HasSynced)
+			}
+			if !cache.WaitForCacheSync(ctx.Done(), synced...) {
+				return
+			}
+			for _, inf := range w.secrets {
+				wg.Go(func() { inf.RunWithContext(ctx) })
+			}
+			w.tls.runFetches(ctx, w.client, func(err error) { w.watchError("secrets", err) }, w.changed)
+		})
 	}
 	wg.Wait()
 	w.health.wait()
 }
 
 func (w *Watcher) informers() []cache.SharedIndexInformer {
-	return append(append(append([]cache.SharedIndexInformer(nil), w.services...), w.slices...), w.ingress.informers()...)
+	return append(append(append(append([]cache.SharedIndexInformer(nil), w.services...), w.slices...), w.ingress.informers()...), w.secrets...)
 }
 
 // WaitForSync blocks until every informer has listed once, or ctx ends.
@@ -317,6 +491,9 @@ func (w *Watcher) Objects() Objects {
 		}
 	}
 	w.ingress.addTo(&objs)
+	if w.tls != nil {
+		objs.Secrets = w.tls.objects()
+	}
 	return objs
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -242,5 +243,72 @@ func TestWatcherRecoversFromARefusedList(t *testing.T) {
 	}
 	if lists.Load() != 2 || changes.Load() == 0 {
 		t.Errorf("%d lists, %d change notifications; want 2, some", lists.Load(), changes.Load())
+	}
+}
+
+// TestWatcherEndpointsChangesAndLookup: with OnEndpointsChange, a change of
+// EndpointSlices is reported by Service (both, for a slice moved to
+// another), not to OnChange; Lookup finds a Service and its slices.
+func TestWatcherEndpointsChangesAndLookup(t *testing.T) {
+	t.Parallel()
+	client := k8sfake.NewClientset(objects()...)
+	var mu sync.Mutex
+	var refs []model.ServiceRef
+	var changes atomic.Int32
+	w, err := NewWatcher(client, Selection{Namespaces: []string{"a", "b"}}, WatcherOptions{
+		OnChange: func() { changes.Add(1) },
+		OnEndpointsChange: func(ref model.ServiceRef) {
+			mu.Lock()
+			refs = append(refs, ref)
+			mu.Unlock()
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { w.Run(ctx); close(ran) }()
+	defer func() { cancel(); <-ran }()
+	if err := w.WaitForSync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	svc, eps, found := w.Lookup(model.ServiceRef{Namespace: "a", Name: "web"})
+	if !found || svc.Name != "web" || names(eps) != "a/web-1" {
+		t.Fatalf("Lookup(a/web) = %v, %v, %v", svc, eps, found)
+	}
+	if _, _, found := w.Lookup(model.ServiceRef{Namespace: "a", Name: "nope"}); found {
+		t.Error("Lookup found a Service that does not exist")
+	}
+	waitFor(t, "the first list's events", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(refs) >= 3
+	})
+	mu.Lock()
+	refs = nil
+	mu.Unlock()
+	before := changes.Load()
+	// A slice moves from a/web to a/hidden: both are reported.
+	s, err := client.DiscoveryV1().EndpointSlices("a").Get(ctx, "web-1", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Labels[discoveryv1.LabelServiceName] = "hidden"
+	s.ResourceVersion = "2"
+	if _, err := client.DiscoveryV1().EndpointSlices("a").Update(ctx, s, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	want := []model.ServiceRef{{Namespace: "a", Name: "web"}, {Namespace: "a", Name: "hidden"}}
+	waitFor(t, "the update's Services", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Equal(refs, want)
+	})
+	if changes.Load() != before {
+		t.Error("a change of EndpointSlices went to OnChange too")
+	}
+	if _, eps, _ := w.Lookup(model.ServiceRef{Namespace: "a", Name: "hidden"}); names(eps) != "a/hidden-1 a/web-1" && names(eps) != "a/web-1 a/hidden-1" {
+		t.Errorf("after the move, a/hidden's slices are %q", names(eps))
 	}
 }

@@ -37,8 +37,9 @@
 -- sets $kns_route to "") by the exact route of its URI, else by the longest
 -- route path that prefixes its URI, as nginx matches locations; it answers
 -- 301 for a route's path without its final "/" (unless the route has flag
--- b), 404 for no route, and 503 for a route with no ready endpoint; the one upstream's balancer_by_lua calls balance(); log()
--- counts the request.
+-- b), 404 for no route, and 503 for a route with no ready endpoint; the
+-- one upstream's balancer_by_lua calls balance(); log() counts the
+-- request.
 
 local balancer = require "ngx.balancer"
 
@@ -215,44 +216,88 @@ function _M.parse_part(text)
     return list, eps
 end
 
--- merge joins parts into the router's servers and the endpoints by key, or
--- returns nil, nil and what is wrong: a route or a key in two parts.
-function _M.merge(list)
-    local srv, eps = {}, {}
-    for _, p in ipairs(list) do
+-- swap puts the parts of a new table, held (hash -> part), in place of
+-- those of the table in use, changing the router's servers and the
+-- endpoints by key in place: only the parts that come or go are looked at,
+-- so that a new table that differs by one part costs about as much as that
+-- part, whatever the table's size. Each route and endpoints entry knows its
+-- part (.part). It returns nil and what is wrong (a route or a key in two
+-- parts) and changes nothing then.
+local function swap(held)
+    local gone, added = {}, {}
+    for h in pairs(parts) do
+        if not held[h] then
+            gone[h] = true
+        end
+    end
+    for h, p in pairs(held) do
+        if not parts[h] then
+            added[#added + 1] = p
+        end
+    end
+    -- A route or a key of an added part must not be in a part that stays,
+    -- nor in another added part.
+    local taken = {}
+    for _, p in ipairs(added) do
         for _, r in ipairs(p.routes) do
-            local s = srv[r[1]]
+            local s, id = servers[r[1]], r[1] .. " " .. r[2]
+            local cur = s and s[r[2]]
+            if (cur and not gone[cur.part]) or taken[id] then
+                return nil, "route " .. id .. " in two parts"
+            end
+            taken[id] = true
+        end
+        for key in pairs(p.eps) do
+            local cur = routes[key]
+            if (cur and not gone[cur.part]) or taken[key] then
+                return nil, "endpoints of " .. key .. " in two parts"
+            end
+            taken[key] = true
+        end
+    end
+    for h in pairs(gone) do
+        local p = parts[h]
+        for _, r in ipairs(p.routes) do
+            local s = servers[r[1]]
+            if s and s[r[2]] == r[3] then
+                s[r[2]] = nil
+            end
+        end
+        for key, e in pairs(p.eps) do
+            if routes[key] == e then
+                routes[key] = nil
+            end
+        end
+    end
+    for _, p in ipairs(added) do
+        for _, r in ipairs(p.routes) do
+            local s = servers[r[1]]
             if not s then
                 s = {}
-                srv[r[1]] = s
-            end
-            if s[r[2]] then
-                return nil, nil, "route " .. r[1] .. " " .. r[2] .. " in two parts"
+                servers[r[1]] = s
             end
             s[r[2]] = r[3]
         end
         for key, e in pairs(p.eps) do
-            if eps[key] then
-                return nil, nil, "endpoints of " .. key .. " in two parts"
-            end
-            eps[key] = e
+            routes[key] = e
         end
     end
-    return srv, eps
+    parts = held
+    return true
 end
 
 -- load loads the table whose file's first line is first and whose text is
--- text: the parts that the table in use does not hold are read and parsed.
--- It returns nil and what is wrong; and, for a missing part, true: the
--- generator removes the parts of a table two versions old, so a newer
--- table file is there (or the generator is writing one).
+-- text: the parts that the table in use does not hold are read and parsed,
+-- then swapped in. It returns nil and what is wrong; and, for a missing
+-- part, true: the generator removes the parts of a table two versions old,
+-- so a newer table file is there (or the generator is writing one).
 local function load(first, text)
     local hashes, why = _M.parse_index(text)
     if not hashes then
         return nil, why
     end
-    local held, list = {}, {}
-    for i, h in ipairs(hashes) do
+    local held = {}
+    for _, h in ipairs(hashes) do
         local p = parts[h]
         if not p then
             local f, err = io.open(path .. "." .. h, "r")
@@ -266,21 +311,25 @@ local function load(first, text)
                 return nil, "part " .. h .. ": " .. why
             end
             p = { routes = r, eps = e }
+            for _, route in ipairs(r) do
+                route[3].part = h
+            end
+            for key, ep in pairs(e) do
+                ep.part = h
+                -- Keep the route's place in its rotation.
+                local old = routes[key]
+                if old and #ep.peers > 0 then
+                    ep.next = (old.next - 1) % #ep.peers + 1
+                end
+            end
         end
-        held[h], list[i] = p, p
+        held[h] = p
     end
-    local srv, eps, why = _M.merge(list)
-    if not srv then
+    local ok, why = swap(held)
+    if not ok then
         return nil, why
     end
-    -- Keep each changed route's place in its rotation.
-    for key, r in pairs(eps) do
-        local old = routes[key]
-        if old and old ~= r and #r.peers > 0 then
-            r.next = (old.next - 1) % #r.peers + 1
-        end
-    end
-    servers, routes, parts, loaded_header = srv, eps, held, first
+    loaded_header = first
     return true
 end
 

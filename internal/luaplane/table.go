@@ -298,6 +298,32 @@ var partName = regexp.MustCompile(`^` + regexp.QuoteMeta(FileName) + `\.[0-9a-f]
 // Encode returns the files of t. Routes are written by server and path,
 // endpoints by key, sorted and without duplicates, each in its key's part.
 func Encode(t Table) (Files, error) {
+	var e Encoder
+	return e.Encode(t)
+}
+
+// Encoder encodes tables, and keeps the last one by part, so that new
+// endpoints of one Service port re-encode its part alone (SetEndpoints):
+// at 10,000 routes, about 80 lines instead of 20,000. The zero value is
+// ready to use; an Encoder is not safe for concurrent use.
+type Encoder struct {
+	// parts are the last table's parts, nil before a table was encoded
+	// and after an error.
+	parts []encoderPart
+}
+
+// encoderPart is one part of the last table: its lines, sorted, and its
+// file (empty for a part without lines, which the index leaves out).
+type encoderPart struct {
+	routes []Route
+	eps    []Endpoints
+	file   Part
+}
+
+// Encode returns the files of t, as the function Encode does, and keeps t
+// for SetEndpoints.
+func (e *Encoder) Encode(t Table) (Files, error) {
+	e.parts = nil
 	routes := slices.Clone(t.Routes)
 	slices.SortFunc(routes, func(a, b Route) int {
 		return cmp.Or(strings.Compare(a.Server, b.Server), strings.Compare(a.Path, b.Path), compareBool(a.Exact, b.Exact))
@@ -311,16 +337,7 @@ func Encode(t Table) (Files, error) {
 	for _, e := range eps {
 		keys[e.Key] = true
 	}
-	count := partCount(len(keys))
-	parts := make([]bytes.Buffer, count)
-	lines := make([]int, count)
-	// About 110 bytes for a route and its endpoints line, a quarter more
-	// for the parts that hold more than their share.
-	each := len(partHeader) + 140*len(keys)/count + 16
-	for n := range parts {
-		parts[n].Grow(each)
-		parts[n].WriteString(partHeader)
-	}
+	parts := make([]encoderPart, partCount(len(keys)))
 	for i, r := range routes {
 		switch {
 		case !validServer(r.Server):
@@ -334,8 +351,77 @@ func Encode(t Table) (Files, error) {
 		case i > 0 && routes[i-1].id() == r.id():
 			return Files{}, fmt.Errorf("table: route %s twice", r.id())
 		}
-		n := partOf(r.Key, count)
-		b := &parts[n]
+		p := &parts[partOf(r.Key, len(parts))]
+		p.routes = append(p.routes, r)
+	}
+	for i, ep := range eps {
+		if !ValidKey(ep.Key) {
+			return Files{}, fmt.Errorf("table: invalid key %q", ep.Key)
+		}
+		if i > 0 && eps[i-1].Key == ep.Key {
+			return Files{}, fmt.Errorf("table: endpoints of %s twice", ep.Key)
+		}
+		addrs, err := endpointList(ep)
+		if err != nil {
+			return Files{}, err
+		}
+		p := &parts[partOf(ep.Key, len(parts))]
+		p.eps = append(p.eps, Endpoints{Key: ep.Key, Addrs: addrs})
+	}
+	for n := range parts {
+		parts[n].encode()
+	}
+	e.parts = parts
+	return e.files(), nil
+}
+
+// SetEndpoints replaces the endpoints of key in the last table encoded,
+// and returns the new files. ok is false, and nothing changes, when that
+// table has no endpoints line for key (its Service port is not routed) or
+// when there is no last table.
+func (e *Encoder) SetEndpoints(key string, addrs []netip.AddrPort) (f Files, ok bool, err error) {
+	if e.parts == nil {
+		return Files{}, false, nil
+	}
+	p := &e.parts[partOf(key, len(e.parts))]
+	i, found := slices.BinarySearchFunc(p.eps, key, func(ep Endpoints, k string) int { return strings.Compare(ep.Key, k) })
+	if !found {
+		return Files{}, false, nil
+	}
+	list, err := endpointList(Endpoints{Key: key, Addrs: addrs})
+	if err != nil {
+		return Files{}, false, err
+	}
+	p.eps[i].Addrs = list
+	p.encode()
+	return e.files(), true, nil
+}
+
+// endpointList returns e's addresses sorted and without duplicates, or an
+// error for one that may not be written.
+func endpointList(e Endpoints) ([]netip.AddrPort, error) {
+	addrs := slices.Clone(e.Addrs)
+	slices.SortFunc(addrs, func(a, b netip.AddrPort) int { return a.Compare(b) })
+	addrs = slices.Compact(addrs)
+	for _, a := range addrs {
+		if !validEndpoint(a) {
+			return nil, fmt.Errorf("table: invalid endpoint %v of %s", a, e.Key)
+		}
+	}
+	return addrs, nil
+}
+
+// encode writes the part's file from its lines.
+func (p *encoderPart) encode() {
+	lines := len(p.routes) + len(p.eps)
+	if lines == 0 {
+		p.file = Part{}
+		return
+	}
+	var b bytes.Buffer
+	b.Grow(len(partHeader) + 140*lines/2 + 16)
+	b.WriteString(partHeader)
+	for _, r := range p.routes {
 		b.WriteString("route ")
 		b.WriteString(r.Server)
 		b.WriteByte(' ')
@@ -345,47 +431,37 @@ func Encode(t Table) (Files, error) {
 		b.WriteByte(' ')
 		b.WriteString(r.flags())
 		b.WriteByte('\n')
-		lines[n]++
 	}
-	for i, e := range eps {
-		if !ValidKey(e.Key) {
-			return Files{}, fmt.Errorf("table: invalid key %q", e.Key)
-		}
-		if i > 0 && eps[i-1].Key == e.Key {
-			return Files{}, fmt.Errorf("table: endpoints of %s twice", e.Key)
-		}
-		n := partOf(e.Key, count)
-		b := &parts[n]
+	for _, e := range p.eps {
 		b.WriteString("endpoints ")
 		b.WriteString(e.Key)
-		addrs := slices.Clone(e.Addrs)
-		slices.SortFunc(addrs, func(a, b netip.AddrPort) int { return a.Compare(b) })
-		for _, a := range slices.Compact(addrs) {
-			if !validEndpoint(a) {
-				return Files{}, fmt.Errorf("table: invalid endpoint %v of %s", a, e.Key)
-			}
+		for _, a := range e.Addrs {
 			b.WriteByte(' ')
 			b.WriteString(a.String())
 		}
 		b.WriteByte('\n')
-		lines[n]++
 	}
+	fmt.Fprintf(&b, "end %d\n", lines)
+	p.file = Part{Hash: sha(b.Bytes()), Data: b.Bytes()}
+}
+
+// files returns the files of the parts as they are.
+func (e *Encoder) files() Files {
 	var f Files
 	var index bytes.Buffer
-	for n := range parts {
-		if lines[n] == 0 {
+	for _, p := range e.parts {
+		if p.file.Hash == "" {
 			continue
 		}
-		fmt.Fprintf(&parts[n], "end %d\n", lines[n])
-		data := parts[n].Bytes()
-		hash := sha(data)
-		f.Parts = append(f.Parts, Part{Hash: hash, Data: data})
-		fmt.Fprintf(&index, "part %s\n", hash)
+		f.Parts = append(f.Parts, p.file)
+		index.WriteString("part ")
+		index.WriteString(p.file.Hash)
+		index.WriteByte('\n')
 	}
 	fmt.Fprintf(&index, "end %d\n", len(f.Parts))
 	f.Version = sha(index.Bytes())
 	f.Index = append(append(append([]byte(header), f.Version...), '\n'), index.Bytes()...)
-	return f, nil
+	return f
 }
 
 // compareBool orders false before true.

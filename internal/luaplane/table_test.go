@@ -468,3 +468,63 @@ func FuzzValidKey(f *testing.F) {
 		}
 	})
 }
+
+// TestEncoderSetEndpoints: new endpoints of one key give the files that
+// encoding the whole changed table gives, with one new part.
+func TestEncoderSetEndpoints(t *testing.T) {
+	t.Parallel()
+	table := bigTable(1000)
+	var e Encoder
+	if _, ok, err := e.SetEndpoints(table.Endpoints[0].Key, nil); ok || err != nil {
+		t.Errorf("SetEndpoints before any Encode = %v, %v; want nothing done", ok, err)
+	}
+	before, err := e.Encode(table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		i     int
+		addrs []netip.AddrPort
+	}{
+		{7, addrs("10.9.9.9:80", "10.9.9.8:80", "10.9.9.9:80")},
+		{7, nil},
+		{999, addrs("[2001:db8::7]:8080")},
+	} {
+		got, ok, err := e.SetEndpoints(table.Endpoints[tc.i].Key, tc.addrs)
+		if !ok || err != nil {
+			t.Fatalf("SetEndpoints(%s) = %v, %v", table.Endpoints[tc.i].Key, ok, err)
+		}
+		table.Endpoints[tc.i].Addrs = tc.addrs
+		want, err := Encode(table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Version != want.Version || !bytes.Equal(got.Index, want.Index) || len(got.Parts) != len(want.Parts) {
+			t.Fatalf("after SetEndpoints(%s): version %s, want %s", table.Endpoints[tc.i].Key, got.Version, want.Version)
+		}
+		for i := range got.Parts {
+			if got.Parts[i].Hash != want.Parts[i].Hash || !bytes.Equal(got.Parts[i].Data, want.Parts[i].Data) {
+				t.Fatalf("part %d differs from a whole encoding", i)
+			}
+		}
+	}
+	changed := 0
+	after, _, _ := e.SetEndpoints(table.Endpoints[0].Key, table.Endpoints[0].Addrs)
+	for i := range after.Parts {
+		if after.Parts[i].Hash != before.Parts[i].Hash {
+			changed++
+		}
+	}
+	if changed != 2 {
+		t.Errorf("%d parts changed by new endpoints of two keys, want 2 (unless they share a part)", changed)
+	}
+	if _, ok, err := e.SetEndpoints("ns/not-routed:http", addrs("10.0.0.1:80")); ok || err != nil {
+		t.Errorf("SetEndpoints of a key not in the table = %v, %v; want nothing done", ok, err)
+	}
+	if _, _, err := e.SetEndpoints(table.Endpoints[5].Key, addrs("0.0.0.0:80")); err == nil {
+		t.Error("SetEndpoints took an address that may not be written")
+	}
+	if again, _, _ := e.SetEndpoints(table.Endpoints[0].Key, table.Endpoints[0].Addrs); again.Version != after.Version {
+		t.Error("a refused SetEndpoints changed the table")
+	}
+}

@@ -44,17 +44,33 @@ const (
 	// followed by k, m or g (KiB, MiB, GiB), at most 1024g; "0" for no
 	// limit. Default: nginx's, 1m.
 	AnnotationMaxBodySize = AnnotationPrefix + "max-body-size"
+	// AnnotationTLSSecret serves the Service's host over HTTPS too, with
+	// the certificate and key of this kubernetes.io/tls Secret of the
+	// Service's own namespace (a DNS-1123 subdomain name; a Secret of
+	// another namespace is refused). Needs AnnotationHost.
+	AnnotationTLSSecret = AnnotationPrefix + "tls-secret"
+	// AnnotationHTTPSRedirect is "true" (default with AnnotationTLSSecret:
+	// plain HTTP requests to the host get a 308 to HTTPS) or "false" (the
+	// host is routed over both).
+	AnnotationHTTPSRedirect = AnnotationPrefix + "https-redirect"
+	// AnnotationHSTS is the Strict-Transport-Security header that the
+	// host's HTTPS responses carry: "max-age=<seconds>", optionally followed
+	// by "; includeSubDomains" and "; preload". Default: none.
+	AnnotationHSTS = AnnotationPrefix + "hsts"
 )
 
 var knownAnnotations = map[string]bool{
-	AnnotationHost:        true,
-	AnnotationPath:        true,
-	AnnotationPort:        true,
-	AnnotationUpstream:    true,
-	AnnotationStripPrefix: true,
-	AnnotationReadTimeout: true,
-	AnnotationSendTimeout: true,
-	AnnotationMaxBodySize: true,
+	AnnotationHost:          true,
+	AnnotationPath:          true,
+	AnnotationPort:          true,
+	AnnotationUpstream:      true,
+	AnnotationStripPrefix:   true,
+	AnnotationReadTimeout:   true,
+	AnnotationSendTimeout:   true,
+	AnnotationMaxBodySize:   true,
+	AnnotationTLSSecret:     true,
+	AnnotationHTTPSRedirect: true,
+	AnnotationHSTS:          true,
 }
 
 // ReservedPathPrefix is kept for kube-nginx-sync's own endpoints; no route
@@ -345,4 +361,82 @@ func parseCount(s string, maxDigits int) (int64, error) {
 		n = n*10 + int64(c-'0')
 	}
 	return n, nil
+}
+
+// maxSecretName is the longest Secret name (a DNS-1123 subdomain).
+const maxSecretName = 253
+
+// ParseSecretName validates the name of a Secret of the Service's own
+// namespace: a DNS-1123 subdomain (lower-case RFC 1123 labels separated by
+// dots, at most 253 characters). A "namespace/name" is refused with its
+// own message: a Service may not use another namespace's certificate.
+func ParseSecretName(s string) (string, error) {
+	if ns, name, found := strings.Cut(s, "/"); found {
+		return "", fmt.Errorf("names a Secret of namespace %s (%s): only the Service's own namespace's Secrets can be used", showValue(ns), showValue(name))
+	}
+	if s == "" {
+		return "", fmt.Errorf("empty Secret name")
+	}
+	if len(s) > maxSecretName {
+		return "", fmt.Errorf("longer than %d characters", maxSecretName)
+	}
+	for _, label := range strings.Split(s, ".") {
+		if err := checkDNSLabel(label); err != nil {
+			return "", fmt.Errorf("not a Secret name: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// TLSSecretName returns the name of the Secret that a Service's
+// annotations name for HTTPS, if they name a valid one.
+func TLSSecretName(annotations map[string]string) (string, bool) {
+	v, ok := annotations[AnnotationTLSSecret]
+	if !ok {
+		return "", false
+	}
+	name, err := ParseSecretName(v)
+	return name, err == nil
+}
+
+// maxHSTSAge bounds the HSTS max-age: two years, what the HSTS preload
+// list asks for at most.
+const maxHSTSAge = 2 * 365 * 24 * 60 * 60
+
+// ParseHSTS validates the HSTS annotation and returns its canonical form:
+// "max-age=<seconds>" (0 to two years, no leading zero) first, then
+// optionally "includeSubDomains" and "preload" (any case), separated by
+// ";" and optional spaces, each at most once.
+func ParseHSTS(s string) (string, error) {
+	parts := strings.Split(s, ";")
+	age, found := strings.CutPrefix(strings.ToLower(strings.TrimSpace(parts[0])), "max-age=")
+	if !found {
+		return "", fmt.Errorf("must start with max-age=<seconds>, such as \"max-age=31536000; includeSubDomains\"")
+	}
+	n, err := parseCount(age, 8)
+	if err != nil {
+		return "", fmt.Errorf("max-age: %w", err)
+	}
+	if n > maxHSTSAge {
+		return "", fmt.Errorf("max-age is longer than two years (%d seconds)", maxHSTSAge)
+	}
+	out := "max-age=" + strconv.FormatInt(n, 10)
+	seen := map[string]bool{}
+	for _, p := range parts[1:] {
+		var token string
+		switch strings.ToLower(strings.TrimSpace(p)) {
+		case "includesubdomains":
+			token = "includeSubDomains"
+		case "preload":
+			token = "preload"
+		default:
+			return "", fmt.Errorf("%s is not includeSubDomains or preload", showValue(strings.TrimSpace(p)))
+		}
+		if seen[token] {
+			return "", fmt.Errorf("%s twice", token)
+		}
+		seen[token] = true
+		out += "; " + token
+	}
+	return out, nil
 }

@@ -318,3 +318,73 @@ func FuzzParseBodySize(f *testing.F) {
 		}
 	})
 }
+
+func TestParseSecretName(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in, want, err string
+	}{
+		{in: "web-tls", want: "web-tls"},
+		{in: "a.b-c.d9", want: "a.b-c.d9"},
+		{in: "", err: "empty Secret name"},
+		{in: "other/web-tls", err: `names a Secret of namespace "other" ("web-tls"): only the Service's own namespace's Secrets`},
+		{in: "/web-tls", err: "namespace"},
+		{in: "Web-TLS", err: "character 'W'"},
+		{in: "web_tls", err: "character '_'"},
+		{in: "a..b", err: "empty label"},
+		{in: "-a", err: "character '-'"},
+		{in: "a;\nssl_certificate x", err: "character ';'"},
+		{in: "a;\nssl_certificate /etc/passwd", err: "only the Service's own namespace's"},
+		{in: "a b", err: "character ' '"},
+		{in: "$x", err: "character '$'"},
+		{in: "..", err: "empty label"},
+		{in: strings.Repeat("a", 254), err: "longer than 253"},
+	}
+	for _, tt := range tests {
+		got, err := ParseSecretName(tt.in)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("ParseSecretName(%q) = %q, %v; want error containing %q", tt.in, got, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("ParseSecretName(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func TestParseHSTS(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in, want, err string
+	}{
+		{in: "max-age=31536000", want: "max-age=31536000"},
+		{in: "max-age=0", want: "max-age=0"},
+		{in: "MAX-AGE=60;includesubdomains", want: "max-age=60; includeSubDomains"},
+		{in: " max-age=63072000 ; includeSubDomains ; Preload ", want: "max-age=63072000; includeSubDomains; preload"},
+		{in: "max-age=60; preload", want: "max-age=60; preload"},
+		{in: "", err: "must start with max-age"},
+		{in: "includeSubDomains; max-age=60", err: "must start with max-age"},
+		{in: "max-age=", err: "must start with 1 to 8 digits"},
+		{in: "max-age=060", err: "leading zero"},
+		{in: "max-age=63072001", err: "longer than two years"},
+		{in: "max-age=1e9", err: "not a digit"},
+		{in: "max-age=60; includeSubDomains; includeSubDomains", err: "includeSubDomains twice"},
+		{in: `max-age=60"; add_header X 1`, err: "not a digit"},
+		{in: "max-age=60; x\n", err: `"x" is not includeSubDomains or preload`},
+		{in: "max-age=60;", err: `"" is not`},
+	}
+	for _, tt := range tests {
+		got, err := ParseHSTS(tt.in)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("ParseHSTS(%q) = %q, %v; want error containing %q", tt.in, got, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("ParseHSTS(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+}

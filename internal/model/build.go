@@ -29,6 +29,15 @@ type Options struct {
 	// Ingress selects the Ingresses routed besides the Services; with no
 	// Class, none.
 	Ingress IngressOptions
+	// Secrets are the Secrets that Services may name for HTTPS
+	// (AnnotationTLSSecret); only read.
+	Secrets []*corev1.Secret
+	// Now is the time that certificates are checked against; zero checks
+	// none against the time (for tests).
+	Now time.Time
+	// DisableHTTPS serves no host over HTTPS: a host that asks for it is
+	// served over plain HTTP only, with a Warning (ReasonHTTPSDisabled).
+	DisableHTTPS bool
 }
 
 // Build computes the routing Config for the Services that opts selects, with
@@ -53,6 +62,14 @@ type Options struct {
 //     path and match (prefix or exact), the oldest object wins, then the
 //     smaller namespace/name; a route of an Ingress's defaultBackend
 //     yields to any other route of "/" on its host.
+//   - HTTPS is a host's: the Services on a host that name a TLS Secret
+//     must agree on it, on the redirect and on HSTS; the oldest one's
+//     settings win (then the smaller namespace/name), and a Service that
+//     asks for others is rejected with ReasonTLSConflict. Every route of
+//     the host is then served over HTTPS too. A Secret that is missing or
+//     cannot be used (checkCertificate) leaves the host's HTTPS out, with
+//     a Warning for each Service that names it; the host's plain HTTP
+//     still redirects to HTTPS, unless the redirect is off.
 func Build(services []*corev1.Service, endpointSlices []*discoveryv1.EndpointSlice, opts Options) Result {
 	selector := opts.Selector
 	if selector == nil {
@@ -110,6 +127,8 @@ func Build(services []*corev1.Service, endpointSlices []*discoveryv1.EndpointSli
 		res.Ingress = ingresses
 	}
 
+	candidates, claims, tlsConflicts := resolveTLS(candidates)
+	res.Rejected = append(res.Rejected, tlsConflicts...)
 	winners, conflicts, ingressConflicts := resolveConflicts(candidates)
 	res.Rejected = append(res.Rejected, conflicts...)
 	res.Ingress.Rejected = append(res.Ingress.Rejected, ingressConflicts...)
@@ -121,7 +140,31 @@ func Build(services []*corev1.Service, endpointSlices []*discoveryv1.EndpointSli
 			cmp.Compare(a.Port, b.Port))
 	})
 	res.Config = assemble(winners)
+	applyTLS(&res, claims, opts)
 	return res
+}
+
+// ServiceBackends returns what Build gives each routed port of svc (its
+// upstream's backends, empty for none) when these are the Service's
+// EndpointSlices: for the routes of svc that Build routes, their
+// endpoints, computed for this one Service. It returns nil for a Service
+// that Build would not route at all (not selected, or refused).
+func ServiceBackends(svc *corev1.Service, endpointSlices []*discoveryv1.EndpointSlice, opts Options) map[ServicePort][]netip.AddrPort {
+	if len(opts.Namespaces) > 0 && !slices.Contains(opts.Namespaces, svc.Namespace) {
+		return nil
+	}
+	if opts.Selector != nil && !opts.Selector.Matches(labels.Set(svc.Labels)) {
+		return nil
+	}
+	routes, _ := serviceRoutes(svc, endpointSlices, cmp.Or(opts.DefaultMode, UpstreamEndpoints))
+	if len(routes) == 0 {
+		return nil
+	}
+	out := make(map[ServicePort][]netip.AddrPort, len(routes))
+	for _, r := range routes {
+		out[r.location.Service] = r.backends
+	}
+	return out
 }
 
 // candidate is a route before conflicts are resolved.
@@ -136,6 +179,9 @@ type candidate struct {
 	// item orders the routes of one Ingress, and desc names one in
 	// messages (both "" for a Service's routes).
 	item, desc string
+	// tls is what the Service asks of its host's HTTPS, or nil (always
+	// for an Ingress's routes).
+	tls *tlsRequest
 }
 
 // owner names what a route comes from, for the conflict rule's order: its
@@ -223,6 +269,7 @@ func serviceRoutes(svc *corev1.Service, slices []*discoveryv1.EndpointSlice, def
 			},
 			backends: backends,
 			created:  svc.CreationTimestamp.Time,
+			tls:      ann.tls,
 		})
 	}
 	return routes, nil
@@ -237,6 +284,7 @@ type annotations struct {
 	mode        UpstreamMode
 	stripPrefix bool
 	proxy       ProxySettings
+	tls         *tlsRequest
 }
 
 func parseAnnotations(raw map[string]string, ref ServiceRef, defaultMode UpstreamMode) (annotations, error) {
@@ -254,6 +302,10 @@ func parseAnnotations(raw map[string]string, ref ServiceRef, defaultMode Upstrea
 		}
 	}
 	slices.Sort(keys)
+	var (
+		tls      tlsRequest
+		redirect string // the redirect annotation's value, if any
+	)
 	for _, key := range keys {
 		value := raw[key]
 		var err error
@@ -274,12 +326,32 @@ func parseAnnotations(raw map[string]string, ref ServiceRef, defaultMode Upstrea
 			a.proxy.SendTimeout, err = ParseTimeout(value)
 		case AnnotationMaxBodySize:
 			a.proxy.MaxBodySize, err = ParseBodySize(value)
+		case AnnotationTLSSecret:
+			tls.secret, err = ParseSecretName(value)
+		case AnnotationHTTPSRedirect:
+			_, err = parseBool(value)
+			redirect = value
+		case AnnotationHSTS:
+			tls.hsts, err = ParseHSTS(value)
 		default:
 			err = fmt.Errorf("unknown annotation (known: %s)", strings.Join(slices.Sorted(maps.Keys(knownAnnotations)), ", "))
 		}
 		if err != nil {
 			return annotations{}, &AnnotationError{Key: key, Value: value, Err: err}
 		}
+	}
+	switch {
+	case tls.secret != "":
+		if a.host == "" {
+			return annotations{}, &AnnotationError{Key: AnnotationTLSSecret, Value: raw[AnnotationTLSSecret],
+				Err: fmt.Errorf("needs %s: HTTPS is served by host name (SNI), and the default server has none", AnnotationHost)}
+		}
+		tls.namespace, tls.redirect = ref.Namespace, redirect != "false"
+		a.tls = &tls
+	case redirect != "":
+		return annotations{}, &AnnotationError{Key: AnnotationHTTPSRedirect, Value: redirect, Err: fmt.Errorf("needs %s", AnnotationTLSSecret)}
+	case tls.hsts != "":
+		return annotations{}, &AnnotationError{Key: AnnotationHSTS, Value: raw[AnnotationHSTS], Err: fmt.Errorf("needs %s", AnnotationTLSSecret)}
 	}
 	return a, nil
 }

@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -302,7 +303,7 @@ func TestBuild(t *testing.T) {
 				`ns/badtimeout: InvalidAnnotation: annotation kube-nginx-sync.io/read-timeout="60": must be a whole number of s, m or h, such as "90s", "5m" or "1h"`,
 				`ns/inject: InvalidAnnotation: annotation kube-nginx-sync.io/path="/a;\n}\nserver {": character ';' at 2 is not allowed (letters, digits and -._~/ are)`,
 				`ns/noport: InvalidAnnotation: annotation kube-nginx-sync.io/port="grpc": the Service has no such port`,
-				`ns/typo: InvalidAnnotation: annotation kube-nginx-sync.io/hots="x.example.com": unknown annotation (known: kube-nginx-sync.io/host, kube-nginx-sync.io/max-body-size, kube-nginx-sync.io/path, kube-nginx-sync.io/port, kube-nginx-sync.io/read-timeout, kube-nginx-sync.io/send-timeout, kube-nginx-sync.io/strip-prefix, kube-nginx-sync.io/upstream)`,
+				`ns/typo: InvalidAnnotation: annotation kube-nginx-sync.io/hots="x.example.com": unknown annotation (known: kube-nginx-sync.io/host, kube-nginx-sync.io/hsts, kube-nginx-sync.io/https-redirect, kube-nginx-sync.io/max-body-size, kube-nginx-sync.io/path, kube-nginx-sync.io/port, kube-nginx-sync.io/read-timeout, kube-nginx-sync.io/send-timeout, kube-nginx-sync.io/strip-prefix, kube-nginx-sync.io/tls-secret, kube-nginx-sync.io/upstream)`,
 				`ns/udp: Unsupported: the Service has no TCP port`,
 				`ns/udppick: Unsupported: port dns is UDP; only TCP ports are routed`,
 			},
@@ -405,5 +406,59 @@ func BenchmarkBuild(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestServiceBackendsAsBuild: for every routed port, ServiceBackends gives
+// the backends that Build gives its upstream (none for a port without).
+func TestServiceBackendsAsBuild(t *testing.T) {
+	t.Parallel()
+	services, endpointSlices := testbed.Cluster(40, 3)
+	for _, s := range services {
+		s.Labels = map[string]string{"kube-nginx-sync.io/expose": "true"}
+	}
+	// Some Services without ready endpoints, one through its ClusterIP,
+	// one not selected.
+	for _, s := range endpointSlices[:5] {
+		for i := range s.Endpoints {
+			s.Endpoints[i].Conditions.Ready = ptr.To(false)
+		}
+	}
+	services[6].Annotations = map[string]string{AnnotationUpstream: string(UpstreamService)}
+	services[6].Spec.ClusterIP = "10.96.0.6"
+	services[7].Labels = nil
+	opts := Options{Selector: labels.SelectorFromSet(labels.Set{"kube-nginx-sync.io/expose": "true"})}
+	res := Build(services, endpointSlices, opts)
+	upstreams := map[string][]netip.AddrPort{}
+	for _, u := range res.Config.Upstreams {
+		upstreams[u.Name] = u.Backends
+	}
+	bySvc := map[string][]*discoveryv1.EndpointSlice{}
+	for _, s := range endpointSlices {
+		bySvc[s.Namespace+"/"+s.Labels[discoveryv1.LabelServiceName]] = append(bySvc[s.Namespace+"/"+s.Labels[discoveryv1.LabelServiceName]], s)
+	}
+	routed := 0
+	for _, svc := range services {
+		got := ServiceBackends(svc, bySvc[svc.Namespace+"/"+svc.Name], opts)
+		if svc == services[7] {
+			if got != nil {
+				t.Errorf("%s is not selected, and has backends %v", svc.Name, got)
+			}
+			continue
+		}
+		for _, s := range res.Config.Servers {
+			for _, l := range s.Locations {
+				if l.Service.Namespace != svc.Namespace || l.Service.Name != svc.Name {
+					continue
+				}
+				routed++
+				if want := upstreams[l.Upstream]; !slices.Equal(got[l.Service], want) {
+					t.Errorf("%s: ServiceBackends %v, Build %v", l.Service, got[l.Service], want)
+				}
+			}
+		}
+	}
+	if routed < 35 {
+		t.Errorf("only %d routes compared", routed)
 	}
 }

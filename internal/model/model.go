@@ -44,6 +44,15 @@ type Server struct {
 	Host string
 	// Locations are sorted by Path.
 	Locations []Location
+	// TLS, when set, serves the host on the HTTPS port too (by SNI), with
+	// this certificate. A host that asked for HTTPS and whose certificate
+	// cannot be used has none: its HTTPS is left out.
+	TLS *TLS
+	// RedirectHTTPS answers the host's plain HTTP requests with a 308 to
+	// HTTPS instead of routing them. It stays set when TLS is nil because
+	// the certificate cannot be used, so that a host that asked for HTTPS
+	// is never served over plain HTTP by accident.
+	RedirectHTTPS bool
 }
 
 // Location routes one URL path prefix of a server, or one exact path, to
@@ -159,6 +168,32 @@ const (
 	// ReasonRefusedByNginx: with this Service, the rendered config fails
 	// nginx -t (possible with a user's template); without it, it passes.
 	ReasonRefusedByNginx Reason = "RefusedByNginx"
+	// ReasonTLSConflict: another Service on the same host asked first for
+	// other HTTPS settings (another Secret, redirect or HSTS).
+	ReasonTLSConflict Reason = "TLSConflict"
+)
+
+// Reasons of a Warning: the host's HTTPS is left out (the first four), or
+// is served with a certificate that needs attention (the last two).
+const (
+	// ReasonTLSSecretNotFound: the Service's namespace has no
+	// kubernetes.io/tls Secret of that name.
+	ReasonTLSSecretNotFound Reason = "TLSSecretNotFound"
+	// ReasonInvalidTLSSecret: the Secret's certificate or key cannot be
+	// used (see checkCertificate).
+	ReasonInvalidTLSSecret Reason = "InvalidTLSSecret"
+	// ReasonCertificateExpired: the certificate, or one of its chain, has
+	// expired.
+	ReasonCertificateExpired Reason = "CertificateExpired"
+	// ReasonHTTPSDisabled: this kube-nginx-sync serves no HTTPS
+	// (Options.DisableHTTPS): the host is served over plain HTTP only.
+	ReasonHTTPSDisabled Reason = "HTTPSDisabled"
+	// ReasonCertificateExpiresSoon: the certificate expires within
+	// CertificateExpiryWarning; it is served.
+	ReasonCertificateExpiresSoon Reason = "CertificateExpiresSoon"
+	// ReasonCertificateNotYetValid: the certificate's validity has not
+	// begun; it is served (a clock skew, or a certificate issued ahead).
+	ReasonCertificateNotYetValid Reason = "CertificateNotYetValid"
 )
 
 // Rejection says why a Service, or one of its ports, is not routed.
@@ -180,11 +215,35 @@ func (r Rejection) String() string {
 	return fmt.Sprintf("%s: %s: %s", r.Service, r.Reason, r.Message)
 }
 
+// Warning is a problem of a routed Service short of a Rejection: its
+// host's HTTPS is left out, or is served with a certificate that needs
+// attention.
+type Warning struct {
+	Service ServiceRef
+	Reason  Reason
+	// Message is a sentence for people, safe to log (see Rejection).
+	Message string
+}
+
+func (w Warning) String() string {
+	return fmt.Sprintf("%s: %s: %s", w.Service, w.Reason, w.Message)
+}
+
 // Result is what Build returns.
 type Result struct {
 	Config Config
 	// Rejected lists what was left out, sorted by Service, then Port.
 	Rejected []Rejection
+	// Warnings lists the problems of routed Services, sorted by Service,
+	// then Reason.
+	Warnings []Warning
+	// Certificates holds the HTTPS state of every host that asked for it,
+	// sorted by host.
+	Certificates []HostCertificate
+	// Recheck, when not zero, is the first time after Options.Now at which
+	// a certificate's state changes (it becomes valid, or nearly expired,
+	// or expired): the same input builds another Config then.
+	Recheck time.Time
 	// Services counts the Services that matched the selection, routed or
 	// not.
 	Services int

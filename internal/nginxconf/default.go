@@ -72,6 +72,7 @@ func writeUpstream(b *bytes.Buffer, v View) {
 		writeNotFound(b, s)
 		w("\n}")
 	}
+	writeHTTPSTail(b, v)
 	writeStatusServer(b, v)
 }
 
@@ -119,6 +120,56 @@ func writeNotFound(b *bytes.Buffer, s ServerView) {
 	}
 }
 
+// tlsCiphers are the TLS 1.2 ciphers of a server served over HTTPS:
+// Mozilla's "intermediate" list without DHE (which needs parameters of its
+// own); TLS 1.3's are OpenSSL's.
+const tlsCiphers = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:" +
+	"ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+
+// tlsSettings are the TLS settings of every HTTPS server (the default one
+// too), each line after a newline: TLS 1.2 and 1.3 only, tlsCiphers, a
+// session cache that all servers share, no session tickets (their key
+// would never rotate).
+const tlsSettings = "\n    ssl_protocols TLSv1.2 TLSv1.3;" +
+	"\n    ssl_ciphers " + tlsCiphers + ";" +
+	"\n    ssl_prefer_server_ciphers off;" +
+	"\n    ssl_session_cache shared:kube_nginx_sync_tls:10m;" +
+	"\n    ssl_session_timeout 1d;" +
+	"\n    ssl_session_tickets off;"
+
+// writeHTTPSTail writes the plain HTTP servers that redirect to HTTPS and
+// the default HTTPS server, if any.
+func writeHTTPSTail(b *bytes.Buffer, v View) {
+	if len(v.Redirects) > 0 {
+		b.WriteString("\n\n# Plain HTTP to the hosts that are served over HTTPS: a redirect (308 keeps\n" +
+			"# the method and the body).")
+	}
+	for _, r := range v.Redirects {
+		b.WriteString("\n\nserver {")
+		for _, l := range r.Listen {
+			b.WriteString("\n    listen " + l + ";")
+		}
+		b.WriteString("\n    server_name " + r.Host + ";" +
+			"\n    return 308 " + r.Location + "$request_uri;" +
+			"\n}")
+	}
+	if len(v.HTTPSDefault) > 0 {
+		b.WriteString("\n\n# HTTPS to a name that no server has: the handshake is refused, so that no\n" +
+			"# host's certificate is ever shown for another name. A request whose Host\n" +
+			"# is not its TLS name's gets 421. OpenSSL takes the protocols and ciphers\n" +
+			"# of every HTTPS connection from this default server, before the name\n" +
+			"# picks a server: they are set here too.\n" +
+			"server {")
+		for _, l := range v.HTTPSDefault {
+			b.WriteString("\n    listen " + l + ";")
+		}
+		b.WriteString("\n    server_name _;" +
+			"\n    ssl_reject_handshake on;" + tlsSettings +
+			"\n    return 421;" +
+			"\n}")
+	}
+}
+
 // writeStatusServer writes the status server, if any, and the final
 // newline.
 func writeStatusServer(b *bytes.Buffer, v View) {
@@ -151,7 +202,15 @@ func writeServerHead(b *bytes.Buffer, s ServerView) {
 	if name == "" {
 		name = "_"
 	}
-	b.WriteString("\n    server_name " + name + ";\n" +
+	b.WriteString("\n    server_name " + name + ";")
+	if h := s.HTTPS; h != nil {
+		b.WriteString("\n\n    ssl_certificate " + h.Certificate + ";" +
+			"\n    ssl_certificate_key " + h.Certificate + ";" + tlsSettings)
+		if h.HSTS != "" {
+			b.WriteString("\n    add_header Strict-Transport-Security \"" + h.HSTS + "\" always;")
+		}
+	}
+	b.WriteString("\n" +
 		"\n    proxy_http_version 1.1;" +
 		"\n    proxy_set_header Connection $kns_connection;" +
 		"\n    proxy_set_header Upgrade $http_upgrade;" +

@@ -95,5 +95,6 @@ func writeFlat(b *bytes.Buffer, v View) {
 		writeNotFound(b, s)
 		w("\n}")
 	}
+	writeHTTPSTail(b, v)
 	writeStatusServer(b, v)
 }

@@ -184,7 +184,7 @@ func FuzzIngressToConfig(f *testing.F) {
 			if err != nil {
 				t.Fatalf("%s: the rendered config does not parse: %v\n%s", shape, err, data)
 			}
-			want := expectedDirectives(res.Config, header.Version, shape)
+			want := expectedDirectives(res.Config, header.Version, shape, dir)
 			if g, w := lines(got), lines(want); g != w {
 				t.Fatalf("%s: directives differ from what the template allows for the model\n got: %s\nwant: %s\ninput: %+q", shape, g, w, in)
 			}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,11 +18,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/confdir"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/luaplane"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginx"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxsyntax"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/testbed"
 )
 
 // serviceInput is everything of one Service and its EndpointSlice that the
@@ -32,14 +35,20 @@ type serviceInput struct {
 	portName, endpoint, clusterIP      string
 	extraKey, extraValue               string // any other annotation
 	readTimeout, sendTimeout, bodySize string // annotations; "" leaves one out
+	tlsSecret, redirect, hsts          string // annotations; "" leaves one out
+	// secretType, cert and key make the Secret "web-tls" of the Service's
+	// namespace.
+	secretType string
+	cert, key  []byte
 }
 
-func (in serviceInput) objects() ([]*corev1.Service, []*discoveryv1.EndpointSlice) {
+func (in serviceInput) objects() ([]*corev1.Service, []*discoveryv1.EndpointSlice, []*corev1.Secret) {
 	ann := map[string]string{}
 	for k, v := range map[string]string{
 		model.AnnotationHost: in.host, model.AnnotationPath: in.path, model.AnnotationPort: in.port,
 		model.AnnotationUpstream: in.upstream, model.AnnotationStripPrefix: in.strip, in.extraKey: in.extraValue,
 		model.AnnotationReadTimeout: in.readTimeout, model.AnnotationSendTimeout: in.sendTimeout, model.AnnotationMaxBodySize: in.bodySize,
+		model.AnnotationTLSSecret: in.tlsSecret, model.AnnotationHTTPSRedirect: in.redirect, model.AnnotationHSTS: in.hsts,
 	} {
 		if k != "" && v != "" {
 			ann[k] = v
@@ -59,8 +68,23 @@ func (in serviceInput) objects() ([]*corev1.Service, []*discoveryv1.EndpointSlic
 		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To(in.portName), Port: ptr.To[int32](8080)}},
 		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{in.endpoint}}},
 	}
-	return []*corev1.Service{svc}, []*discoveryv1.EndpointSlice{slice}
+	secret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: in.namespace, Name: "web-tls"},
+		Type:       corev1.SecretType(in.secretType),
+		Data:       map[string][]byte{corev1.TLSCertKey: in.cert, corev1.TLSPrivateKeyKey: in.key},
+	}
+	return []*corev1.Service{svc}, []*discoveryv1.EndpointSlice{slice}, []*corev1.Secret{secret}
 }
+
+// fuzzCertificate is a certificate for valid.host and another host, from
+// a CA of the fuzz test's own.
+var fuzzCertificate = sync.OnceValues(func() (testbed.Issued, error) {
+	ca, err := testbed.NewCA("fuzz CA")
+	if err != nil {
+		return testbed.Issued{}, err
+	}
+	return ca.Issue([]string{valid.host, "other.example.com"}, testbed.IssueOptions{})
+})
 
 // valid is a Service that is routed; each seed changes one field of it.
 var valid = serviceInput{
@@ -84,9 +108,57 @@ var injections = []string{
 func FuzzServiceToConfig(f *testing.F) {
 	seed := func(in serviceInput) {
 		f.Add(in.namespace, in.name, in.host, in.path, in.port, in.upstream, in.strip, in.portName, in.endpoint, in.clusterIP,
-			in.extraKey, in.extraValue, in.readTimeout, in.sendTimeout, in.bodySize)
+			in.extraKey, in.extraValue, in.readTimeout, in.sendTimeout, in.bodySize, in.tlsSecret, in.redirect, in.hsts,
+			in.secretType, in.cert, in.key)
+	}
+	cert, err := fuzzCertificate()
+	if err != nil {
+		f.Fatal(err)
 	}
 	seed(valid)
+	// HTTPS: a valid Secret, then each TLS field changed.
+	https := valid
+	https.tlsSecret, https.hsts, https.secretType, https.cert, https.key = "web-tls", "max-age=60", string(corev1.SecretTypeTLS), cert.CertPEM, cert.KeyPEM
+	seed(https)
+	for _, change := range []func(*serviceInput){
+		func(in *serviceInput) { in.redirect = "false" },
+		func(in *serviceInput) { in.host = "other.example.com" },
+		func(in *serviceInput) { in.host = "*.example.com" },
+		func(in *serviceInput) { in.host = "" },
+		func(in *serviceInput) { in.secretType = string(corev1.SecretTypeOpaque) },
+		func(in *serviceInput) { in.cert, in.key = in.key, in.cert },
+		func(in *serviceInput) { in.cert = append(append([]byte(nil), in.cert...), in.cert...) },
+		func(in *serviceInput) {
+			in.key = []byte(strings.Replace(string(in.key), "PRIVATE KEY", "EC PRIVATE KEY", 2))
+		},
+		func(in *serviceInput) { in.cert = nil },
+		func(in *serviceInput) { in.tlsSecret = "other-tls" },
+		func(in *serviceInput) { in.tlsSecret = "other-ns/web-tls" },
+	} {
+		in := https
+		change(&in)
+		seed(in)
+	}
+	for _, inj := range injections {
+		for field := 15; field < 21; field++ {
+			in := https
+			switch field {
+			case 15:
+				in.tlsSecret = inj
+			case 16:
+				in.redirect = inj
+			case 17:
+				in.hsts = "max-age=60" + inj
+			case 18:
+				in.secretType = inj
+			case 19:
+				in.cert = []byte("-----BEGIN CERTIFICATE-----\n" + inj + "\n-----END CERTIFICATE-----\n")
+			case 20:
+				in.key = append([]byte(inj), in.key...)
+			}
+			seed(in)
+		}
+	}
 	for _, settings := range [][3]string{{"1h", "90s", "10m"}, {"", "", "0"}, {"24h", "", ""}, {"", "1s", "1024g"}} {
 		in := valid
 		in.readTimeout, in.sendTimeout, in.bodySize = settings[0], settings[1], settings[2]
@@ -106,7 +178,8 @@ func FuzzServiceToConfig(f *testing.F) {
 				in := []string{valid.namespace, valid.name, valid.host, valid.path, valid.port, valid.upstream, valid.strip,
 					valid.portName, valid.endpoint, valid.clusterIP, "example.com/owner", "team-a", "", "", ""}
 				in[field] = v
-				f.Add(in[0], in[1], in[2], in[3], in[4], in[5], in[6], in[7], in[8], in[9], in[10], in[11], in[12], in[13], in[14])
+				f.Add(in[0], in[1], in[2], in[3], in[4], in[5], in[6], in[7], in[8], in[9], in[10], in[11], in[12], in[13], in[14],
+					"", "", "", "", []byte(nil), []byte(nil))
 			}
 		}
 	}
@@ -114,18 +187,28 @@ func FuzzServiceToConfig(f *testing.F) {
 	dir := f.TempDir()
 	renderers := map[nginxconf.Shape]*nginxconf.Renderer{}
 	for _, shape := range []nginxconf.Shape{nginxconf.ShapeUpstream, nginxconf.ShapeFlat, nginxconf.ShapeLua} {
-		r, err := nginxconf.NewRenderer(nginxconf.Options{HTTPPort: 80, StatusPort: 8099, Shape: shape, TableFile: luaTableFile})
+		r, err := nginxconf.NewRenderer(nginxconf.Options{HTTPPort: 80, StatusPort: 8099, Shape: shape, TableFile: luaTableFile,
+			HTTPSPort: 443, CertificateDir: dir})
 		if err != nil {
 			f.Fatal(err)
 		}
 		renderers[shape] = r
 	}
 	f.Fuzz(func(t *testing.T, namespace, name, host, path, port, upstream, strip, portName, endpoint, clusterIP, extraKey, extraValue,
-		readTimeout, sendTimeout, bodySize string) {
+		readTimeout, sendTimeout, bodySize, tlsSecret, redirect, hsts, secretType string, cert, key []byte) {
 		in := serviceInput{namespace, name, host, path, port, upstream, strip, portName, endpoint, clusterIP, extraKey, extraValue,
-			readTimeout, sendTimeout, bodySize}
-		svcs, slices := in.objects()
-		res := model.Build(svcs, slices, model.Options{})
+			readTimeout, sendTimeout, bodySize, tlsSecret, redirect, hsts, secretType, cert, key}
+		svcs, slices, secrets := in.objects()
+		res := model.Build(svcs, slices, model.Options{Secrets: secrets, Now: time.Now()})
+		// The certificate files, as the pipeline writes them.
+		for _, s := range res.Config.Servers {
+			if s.TLS == nil {
+				continue
+			}
+			if err := os.WriteFile(filepath.Join(dir, confdir.CertificateFile(s.TLS.Hash)), s.TLS.PEM.Bytes(), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
 
 		for shape, r := range renderers {
 			data, err := r.Render(res.Config, res.Services)
@@ -140,7 +223,7 @@ func FuzzServiceToConfig(f *testing.F) {
 			if err != nil {
 				t.Fatalf("%s: the rendered config does not parse: %v\n%s", shape, err, data)
 			}
-			want := expectedDirectives(res.Config, header.Version, shape)
+			want := expectedDirectives(res.Config, header.Version, shape, dir)
 			if g, w := lines(got), lines(want); g != w {
 				t.Fatalf("%s: directives differ from what the template allows for the model\n got: %s\nwant: %s\ninput: %+q", shape, g, w, in)
 			}
@@ -171,13 +254,18 @@ func lines(ds []nginxsyntax.Directive) string {
 // expectedDirectives is what the built-in template of shape may produce for
 // cfg, written independently of the templates' text: the directives, their
 // order, and their arguments, which all come from the model.
-func expectedDirectives(cfg model.Config, version string, shape nginxconf.Shape) []nginxsyntax.Directive {
+func expectedDirectives(cfg model.Config, version string, shape nginxconf.Shape, certificateDir string) []nginxsyntax.Directive {
 	d := func(name string, args ...string) nginxsyntax.Directive {
 		return nginxsyntax.Directive{Name: name, Args: args}
 	}
 	block := func(name string, args []string, body ...nginxsyntax.Directive) nginxsyntax.Directive {
 		return nginxsyntax.Directive{Name: name, Args: args, Block: append([]nginxsyntax.Directive{}, body...)}
 	}
+	// tlsSettings are every HTTPS server's.
+	tlsSettings := []nginxsyntax.Directive{d("ssl_protocols", "TLSv1.2", "TLSv1.3"),
+		d("ssl_ciphers", "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"),
+		d("ssl_prefer_server_ciphers", "off"), d("ssl_session_cache", "shared:kube_nginx_sync_tls:10m"), d("ssl_session_timeout", "1d"),
+		d("ssl_session_tickets", "off")}
 	// settings are a route's own proxy settings, in nginx's syntax.
 	settings := func(p model.ProxySettings) []nginxsyntax.Directive {
 		var out []nginxsyntax.Directive
@@ -220,6 +308,9 @@ func expectedDirectives(cfg model.Config, version string, shape nginxconf.Shape)
 		panic("expectedDirectives describes routes of one endpoint, as the fuzzer makes them")
 	}
 	for _, s := range cfg.Servers {
+		if s.RedirectHTTPS && s.TLS == nil {
+			continue // no server block routes it
+		}
 		for _, l := range s.Locations {
 			if l.Upstream != "" {
 				proxies = true
@@ -248,18 +339,42 @@ func expectedDirectives(cfg model.Config, version string, shape nginxconf.Shape)
 				d("keepalive", "64"), d("keepalive_requests", "10000"), d("keepalive_timeout", "750ms")))
 		}
 	}
+	type serverBlock struct {
+		model.Server
+		https bool
+	}
+	var blocks []serverBlock
 	for _, s := range cfg.Servers {
+		if !s.RedirectHTTPS {
+			blocks = append(blocks, serverBlock{Server: s})
+		}
+		if s.TLS != nil {
+			blocks = append(blocks, serverBlock{Server: s, https: true})
+		}
+	}
+	for _, blk := range blocks {
+		s := blk.Server
 		name, listen := s.Host, []string{"80"}
 		if name == "" {
 			name, listen = "_", []string{"80", "default_server"}
 		}
-		body := []nginxsyntax.Directive{
-			d("listen", listen...), d("server_name", name),
+		if blk.https {
+			listen = []string{"443", "ssl", "http2"}
+		}
+		body := []nginxsyntax.Directive{d("listen", listen...), d("server_name", name)}
+		if blk.https {
+			file := certificateDir + "/" + confdir.CertificateFile(s.TLS.Hash)
+			body = append(append(body, d("ssl_certificate", file), d("ssl_certificate_key", file)), tlsSettings...)
+			if s.TLS.HSTS != "" {
+				body = append(body, d("add_header", "Strict-Transport-Security", s.TLS.HSTS, "always"))
+			}
+		}
+		body = append(body,
 			d("proxy_http_version", "1.1"), d("proxy_set_header", "Connection", "$kns_connection"), d("proxy_set_header", "Upgrade", "$http_upgrade"),
 			d("proxy_set_header", "Host", "$host"),
 			d("proxy_set_header", "X-Real-IP", "$remote_addr"), d("proxy_set_header", "X-Forwarded-For", "$proxy_add_x_forwarded_for"),
 			d("proxy_set_header", "X-Forwarded-Proto", "$scheme"),
-		}
+		)
 		if shape != nginxconf.ShapeFlat {
 			body = append(body, d("proxy_connect_timeout", "5s"), d("proxy_next_upstream", "error", "timeout"),
 				d("proxy_next_upstream_tries", "3"), d("proxy_next_upstream_timeout", "10s"))
@@ -388,6 +503,17 @@ func expectedDirectives(cfg model.Config, version string, shape nginxconf.Shape)
 				d("return", "404", "kube-nginx-sync: no route for this host and path\n")))
 		}
 		out = append(out, block("server", nil, body...))
+	}
+	https := false
+	for _, s := range cfg.Servers {
+		if s.RedirectHTTPS {
+			out = append(out, block("server", nil, d("listen", "80"), d("server_name", s.Host), d("return", "308", "https://$host$request_uri")))
+		}
+		https = https || s.RedirectHTTPS || s.TLS != nil
+	}
+	if https {
+		out = append(out, block("server", nil, append(append([]nginxsyntax.Directive{d("listen", "443", "ssl", "http2", "default_server"), d("server_name", "_"),
+			d("ssl_reject_handshake", "on")}, tlsSettings...), d("return", "421"))...))
 	}
 	status := []nginxsyntax.Directive{d("listen", "127.0.0.1:8099"), d("access_log", "off"),
 		block("location", []string{"=", nginxconf.VersionPath}, d("default_type", "text/plain"), d("return", "200", version+"\n"))}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/confdir"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
 )
 
@@ -108,6 +109,34 @@ type View struct {
 	// LuaModule is the Lua module's source; ReportPath is where the status
 	// server answers the module's report. (Lua shape.)
 	TableFile, LuaModule, ReportPath string
+	// Redirects are the plain HTTP servers of the hosts whose HTTP
+	// redirects to HTTPS (model.Server.RedirectHTTPS).
+	Redirects []RedirectView
+	// HTTPSDefault holds the listen parameters of the default HTTPS
+	// server, which refuses the handshake for a name that no server has
+	// ("443 ssl http2 default_server"); empty when no host asks for HTTPS.
+	HTTPSDefault []string
+}
+
+// RedirectView is a server that answers plain HTTP with a redirect to
+// HTTPS.
+type RedirectView struct {
+	Host string
+	// Listen holds the parameters of its listen directives.
+	Listen []string
+	// Location is where it redirects, before the request's URI:
+	// "https://$host", with the HTTPS port when it is not 443.
+	Location string
+}
+
+// HTTPSView is what a server served over HTTPS needs besides.
+type HTTPSView struct {
+	// Certificate is the path, as nginx sees it, of the file that holds
+	// the certificate chain and the key (for ssl_certificate and
+	// ssl_certificate_key).
+	Certificate string
+	// HSTS is the Strict-Transport-Security header's value, or "".
+	HSTS string
 }
 
 // UpstreamView is one upstream block.
@@ -192,6 +221,11 @@ type ServerView struct {
 	// (Lua shape): unless its root route has a location of its own
 	// (RouteView.Dedicated).
 	Router bool
+	// HTTPS is set on the server block that serves the host over HTTPS
+	// (its Listen are the HTTPS port's); a host with a certificate has
+	// that block besides its plain HTTP one, unless plain HTTP redirects
+	// (then View.Redirects has it).
+	HTTPS *HTTPSView
 }
 
 // Options configure a Renderer.
@@ -214,6 +248,20 @@ type Options struct {
 	// TableFile is the absolute path, as nginx sees it, of the Lua
 	// shape's table file (needed by that shape only).
 	TableFile string
+	// HTTPSPort is the port that servers with a certificate listen on for
+	// HTTPS, on the HTTPAddresses; 0 means no HTTPS (a Config with a
+	// server that asks for it does not render).
+	HTTPSPort int
+	// CertificateDir is the absolute path, as nginx sees it, of the folder
+	// that holds the certificate files (confdir.CertificateFile); needed
+	// with HTTPSPort.
+	CertificateDir string
+}
+
+// CertificateFile is the path, as nginx sees it, of the file of a
+// certificate that the config names.
+func (r *Renderer) CertificateFile(t *model.TLS) string {
+	return r.certificateDir + "/" + confdir.CertificateFile(t.Hash)
 }
 
 // VersionPath is where the status server answers the config's version.
@@ -230,10 +278,21 @@ type Renderer struct {
 	listen       []string
 	statusListen string
 	tableFile    string
+	// httpsListen are the listen parameters of the servers served over
+	// HTTPS; nil without an HTTPS port.
+	httpsListen []string
+	// redirectTo is where plain HTTP redirects, before the URI.
+	redirectTo     string
+	certificateDir string
 }
 
+// EndpointsInConfig reports whether the config holds endpoints: false
+// for the built-in lua shape, whose endpoints are all in the table file, so
+// that new endpoints change the table alone.
+func (r *Renderer) EndpointsInConfig() bool { return r.tmpl != nil || r.shape != ShapeLua }
+
 // validTableFile: an absolute path that can be written in a Lua string
-// in nginx's config as it is.
+// in nginx's config as it is (and so, as it is, in a directive).
 func validTableFile(p string) bool {
 	if !strings.HasPrefix(p, "/") || len(p) > 1024 {
 		return false
@@ -256,9 +315,13 @@ func NewRenderer(opts Options) (*Renderer, error) {
 		addrs = []string{"*"}
 	}
 	listen := make([]string, 0, len(addrs))
+	var httpsListen []string
 	for _, a := range addrs {
 		if a == "*" {
 			listen = append(listen, strconv.Itoa(opts.HTTPPort))
+			if opts.HTTPSPort != 0 {
+				httpsListen = append(httpsListen, strconv.Itoa(opts.HTTPSPort)+" ssl http2")
+			}
 			continue
 		}
 		ip, err := netip.ParseAddr(a)
@@ -266,6 +329,9 @@ func NewRenderer(opts Options) (*Renderer, error) {
 			return nil, fmt.Errorf("http address %q is neither an IP address nor *", a)
 		}
 		listen = append(listen, netip.AddrPortFrom(ip, uint16(opts.HTTPPort)).String())
+		if opts.HTTPSPort != 0 {
+			httpsListen = append(httpsListen, netip.AddrPortFrom(ip, uint16(opts.HTTPSPort)).String()+" ssl http2")
+		}
 	}
 	var statusListen string
 	switch {
@@ -284,7 +350,25 @@ func NewRenderer(opts Options) (*Renderer, error) {
 	if _, err := ParseShape(string(shape)); err != nil {
 		return nil, fmt.Errorf("shape %q: %w", shape, err)
 	}
-	r := &Renderer{shape: shape, listen: listen, statusListen: statusListen}
+	switch {
+	case opts.HTTPSPort == 0:
+	case opts.HTTPSPort < 0 || opts.HTTPSPort > 65535:
+		return nil, fmt.Errorf("https port %d is out of range 1-65535", opts.HTTPSPort)
+	case opts.HTTPSPort == opts.HTTPPort:
+		return nil, fmt.Errorf("https port %d is also the http port", opts.HTTPSPort)
+	case opts.HTTPSPort == opts.StatusPort:
+		return nil, fmt.Errorf("https port %d is also the status port", opts.HTTPSPort)
+	case !validTableFile(opts.CertificateDir):
+		return nil, fmt.Errorf("certificate folder %q: HTTPS needs an absolute path of letters, digits, \"/\", \".\", \"_\" and \"-\"", opts.CertificateDir)
+	}
+	r := &Renderer{shape: shape, listen: listen, statusListen: statusListen, httpsListen: httpsListen,
+		certificateDir: strings.TrimSuffix(opts.CertificateDir, "/")}
+	if opts.HTTPSPort != 0 {
+		r.redirectTo = "https://$host"
+		if opts.HTTPSPort != 443 {
+			r.redirectTo += ":" + strconv.Itoa(opts.HTTPSPort)
+		}
+	}
 	if shape == ShapeLua {
 		if !validTableFile(opts.TableFile) {
 			return nil, fmt.Errorf("table file %q: the lua shape needs an absolute path of letters, digits, \"/\", \".\", \"_\" and \"-\"", opts.TableFile)
@@ -338,6 +422,13 @@ func (r *Renderer) Render(cfg model.Config, services int) ([]byte, error) {
 // replaced; so the file stays checkable (Verify) although it contains its
 // own hash.
 func (r *Renderer) RenderFile(cfg model.Config, services int) (File, error) {
+	if r.httpsListen == nil {
+		for _, s := range cfg.Servers {
+			if s.TLS != nil || s.RedirectHTTPS {
+				return File{}, fmt.Errorf("host %s asks for HTTPS, and no HTTPS port is set", s.Host)
+			}
+		}
+	}
 	view := r.view(cfg, services)
 	var body bytes.Buffer
 	body.Grow(1024 + 256*view.Routes)

@@ -7,7 +7,10 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -57,9 +60,77 @@ var typical = model.Config{
 	},
 }
 
+// withHTTPS is typical with hosts served over HTTPS: one with the redirect
+// and HSTS, a wildcard one without the redirect, and one whose certificate
+// could not be used (its HTTPS left out, its plain HTTP redirected).
+var withHTTPS = func() model.Config {
+	cfg := typical
+	cfg.Servers = append([]model.Server(nil), typical.Servers...)
+	cfg.Servers[1].TLS = &model.TLS{Hash: strings.Repeat("1", 64)}
+	cfg.Servers[2].TLS = &model.TLS{Hash: strings.Repeat("2", 64), HSTS: "max-age=31536000; includeSubDomains"}
+	cfg.Servers[2].RedirectHTTPS = true
+	cfg.Servers = append(cfg.Servers, model.Server{Host: "broken.example.com", RedirectHTTPS: true, Locations: []model.Location{
+		{Path: "/", Service: model.ServicePort{Namespace: "web", Name: "broken", Port: "http"}, Mode: model.UpstreamEndpoints},
+	}})
+	return cfg
+}()
+
+// goldenCertificateDir is the certificate folder of the golden files.
+const goldenCertificateDir = "/etc/nginx/conf.d"
+
+// validateGolden checks a golden file with nginx -t; one that names
+// certificate files is checked with a real certificate in each.
+func validateGolden(t *testing.T, nginxBin, golden string) {
+	t.Helper()
+	data, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := regexp.MustCompile(`\.kube-nginx-sync-tls-[0-9a-f]{64}\.pem`).FindAllString(string(data), -1)
+	if len(names) > 0 {
+		dir := t.TempDir()
+		c := testCertificate(t)
+		for _, n := range names {
+			if err := os.WriteFile(filepath.Join(dir, n), slices.Concat(c.CertPEM, c.KeyPEM), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		golden = filepath.Join(dir, "golden.conf")
+		if err := os.WriteFile(golden, []byte(strings.ReplaceAll(string(data), goldenCertificateDir+"/", dir+"/")), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := nginx.ValidateSnippet(context.Background(), nginxBin, golden); err != nil {
+		t.Error(err)
+	}
+}
+
+// testCertificate is one certificate for the tests of this package.
+var testCertificate = func() func(t *testing.T) testbed.Issued {
+	var once sync.Once
+	var c testbed.Issued
+	var err error
+	return func(t *testing.T) testbed.Issued {
+		once.Do(func() {
+			var ca *testbed.CA
+			if ca, err = testbed.NewCA("nginxconf test CA"); err == nil {
+				c, err = ca.Issue([]string{"api.example.com", "*.apps.example.com"}, testbed.IssueOptions{})
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+}()
+
 func TestRenderGolden(t *testing.T) {
 	t.Parallel()
 	nginxBin := testbed.NginxBinary(t)
+	https := func(o nginxconf.Options) nginxconf.Options {
+		o.HTTPSPort, o.CertificateDir = 443, goldenCertificateDir
+		return o
+	}
 	tests := []struct {
 		name     string
 		opts     nginxconf.Options
@@ -77,6 +148,13 @@ func TestRenderGolden(t *testing.T) {
 		{name: "lua-typical", opts: nginxconf.Options{HTTPPort: 80, StatusPort: 8099, Shape: nginxconf.ShapeLua, TableFile: "/etc/nginx/conf.d/.kube-nginx-sync-table"},
 			cfg: typical, services: 5},
 		{name: "listen-addresses", opts: nginxconf.Options{HTTPPort: 8080, HTTPAddresses: []string{"127.0.0.1", "::1"}}, cfg: typical, services: 5},
+		{name: "https", opts: https(nginxconf.Options{HTTPPort: 80, StatusPort: 8099}), cfg: withHTTPS, services: 6},
+		{name: "https-no-host-asks", opts: https(nginxconf.Options{HTTPPort: 80}), cfg: typical, services: 5},
+		{name: "https-listen-addresses", opts: nginxconf.Options{HTTPPort: 8080, HTTPAddresses: []string{"127.0.0.1", "::1"},
+			HTTPSPort: 8443, CertificateDir: goldenCertificateDir + "/"}, cfg: withHTTPS, services: 6},
+		{name: "flat-https", opts: https(nginxconf.Options{HTTPPort: 80, Shape: nginxconf.ShapeFlat}), cfg: withHTTPS, services: 6},
+		{name: "lua-https", opts: https(nginxconf.Options{HTTPPort: 80, StatusPort: 8099, Shape: nginxconf.ShapeLua, TableFile: "/etc/nginx/conf.d/.kube-nginx-sync-table"}),
+			cfg: withHTTPS, services: 6},
 		{name: "custom-template", opts: nginxconf.Options{HTTPPort: 80, TemplateName: "custom.tmpl", Template: `# {{.Routes}} routes
 {{- range .Servers}}
 server {
@@ -117,9 +195,7 @@ server {
 				t.Errorf("Render differs from %s (go test -update rewrites it):\n%s", golden, got)
 			}
 			// Every golden file must be a config that nginx accepts.
-			if err := nginx.ValidateSnippet(context.Background(), nginxBin, golden); err != nil {
-				t.Error(err)
-			}
+			validateGolden(t, nginxBin, golden)
 		})
 	}
 }
@@ -153,6 +229,12 @@ func TestNewRendererRejectsBadOptions(t *testing.T) {
 		{"status port out of range", nginxconf.Options{HTTPPort: 80, StatusPort: 70000}, "status port"},
 		{"status port is the http port", nginxconf.Options{HTTPPort: 80, StatusPort: 80}, "also the http port"},
 		{"unknown shape", nginxconf.Options{HTTPPort: 80, Shape: "round"}, `shape "round"`},
+		{"https port out of range", nginxconf.Options{HTTPPort: 80, HTTPSPort: 70000, CertificateDir: "/c"}, "https port 70000 is out of range"},
+		{"https port is the http port", nginxconf.Options{HTTPPort: 80, HTTPSPort: 80, CertificateDir: "/c"}, "also the http port"},
+		{"https port is the status port", nginxconf.Options{HTTPPort: 80, StatusPort: 8443, HTTPSPort: 8443, CertificateDir: "/c"}, "also the status port"},
+		{"https without a certificate folder", nginxconf.Options{HTTPPort: 80, HTTPSPort: 443}, "certificate folder"},
+		{"relative certificate folder", nginxconf.Options{HTTPPort: 80, HTTPSPort: 443, CertificateDir: "conf.d"}, "certificate folder"},
+		{"injection in the certificate folder", nginxconf.Options{HTTPPort: 80, HTTPSPort: 443, CertificateDir: "/c; include /etc/passwd"}, "certificate folder"},
 	}
 	for _, tt := range tests {
 		if _, err := nginxconf.NewRenderer(tt.opts); err == nil || !strings.Contains(err.Error(), tt.err) {
@@ -239,14 +321,16 @@ func TestVerify(t *testing.T) {
 // give the same bytes.
 func TestDefaultWriterMatchesTemplate(t *testing.T) {
 	t.Parallel()
-	configs := map[string]model.Config{"empty": {Servers: []model.Server{{}}}, "typical": typical}
+	configs := map[string]model.Config{"empty": {Servers: []model.Server{{}}}, "typical": typical, "https": withHTTPS}
 	for _, n := range []int{1, 2, 3, 7, 300, 10001} {
 		configs[fmt.Sprintf("%d-endpoints", n)] = manyEndpoints(n)
 	}
 	var options []nginxconf.Options
 	for _, shape := range []nginxconf.Shape{"", nginxconf.ShapeUpstream, nginxconf.ShapeFlat} {
 		options = append(options, nginxconf.Options{HTTPPort: 80, Shape: shape},
-			nginxconf.Options{HTTPPort: 8080, StatusPort: 8099, HTTPAddresses: []string{"127.0.0.1", "::1"}, Shape: shape})
+			nginxconf.Options{HTTPPort: 8080, StatusPort: 8099, HTTPAddresses: []string{"127.0.0.1", "::1"}, Shape: shape},
+			nginxconf.Options{HTTPPort: 80, HTTPSPort: 443, CertificateDir: "/etc/nginx/conf.d", Shape: shape},
+			nginxconf.Options{HTTPPort: 8080, StatusPort: 8099, HTTPAddresses: []string{"127.0.0.1", "::1"}, HTTPSPort: 8443, CertificateDir: "/x", Shape: shape})
 	}
 	for _, opts := range options {
 		fast, err := nginxconf.NewRenderer(opts)
@@ -259,6 +343,9 @@ func TestDefaultWriterMatchesTemplate(t *testing.T) {
 			t.Fatal(err)
 		}
 		for name, cfg := range configs {
+			if name == "https" && opts.HTTPSPort == 0 {
+				continue
+			}
 			a, err := fast.Render(cfg, 3)
 			if err != nil {
 				t.Fatal(err)
@@ -324,5 +411,18 @@ func BenchmarkRender(b *testing.B) {
 				b.ReportMetric(float64(size), "config-bytes")
 			})
 		}
+	}
+}
+
+// TestRenderRefusesHTTPSWithoutPort: a renderer without an HTTPS port does
+// not render a host that asks for HTTPS as plain HTTP.
+func TestRenderRefusesHTTPSWithoutPort(t *testing.T) {
+	t.Parallel()
+	r, err := nginxconf.NewRenderer(nginxconf.Options{HTTPPort: 80})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Render(withHTTPS, 6); err == nil || !strings.Contains(err.Error(), "no HTTPS port") {
+		t.Errorf("Render = %v, want refused", err)
 	}
 }

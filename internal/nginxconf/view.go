@@ -109,11 +109,37 @@ func (r *Renderer) view(cfg model.Config, services int) View {
 		slices.SortFunc(sv.Routes, func(a, b RouteView) int {
 			return cmp.Or(comparePaths(a.Path, b.Path), compareExact(a.Exact, b.Exact))
 		})
-		view.Proxies = view.Proxies || sv.Proxies
-		view.Strips = view.Strips || sv.Strips
-		view.Servers = append(view.Servers, sv)
+		// (A host whose plain HTTP redirects and whose HTTPS is left
+		// out has no server block with its routes: its routes need no
+		// map.)
+		if !s.RedirectHTTPS || s.TLS != nil {
+			view.Proxies = view.Proxies || sv.Proxies
+			view.Strips = view.Strips || sv.Strips
+		}
+		if s.RedirectHTTPS {
+			view.Redirects = append(view.Redirects, RedirectView{Host: s.Host, Listen: r.listen, Location: r.redirectTo})
+		} else {
+			view.Servers = append(view.Servers, sv)
+		}
+		if s.TLS != nil {
+			sv.Listen = r.httpsListen
+			sv.HTTPS = &HTTPSView{Certificate: r.CertificateFile(s.TLS), HSTS: s.TLS.HSTS}
+			view.Servers = append(view.Servers, sv)
+		}
+		if s.TLS != nil || s.RedirectHTTPS {
+			view.HTTPSDefault = r.httpsDefault()
+		}
 	}
 	return view
+}
+
+// httpsDefault is the listen parameters of the default HTTPS server.
+func (r *Renderer) httpsDefault() []string {
+	out := make([]string, len(r.httpsListen))
+	for i, l := range r.httpsListen {
+		out[i] = l + " default_server"
+	}
+	return out
 }
 
 // upstreamName is the nginx name of the model's upstream name: eight hex

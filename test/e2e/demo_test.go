@@ -24,7 +24,9 @@ func TestDemo(t *testing.T) {
 	common := []string{
 		`-> 200 "hello-pod-1 /"`,
 		`-> 200 "hello-pod-2 /"`,
-		`-> 200 "shop-pod-1 /cart"`,
+		`GET /cart (Host: shop.demo.test)` + "\n" + `      -> 308 "Location: https://shop.demo.test:`,
+		`-> 200 "shop-pod-1 /cart"   over HTTP/2.0, TLS 1.3, certificate serial`,
+		"TLS to other.demo.test (no certificate for it)\n      -> remote error: tls: unrecognized name",
 		`-> 200 "api-via-clusterip /items"`,
 		`-> 503 "kube-nginx-sync: no ready endpoints for demo/sleepy:http\n"`,
 		"service=demo/broken",
@@ -47,7 +49,7 @@ func TestDemo(t *testing.T) {
 	} {
 		args := append([]string{"-once", "-controlplane", os.Getenv("KNS_CONTROLPLANE_BIN"),
 			"-binary", binary, "-port", strconv.Itoa(freePort(t)), "-status-port", strconv.Itoa(freePort(t)),
-			"-listen-port", strconv.Itoa(freePort(t))}, c.args...)
+			"-listen-port", strconv.Itoa(freePort(t)), "-https-port", strconv.Itoa(freePort(t))}, c.args...)
 		out, err := exec.Command(demo, args...).CombinedOutput()
 		if err != nil {
 			t.Fatalf("demo %s: %v\n%s", strings.Join(c.args, " "), err, out)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,9 +17,12 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
+
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/testbed"
 )
 
 // tool is a client binary that hack/control-plane.sh built beside the
@@ -98,6 +102,7 @@ func TestDeployManifests(t *testing.T) {
 		"lua":             {"--set", "shape=lua"},
 		"lua run":         {"--set", "shape=lua", "--set", "mode=run"},
 		"flat":            {"--set", "shape=flat"},
+		"no https":        {"--set", "httpsPort=0"},
 	} {
 		args := append([]string{"template", "kns", "../../deploy/helm/kube-nginx-sync", "--namespace", deployNamespace}, values...)
 		out, _ := runTool(t, nil, false, helm, args...)
@@ -110,6 +115,7 @@ func TestDeployManifests(t *testing.T) {
 	for name, m := range manifests {
 		checkContainerArgs(t, name, m)
 		checkShapeImage(t, name, m)
+		checkSecretRights(t, name, m)
 		out, err := runTool(t, []byte(m), true, kubectl, append(admin, "apply",
 			"--server-side", "--dry-run=server", "--field-manager=e2e", "-f", "-")...)
 		if err != nil {
@@ -133,7 +139,15 @@ func TestDeployManifests(t *testing.T) {
 		{"watch", "endpointslices.discovery.k8s.io", true},
 		{"create", "events", true},
 		{"patch", "events", true},
-		{"get", "secrets", false},
+		// HTTPS: read Secrets (RBAC cannot narrow it to TLS ones), never
+		// change them.
+		{"get", "secrets", true},
+		{"list", "secrets", true},
+		{"watch", "secrets", true},
+		{"create", "secrets", false},
+		{"update", "secrets", false},
+		{"patch", "secrets", false},
+		{"delete", "secrets", false},
 		{"list", "configmaps", false},
 		{"update", "services", false},
 		{"delete", "services", false},
@@ -168,6 +182,11 @@ current-context: c
 	createService(t, ns, service{name: "web", labels: exposed, ports: []corev1.ServicePort{httpPort("http", 80)}})
 	createService(t, ns, service{name: "bad", labels: exposed, ports: []corev1.ServicePort{httpPort("http", 80)},
 		annotations: map[string]string{"kube-nginx-sync.io/path": "/a;b"}})
+	// HTTPS, with a Secret the ServiceAccount reads.
+	ca := newCA(t, "deploy test CA")
+	createService(t, ns, service{name: "shop", labels: exposed, ports: []corev1.ServicePort{httpPort("http", 80)},
+		annotations: map[string]string{"kube-nginx-sync.io/host": "shop.example.test", "kube-nginx-sync.io/tls-secret": "shop-tls"}})
+	createSecret(t, ns, testbed.TLSSecret("shop-tls", issue(t, ca, testbed.IssueOptions{}, "shop.example.test")))
 	output := filepath.Join(t.TempDir(), "default.conf")
 	res := runBinary(t, "render", "--kubeconfig", kubeconfig, "--namespace", ns, "--output", output)
 	if res.code != 0 {
@@ -185,7 +204,37 @@ current-context: c
 		return nil
 	})
 	config, _ := os.ReadFile(output)
-	mustContain(t, string(config), "location /"+ns+"/web/ {")
+	mustContain(t, string(config), "location /"+ns+"/web/ {", "listen 443 ssl http2;", "ssl_certificate ")
+}
+
+// checkSecretRights: every role of the manifests may only read Secrets
+// (get, list, watch); the namespaced ones have no ClusterRole, so Secrets
+// are read in the watched namespaces only; without HTTPS, none is read.
+func checkSecretRights(t *testing.T, name, manifests string) {
+	t.Helper()
+	namespaced := strings.Contains(name, "namespaced")
+	secretRules := 0
+	for _, doc := range strings.Split(manifests, "\n---") {
+		var role rbacv1.ClusterRole // a Role has the same fields
+		if err := yaml.Unmarshal([]byte(doc), &role); err != nil || (role.Kind != "ClusterRole" && role.Kind != "Role") {
+			continue
+		}
+		if namespaced && role.Kind == "ClusterRole" {
+			t.Errorf("%s: a ClusterRole %s, in the namespaced setup", name, role.Name)
+		}
+		for _, r := range role.Rules {
+			if !slices.Contains(r.Resources, "secrets") {
+				continue
+			}
+			secretRules++
+			if !slices.Equal(r.Verbs, []string{"get", "list", "watch"}) || len(r.Resources) != 1 {
+				t.Errorf("%s: %s %s may %v %v", name, role.Kind, role.Name, r.Verbs, r.Resources)
+			}
+		}
+	}
+	if want := !strings.Contains(name, "no https"); (secretRules > 0) != want {
+		t.Errorf("%s: %d rules on Secrets; want some: %v", name, secretRules, want)
+	}
 }
 
 // checkContainerArgs: the kube-nginx-sync command line of every container

@@ -14,6 +14,7 @@ app.kubernetes.io/component: nginx
 {{- define "kns.generatorArgs" -}}
 - --output=/etc/nginx/conf.d/default.conf
 - --http-port={{ .Values.httpPort }}
+- --https-port={{ .Values.httpsPort }}
 - --shape={{ .Values.shape }}
 - --selector={{ .Values.selector }}
 - --default-upstream={{ .Values.defaultUpstream }}

@@ -1,0 +1,374 @@
+package kube
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/clock"
+
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
+)
+
+// tlsSecretSelector selects, on the server, the only Secrets that HTTPS
+// uses: the API server sends no other Secret.
+const tlsSecretSelector = "type=" + string(corev1.SecretTypeTLS)
+
+// namedSecret returns the Secret that svc names for HTTPS, if any.
+func namedSecret(svc *corev1.Service) (model.SecretRef, bool) {
+	name, ok := model.TLSSecretName(svc.Annotations)
+	return model.SecretRef{Namespace: svc.Namespace, Name: name}, ok
+}
+
+// keepTLSData strips a Secret to what HTTPS needs: its name, type and
+// resource version, and, when keep, tls.crt and tls.key. Without keep its
+// data is dropped (Data nil).
+func keepTLSData(s *corev1.Secret, keep bool) {
+	stripMeta(&s.ObjectMeta)
+	s.Annotations, s.Labels = nil, nil
+	s.StringData = nil
+	if !keep {
+		s.Data = nil
+		return
+	}
+	data := make(map[string][]byte, 2)
+	for _, k := range []string{corev1.TLSCertKey, corev1.TLSPrivateKeyKey} {
+		if v, ok := s.Data[k]; ok {
+			data[k] = v
+		}
+	}
+	s.Data = data
+}
+
+// ListTLSSecrets fetches the kubernetes.io/tls Secrets that the services
+// of sel's selector name for HTTPS, in the namespaces of sel, once; it asks
+// nothing of the API server when no Service names one.
+func ListTLSSecrets(ctx context.Context, client kubernetes.Interface, sel Selection, services []*corev1.Service) ([]*corev1.Secret, error) {
+	wanted := make(map[model.SecretRef]bool)
+	for _, svc := range services {
+		if sel.Selector != nil && !sel.Selector.Matches(labels.Set(svc.Labels)) {
+			continue // read for an Ingress (IngressClass): names no Secret
+		}
+		if ref, ok := namedSecret(svc); ok {
+			wanted[ref] = true
+		}
+	}
+	if len(wanted) == 0 {
+		return nil, nil
+	}
+	var out []*corev1.Secret
+	for _, ns := range sel.namespaces() {
+		err := listPages(ctx, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return client.CoreV1().Secrets(ns).List(ctx, o)
+		}, metav1.ListOptions{FieldSelector: tlsSecretSelector}, func(obj runtime.Object) error {
+			s, ok := obj.(*corev1.Secret)
+			if !ok {
+				return fmt.Errorf("got %T", obj)
+			}
+			if wanted[model.SecretRef{Namespace: s.Namespace, Name: s.Name}] {
+				keepTLSData(s, true)
+				out = append(out, s)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("list secrets: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// tlsSecrets keeps, for a Watcher, the data of the kubernetes.io/tls
+// Secrets that a selected Service names, and only theirs.
+//
+// The Secrets' informers start once the Services' handlers have seen the
+// Services' first list, so that the transform knows which Secrets are
+// named: it keeps tls.crt and tls.key of those, and drops the data of the
+// others. A Secret whose copy was stored without its data, and that a
+// Service then names, is fetched (GET) and kept beside the cache until its
+// next event brings it with its data; meanwhile the Secrets count as not
+// current (pendingSince). A Secret that no Service names any more has its
+// cached copy replaced by one without its data.
+type tlsSecrets struct {
+	clock clock.Clock
+	// wake is poked when a Secret is to be fetched.
+	wake chan struct{}
+
+	mu sync.Mutex
+	// byService is the Secret that each Service ("namespace/name") names.
+	byService map[string]model.SecretRef
+	// refs counts the Services that name each Secret.
+	refs map[model.SecretRef]int
+	// stripped holds the Secrets whose cached copy may lack its data,
+	// until a copy with its data is seen or the Secret is deleted.
+	stripped map[model.SecretRef]bool
+	// fetched holds the Secrets fetched for a newly named Secret whose
+	// cached copy lacks its data.
+	fetched map[model.SecretRef]*corev1.Secret
+	// pending holds the Secrets to fetch, since when.
+	pending map[model.SecretRef]time.Time
+	// indexers are the Secret informers' caches, by namespace ("" for
+	// all namespaces).
+	indexers map[string]cache.Indexer
+}
+
+func newTLSSecrets(clk clock.Clock) *tlsSecrets {
+	return &tlsSecrets{
+		clock:     clk,
+		wake:      make(chan struct{}, 1),
+		byService: make(map[string]model.SecretRef),
+		refs:      make(map[model.SecretRef]int),
+		stripped:  make(map[model.SecretRef]bool),
+		fetched:   make(map[model.SecretRef]*corev1.Secret),
+		pending:   make(map[model.SecretRef]time.Time),
+		indexers:  make(map[string]cache.Indexer),
+	}
+}
+
+// indexer returns the cache that holds the Secrets of namespace ns.
+// Called with mu held.
+func (s *tlsSecrets) indexer(ns string) cache.Indexer {
+	if i, ok := s.indexers[ns]; ok {
+		return i
+	}
+	return s.indexers[metav1.NamespaceAll]
+}
+
+// cached returns the cached copy of a Secret. Called with mu held.
+func (s *tlsSecrets) cached(ref model.SecretRef) (*corev1.Secret, bool) {
+	i := s.indexer(ref.Namespace)
+	if i == nil {
+		return nil, false
+	}
+	obj, ok, err := i.GetByKey(ref.Namespace + "/" + ref.Name)
+	if err != nil || !ok {
+		return nil, false
+	}
+	sec, ok := obj.(*corev1.Secret)
+	return sec, ok
+}
+
+// transform is the Secret informers' transform (see tlsSecrets).
+func (s *tlsSecrets) transform(obj any) (any, error) {
+	sec, ok := obj.(*corev1.Secret)
+	if !ok {
+		return obj, nil
+	}
+	ref := model.SecretRef{Namespace: sec.Namespace, Name: sec.Name}
+	s.mu.Lock()
+	keep := s.refs[ref] > 0
+	if !keep {
+		s.stripped[ref] = true
+	}
+	s.mu.Unlock()
+	keepTLSData(sec, keep)
+	return sec, nil
+}
+
+// serviceSeen records the Secret that a Service names, if any. The
+// Services' transform calls it, before the Service reaches the cache, so
+// that a rebuild that sees the Service sees what it names too, or waits
+// for its fetch.
+func (s *tlsSecrets) serviceSeen(svc *corev1.Service) {
+	ref, ok := namedSecret(svc)
+	s.serviceChanged(svc.Namespace+"/"+svc.Name, ref, ok)
+}
+
+// serviceDeleted forgets what a deleted Service named.
+func (s *tlsSecrets) serviceDeleted(obj any) {
+	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = tomb.Obj
+	}
+	if svc, ok := obj.(*corev1.Service); ok {
+		s.serviceChanged(svc.Namespace+"/"+svc.Name, model.SecretRef{}, false)
+	}
+}
+
+// serviceChanged records the Secret that a Service names, if any (ok).
+func (s *tlsSecrets) serviceChanged(key string, ref model.SecretRef, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, had := s.byService[key]
+	if had && ok && old == ref {
+		return
+	}
+	if had {
+		delete(s.byService, key)
+		if s.refs[old]--; s.refs[old] == 0 {
+			delete(s.refs, old)
+			s.forgetLocked(old)
+			s.dropDataLocked(old)
+		}
+	}
+	if !ok {
+		return
+	}
+	s.byService[key] = ref
+	if s.refs[ref]++; s.refs[ref] == 1 && s.stripped[ref] {
+		if c, ok := s.cached(ref); !ok || c.Data == nil {
+			s.pending[ref] = s.clock.Now()
+			select {
+			case s.wake <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// forgetLocked drops what is kept beside the cache for a Secret.
+func (s *tlsSecrets) forgetLocked(ref model.SecretRef) {
+	delete(s.fetched, ref)
+	delete(s.pending, ref)
+}
+
+// dropDataLocked replaces the cached copy of a Secret that no Service
+// names any more by one without its data. The informer may store a newer
+// copy meanwhile, transformed as its refs say when it arrived; stripped
+// stays set, so a Service that names it again fetches it.
+func (s *tlsSecrets) dropDataLocked(ref model.SecretRef) {
+	c, ok := s.cached(ref)
+	if !ok || c.Data == nil {
+		return
+	}
+	bare := &corev1.Secret{TypeMeta: c.TypeMeta, ObjectMeta: c.ObjectMeta, Type: c.Type}
+	s.stripped[ref] = true
+	_ = s.indexer(ref.Namespace).Update(bare) // only fails for an object without a key
+}
+
+// secretDeleted forgets a deleted Secret.
+func (s *tlsSecrets) secretDeleted(obj any) {
+	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = tomb.Obj
+	}
+	sec, ok := obj.(*corev1.Secret)
+	if !ok {
+		return
+	}
+	ref := model.SecretRef{Namespace: sec.Namespace, Name: sec.Name}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.stripped, ref)
+	s.forgetLocked(ref)
+}
+
+// objects returns the named Secrets, with their data: the cached copy, or
+// the fetched one while the cached copy lacks its data. A Secret being
+// fetched is left out (pendingSince is not zero meanwhile).
+func (s *tlsSecrets) objects() []*corev1.Secret {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*corev1.Secret, 0, len(s.refs))
+	for ref := range s.refs {
+		c, ok := s.cached(ref)
+		switch {
+		case !ok:
+			if f := s.fetched[ref]; f != nil {
+				out = append(out, f) // fetched before the informer had it
+			}
+		case c.Data != nil:
+			out = append(out, c)
+			delete(s.stripped, ref)
+			s.forgetLocked(ref)
+		case s.fetched[ref] != nil:
+			out = append(out, s.fetched[ref])
+		case s.stripped[ref]:
+			// Being fetched.
+		default:
+			out = append(out, c) // a Secret without data
+		}
+	}
+	slices.SortFunc(out, func(a, b *corev1.Secret) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
+	return out
+}
+
+// pendingSince returns since when the oldest fetch has waited, or zero.
+func (s *tlsSecrets) pendingSince() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var oldest time.Time
+	for _, t := range s.pending {
+		if oldest.IsZero() || t.Before(oldest) {
+			oldest = t
+		}
+	}
+	return oldest
+}
+
+// takePending returns the Secrets waiting to be fetched.
+func (s *tlsSecrets) takePending() []model.SecretRef {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]model.SecretRef, 0, len(s.pending))
+	for ref := range s.pending {
+		out = append(out, ref)
+	}
+	return out
+}
+
+// fetchDone records a fetch's outcome: the Secret, or nil when it is
+// gone, is not a TLS Secret, or cannot be read (the model then reports it
+// missing).
+func (s *tlsSecrets) fetchDone(ref model.SecretRef, sec *corev1.Secret) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.pending[ref]; !ok {
+		return // no longer named, or deleted, meanwhile
+	}
+	delete(s.pending, ref)
+	if sec != nil && sec.Type == corev1.SecretTypeTLS {
+		keepTLSData(sec, true)
+		s.fetched[ref] = sec
+	}
+}
+
+// fetchBackoff spaces the tries of a fetch that failed transiently.
+var fetchBackoff = transientBackoff
+
+// runFetches fetches the Secrets that become named while their cached
+// copy lacks its data, until ctx ends; onChange follows each fetch.
+func (s *tlsSecrets) runFetches(ctx context.Context, client kubernetes.Interface, onError func(error), onChange func()) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.wake:
+		}
+		for _, ref := range s.takePending() {
+			var got *corev1.Secret
+			err := poll(ctx, s.clock, fetchBackoff.DelayFunc(), func(ctx context.Context) (bool, error) {
+				sec, err := client.CoreV1().Secrets(ref.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+				switch {
+				case err == nil:
+					got = sec
+					return true, nil
+				case apierrors.IsNotFound(err):
+					return true, nil
+				case isTransient(err):
+					onError(err)
+					return false, nil
+				}
+				return false, err
+			})
+			if ctx.Err() != nil {
+				return
+			}
+			if err != nil {
+				onError(fmt.Errorf("get secret %s: %w", ref, err))
+			}
+			s.fetchDone(ref, got)
+			onChange()
+		}
+	}
+}

@@ -1,0 +1,523 @@
+package model
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/testbed"
+)
+
+// testCA is one CA for the tests of this package: making keys is slow.
+var testCA = sync.OnceValue(func() *testbed.CA {
+	ca, err := testbed.NewCA("model test CA")
+	if err != nil {
+		panic(err)
+	}
+	return ca
+})
+
+func issue(t *testing.T, hosts []string, opts testbed.IssueOptions) testbed.Issued {
+	t.Helper()
+	c, err := testCA().Issue(hosts, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func secret(ns, name string, c testbed.Issued) *corev1.Secret {
+	s := testbed.TLSSecret(name, c)
+	s.Namespace = ns
+	return s
+}
+
+// withData is a kubernetes.io/tls Secret with the given tls.crt and
+// tls.key.
+func withData(cert, key []byte) *corev1.Secret {
+	return &corev1.Secret{Type: corev1.SecretTypeTLS, Data: map[string][]byte{corev1.TLSCertKey: cert, corev1.TLSPrivateKeyKey: key}}
+}
+
+// reencode turns a PKCS #8 key into the PEM type given (PKCS #1 for RSA,
+// SEC 1 for EC).
+func reencode(t *testing.T, keyPEM []byte, typ string) []byte {
+	t.Helper()
+	b, _ := pem.Decode(keyPEM)
+	k, err := x509.ParsePKCS8PrivateKey(b.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var der []byte
+	switch typ {
+	case "RSA PRIVATE KEY":
+		der = x509.MarshalPKCS1PrivateKey(k.(*rsa.PrivateKey))
+	case "EC PRIVATE KEY":
+		der, err = x509.MarshalECPrivateKey(k.(*ecdsa.PrivateKey))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
+}
+
+// selfIssued is a certificate for host made with a template of the test's
+// own, self-signed by its own key when parent is nil.
+func selfIssued(t *testing.T, host string, edit func(*x509.Certificate)) testbed.Issued {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: host}, DNSNames: []string{host},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(90 * 24 * time.Hour)}
+	edit(tmpl)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Skipf("cannot make this certificate: %v", err)
+	}
+	keyDER, _ := x509.MarshalPKCS8PrivateKey(key)
+	return testbed.Issued{CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		KeyPEM: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})}
+}
+
+func TestCheckCertificate(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	good := issue(t, []string{"shop.example.com", "*.apps.example.com"}, testbed.IssueOptions{})
+	other := issue(t, []string{"shop.example.com"}, testbed.IssueOptions{})
+	rsaCert := issue(t, []string{"shop.example.com"}, testbed.IssueOptions{RSABits: 2048})
+	weak := issue(t, []string{"shop.example.com"}, testbed.IssueOptions{RSABits: 1024})
+	chained := issue(t, []string{"shop.example.com"}, testbed.IssueOptions{WithCA: true})
+	expired := issue(t, []string{"shop.example.com"}, testbed.IssueOptions{NotBefore: now.Add(-48 * time.Hour), NotAfter: now.Add(-time.Hour)})
+	future := issue(t, []string{"shop.example.com"}, testbed.IssueOptions{NotBefore: now.Add(time.Hour)})
+	soon := issue(t, []string{"shop.example.com"}, testbed.IssueOptions{NotAfter: now.Add(3 * 24 * time.Hour)})
+	ecParams := append(pem.EncodeToMemory(&pem.Block{Type: "EC PARAMETERS", Bytes: []byte{6, 8, 42, 134, 72, 206, 61, 3, 1, 7}}),
+		reencode(t, good.KeyPEM, "EC PRIVATE KEY")...)
+	encrypted := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Headers: map[string]string{"Proc-Type": "4,ENCRYPTED"}, Bytes: []byte("x")})
+	clientOnly := selfIssued(t, "shop.example.com", func(c *x509.Certificate) { c.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth} })
+	cnOnly := selfIssued(t, "shop.example.com", func(c *x509.Certificate) { c.DNSNames = nil })
+
+	tests := []struct {
+		name    string
+		secret  *corev1.Secret
+		host    string
+		reason  Reason // of the error, or of the warning with served
+		served  bool
+		message string
+	}{
+		{name: "good", secret: withData(good.CertPEM, good.KeyPEM), host: "shop.example.com", served: true},
+		{name: "wildcard name covers a host under it", secret: withData(good.CertPEM, good.KeyPEM), host: "a.apps.example.com", served: true},
+		{name: "wildcard host with that wildcard name", secret: withData(good.CertPEM, good.KeyPEM), host: "*.apps.example.com", served: true},
+		{name: "RSA key, PKCS #1", secret: withData(rsaCert.CertPEM, reencode(t, rsaCert.KeyPEM, "RSA PRIVATE KEY")), host: "shop.example.com", served: true},
+		{name: "EC key, SEC 1 after EC PARAMETERS", secret: withData(good.CertPEM, ecParams), host: "shop.example.com", served: true},
+		{name: "with its chain", secret: withData(chained.CertPEM, chained.KeyPEM), host: "shop.example.com", served: true},
+		{name: "text around the blocks", secret: withData(append(append([]byte("subject=CN = shop\n"), good.CertPEM...), "trailer\n"...), good.KeyPEM),
+			host: "shop.example.com", served: true},
+		{name: "not yet valid: served, with a warning", secret: withData(future.CertPEM, future.KeyPEM), host: "shop.example.com", served: true,
+			reason: ReasonCertificateNotYetValid, message: "is valid from"},
+		{name: "expires soon: served, with a warning", secret: withData(soon.CertPEM, soon.KeyPEM), host: "shop.example.com", served: true,
+			reason: ReasonCertificateExpiresSoon, message: "is its renewal stuck?"},
+
+		{name: "another type", secret: &corev1.Secret{Type: corev1.SecretTypeOpaque, Data: withData(good.CertPEM, good.KeyPEM).Data},
+			host: "shop.example.com", reason: ReasonInvalidTLSSecret, message: `type "Opaque", not kubernetes.io/tls`},
+		{name: "no certificate", secret: withData(nil, good.KeyPEM), host: "shop.example.com", reason: ReasonInvalidTLSSecret, message: "no tls.crt"},
+		{name: "no key", secret: withData(good.CertPEM, nil), host: "shop.example.com", reason: ReasonInvalidTLSSecret, message: "no tls.key"},
+		{name: "garbage certificate", secret: withData([]byte("garbage"), good.KeyPEM), host: "shop.example.com",
+			reason: ReasonInvalidTLSSecret, message: "tls.crt holds no PEM CERTIFICATE block"},
+		{name: "a key in the certificate", secret: withData(slices.Concat(good.CertPEM, good.KeyPEM), good.KeyPEM), host: "shop.example.com",
+			reason: ReasonInvalidTLSSecret, message: `tls.crt holds a "PRIVATE KEY" block (block 2)`},
+		{name: "a block that does not parse", secret: withData(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte("junk")}), good.KeyPEM),
+			host: "shop.example.com", reason: ReasonInvalidTLSSecret, message: "certificate 1 does not parse"},
+		{name: "huge", secret: withData(make([]byte, 300<<10), good.KeyPEM), host: "shop.example.com", reason: ReasonInvalidTLSSecret, message: "larger than 256 KiB"},
+		{name: "garbage key", secret: withData(good.CertPEM, []byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")),
+			host: "shop.example.com", reason: ReasonInvalidTLSSecret, message: "tls.key: the private key does not parse"},
+		{name: "no key block", secret: withData(good.CertPEM, []byte("not a key")), host: "shop.example.com", reason: ReasonInvalidTLSSecret, message: "no PEM private key"},
+		{name: "two keys", secret: withData(good.CertPEM, append(good.KeyPEM, other.KeyPEM...)), host: "shop.example.com",
+			reason: ReasonInvalidTLSSecret, message: "more than one PEM block"},
+		{name: "encrypted key", secret: withData(good.CertPEM, encrypted), host: "shop.example.com", reason: ReasonInvalidTLSSecret, message: "encrypted"},
+		{name: "a certificate as the key", secret: withData(good.CertPEM, good.CertPEM), host: "shop.example.com",
+			reason: ReasonInvalidTLSSecret, message: `tls.key holds a "CERTIFICATE" block, not a private key`},
+		{name: "the key of another certificate", secret: withData(good.CertPEM, other.KeyPEM), host: "shop.example.com",
+			reason: ReasonInvalidTLSSecret, message: "tls.key is not the key of the certificate in tls.crt"},
+		{name: "another host", secret: withData(good.CertPEM, good.KeyPEM), host: "evil.example.com",
+			reason: ReasonInvalidTLSSecret, message: `does not cover host evil.example.com: its names are "shop.example.com", "*.apps.example.com"`},
+		{name: "two labels under a wildcard name", secret: withData(good.CertPEM, good.KeyPEM), host: "a.b.apps.example.com",
+			reason: ReasonInvalidTLSSecret, message: "does not cover host"},
+		{name: "a wildcard host needs the wildcard name", secret: withData(other.CertPEM, other.KeyPEM), host: "*.example.com",
+			reason: ReasonInvalidTLSSecret, message: "does not cover host *.example.com"},
+		{name: "the common name is not enough", secret: withData(cnOnly.CertPEM, cnOnly.KeyPEM), host: "shop.example.com",
+			reason: ReasonInvalidTLSSecret, message: "it has no DNS names"},
+		{name: "expired", secret: withData(expired.CertPEM, expired.KeyPEM), host: "shop.example.com",
+			reason: ReasonCertificateExpired, message: "the certificate expired on"},
+		{name: "weak RSA key", secret: withData(weak.CertPEM, weak.KeyPEM), host: "shop.example.com",
+			reason: ReasonInvalidTLSSecret, message: "its RSA key has 1024 bits; at least 2048 are needed"},
+		{name: "chain in the wrong order", secret: withData(append(append([]byte(nil), testCA().PEM...), good.CertPEM...), good.KeyPEM),
+			host: "shop.example.com", reason: ReasonInvalidTLSSecret, message: "certificate 1 is not signed by certificate 2"},
+		{name: "for clients only", secret: withData(clientOnly.CertPEM, clientOnly.KeyPEM), host: "shop.example.com",
+			reason: ReasonInvalidTLSSecret, message: "not for server authentication"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, warning, err := checkCertificate(tt.secret, tt.host, now)
+			problem := err
+			if tt.served {
+				if err != nil {
+					t.Fatalf("refused: %s: %s", err.reason, err.message)
+				}
+				if got == nil || len(got.Hash) != 64 || !strings.Contains(string(got.PEM.Bytes()), "-----BEGIN PRIVATE KEY-----") {
+					t.Fatalf("got %+v", got)
+				}
+				problem = warning
+			} else if got != nil {
+				t.Fatalf("accepted, want %s", tt.reason)
+			}
+			switch {
+			case tt.reason == "" && problem != nil:
+				t.Errorf("%s: %s", problem.reason, problem.message)
+			case tt.reason != "" && (problem == nil || problem.reason != tt.reason || !strings.Contains(problem.message, tt.message)):
+				t.Errorf("got %+v, want %s containing %q", problem, tt.reason, tt.message)
+			}
+			if problem != nil {
+				for _, key := range [][]byte{good.KeyPEM, other.KeyPEM} {
+					body := strings.Split(string(key), "\n")[1]
+					if strings.Contains(problem.message, body[:20]) {
+						t.Errorf("the message shows a key: %s", problem.message)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestCheckCertificateRefusesSHA1: a certificate signed with SHA-1, which
+// OpenSSL (and so nginx) refuses to load.
+func TestCheckCertificateRefusesSHA1(t *testing.T) {
+	t.Parallel()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "sha1 CA"}, IsCA: true, BasicConstraintsValid: true,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), DNSNames: []string{"a.example.com"}, SignatureAlgorithm: x509.ECDSAWithSHA1,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, key.Public(), caKey)
+	if err != nil {
+		t.Skipf("Go does not make SHA-1 certificates: %v", err)
+	}
+	keyDER, _ := x509.MarshalPKCS8PrivateKey(key)
+	s := withData(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
+	if _, _, err := checkCertificate(s, "a.example.com", time.Now()); err == nil || !strings.Contains(err.message, "ECDSA-SHA1, which is too weak") {
+		t.Errorf("got %v, want refused as too weak", err)
+	}
+}
+
+func TestBuildTLS(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	good := issue(t, []string{"shop.example.com", "blog.example.com"}, testbed.IssueOptions{})
+	renewed := issue(t, []string{"shop.example.com"}, testbed.IssueOptions{})
+	soon := issue(t, []string{"soon.example.com"}, testbed.IssueOptions{NotAfter: now.Add(24 * time.Hour)})
+	tlsAnn := func(host, name string, kv ...string) svcOpt {
+		return ann(append([]string{AnnotationHost, host, AnnotationTLSSecret, name}, kv...)...)
+	}
+	type hostState struct {
+		tls      bool
+		redirect bool
+		hsts     string
+	}
+	tests := []struct {
+		name     string
+		services []*corev1.Service
+		secrets  []*corev1.Secret
+		opts     Options
+		hosts    map[string]hostState
+		rejected []string
+		warnings []string
+		certs    []string // host: served or reason
+	}{
+		{
+			name:     "served, redirect by default, HSTS when asked",
+			services: []*corev1.Service{svc("shop", "web", tlsAnn("shop.example.com", "web-tls", AnnotationHSTS, "max-age=60")), svc("shop", "plain")},
+			secrets:  []*corev1.Secret{secret("shop", "web-tls", good)},
+			hosts:    map[string]hostState{"": {}, "shop.example.com": {tls: true, redirect: true, hsts: "max-age=60"}},
+			certs:    []string{"shop.example.com: served"},
+		},
+		{
+			name:     "redirect off",
+			services: []*corev1.Service{svc("shop", "web", tlsAnn("shop.example.com", "web-tls", AnnotationHTTPSRedirect, "false"))},
+			secrets:  []*corev1.Secret{secret("shop", "web-tls", good)},
+			hosts:    map[string]hostState{"": {}, "shop.example.com": {tls: true}},
+			certs:    []string{"shop.example.com: served"},
+		},
+		{
+			name: "another Service on the host without the annotation shares its HTTPS",
+			services: []*corev1.Service{svc("shop", "web", tlsAnn("shop.example.com", "web-tls")),
+				svc("other", "api", ann(AnnotationHost, "shop.example.com", AnnotationPath, "/api"))},
+			secrets: []*corev1.Secret{secret("shop", "web-tls", good)},
+			hosts:   map[string]hostState{"": {}, "shop.example.com": {tls: true, redirect: true}},
+			certs:   []string{"shop.example.com: served"},
+		},
+		{
+			name: "a Secret of the same name in another namespace is not the Service's",
+			services: []*corev1.Service{svc("shop", "web", tlsAnn("shop.example.com", "web-tls")),
+				svc("blog", "web", tlsAnn("blog.example.com", "missing"))},
+			secrets: []*corev1.Secret{secret("blog", "web-tls", good), secret("shop", "missing", good)},
+			hosts:   map[string]hostState{"": {}, "shop.example.com": {redirect: true}, "blog.example.com": {redirect: true}},
+			warnings: []string{
+				"blog/web: TLSSecretNotFound: HTTPS of host blog.example.com left out: Secret blog/missing: not found (or not of type kubernetes.io/tls) (plain HTTP still redirects to HTTPS)",
+				"shop/web: TLSSecretNotFound: HTTPS of host shop.example.com left out: Secret shop/web-tls: not found (or not of type kubernetes.io/tls) (plain HTTP still redirects to HTTPS)",
+			},
+			certs: []string{"blog.example.com: TLSSecretNotFound", "shop.example.com: TLSSecretNotFound"},
+		},
+		{
+			name: "conflicting settings on one host: the oldest Service's win; both asking the same get the warning",
+			services: []*corev1.Service{
+				svc("shop", "a", tlsAnn("shop.example.com", "web-tls", AnnotationPath, "/a")),
+				svc("shop", "b", tlsAnn("shop.example.com", "web-tls", AnnotationPath, "/b")),
+				svc("shop", "c", tlsAnn("shop.example.com", "renewed", AnnotationPath, "/c"), created(time.Hour)),
+				svc("shop", "d", tlsAnn("shop.example.com", "web-tls", AnnotationPath, "/d", AnnotationHTTPSRedirect, "false"), created(-time.Hour)),
+				svc("evil", "e", tlsAnn("shop.example.com", "web-tls", AnnotationPath, "/e"), created(-2*time.Hour)),
+			},
+			secrets: []*corev1.Secret{secret("shop", "web-tls", soon), secret("shop", "renewed", renewed)},
+			hosts:   map[string]hostState{"": {}, "shop.example.com": {redirect: true}},
+			rejected: []string{
+				"shop/a: TLSConflict: host shop.example.com's HTTPS is set by evil/e (Secret evil/web-tls), which is older or sorts first; this Service asks for Secret shop/web-tls",
+				"shop/b: TLSConflict: host shop.example.com's HTTPS is set by evil/e (Secret evil/web-tls), which is older or sorts first; this Service asks for Secret shop/web-tls",
+				"shop/c: TLSConflict: host shop.example.com's HTTPS is set by evil/e (Secret evil/web-tls), which is older or sorts first; this Service asks for Secret shop/renewed",
+				"shop/d: TLSConflict: host shop.example.com's HTTPS is set by evil/e (Secret evil/web-tls), which is older or sorts first; this Service asks for Secret shop/web-tls, no redirect",
+			},
+			warnings: []string{"evil/e: TLSSecretNotFound: HTTPS of host shop.example.com left out: Secret evil/web-tls: not found (or not of type kubernetes.io/tls) (plain HTTP still redirects to HTTPS)"},
+			certs:    []string{"shop.example.com: TLSSecretNotFound"},
+		},
+		{
+			name: "same settings from two Services: one HTTPS, a warning to each",
+			services: []*corev1.Service{
+				svc("soon", "a", tlsAnn("soon.example.com", "tls", AnnotationPath, "/a")),
+				svc("soon", "b", tlsAnn("soon.example.com", "tls", AnnotationPath, "/b")),
+			},
+			secrets: []*corev1.Secret{secret("soon", "tls", soon)},
+			hosts:   map[string]hostState{"": {}, "soon.example.com": {tls: true, redirect: true}},
+			warnings: []string{
+				"soon/a: CertificateExpiresSoon: host soon.example.com, Secret soon/tls: the certificate expires on ",
+				"soon/b: CertificateExpiresSoon: host soon.example.com, Secret soon/tls: the certificate expires on ",
+			},
+			certs: []string{"soon.example.com: served, CertificateExpiresSoon"},
+		},
+		{
+			name: "HTTPS annotations need a host, and the redirect and HSTS need a Secret",
+			services: []*corev1.Service{
+				svc("shop", "nohost", ann(AnnotationTLSSecret, "web-tls")),
+				svc("shop", "redirect", ann(AnnotationHTTPSRedirect, "false")),
+				svc("shop", "hsts", ann(AnnotationHost, "a.example.com", AnnotationHSTS, "max-age=1")),
+				svc("shop", "borrow", tlsAnn("b.example.com", "kube-system/tls")),
+				svc("shop", "inject", tlsAnn("c.example.com", "x;\n ssl_certificate_key /etc/shadow")),
+			},
+			secrets: []*corev1.Secret{secret("shop", "web-tls", good)},
+			hosts:   map[string]hostState{"": {}},
+			rejected: []string{
+				`shop/borrow: InvalidAnnotation: annotation kube-nginx-sync.io/tls-secret="kube-system/tls": names a Secret of namespace "kube-system" ("tls"): only the Service's own namespace's Secrets can be used`,
+				`shop/hsts: InvalidAnnotation: annotation kube-nginx-sync.io/hsts="max-age=1": needs kube-nginx-sync.io/tls-secret`,
+				`shop/inject: InvalidAnnotation: annotation kube-nginx-sync.io/tls-secret="x;\n ssl_certificate_key /etc/shadow": names a Secret of namespace "x;\n ssl_certificate_key " ("etc/shadow"): only the Service's own namespace's Secrets can be used`,
+				`shop/nohost: InvalidAnnotation: annotation kube-nginx-sync.io/tls-secret="web-tls": needs kube-nginx-sync.io/host: HTTPS is served by host name (SNI), and the default server has none`,
+				`shop/redirect: InvalidAnnotation: annotation kube-nginx-sync.io/https-redirect="false": needs kube-nginx-sync.io/tls-secret`,
+			},
+		},
+		{
+			name:     "HTTPS disabled",
+			services: []*corev1.Service{svc("shop", "web", tlsAnn("shop.example.com", "web-tls"))},
+			secrets:  []*corev1.Secret{secret("shop", "web-tls", good)},
+			opts:     Options{DisableHTTPS: true},
+			hosts:    map[string]hostState{"": {}, "shop.example.com": {}},
+			warnings: []string{"shop/web: HTTPSDisabled: HTTPS of host shop.example.com left out: Secret shop/web-tls: this kube-nginx-sync serves no HTTPS, so the host is served over plain HTTP only"},
+			certs:    []string{"shop.example.com: HTTPSDisabled"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			opts := tt.opts
+			opts.Secrets, opts.Now = tt.secrets, now
+			res := Build(tt.services, nil, opts)
+			hosts := map[string]hostState{}
+			for _, s := range res.Config.Servers {
+				st := hostState{tls: s.TLS != nil, redirect: s.RedirectHTTPS}
+				if s.TLS != nil {
+					st.hsts = s.TLS.HSTS
+				}
+				hosts[s.Host] = st
+			}
+			if diff := cmp.Diff(tt.hosts, hosts, cmp.AllowUnexported(hostState{})); diff != "" {
+				t.Errorf("hosts (-want +got):\n%s", diff)
+			}
+			var rejected, warnings, certs []string
+			for _, r := range res.Rejected {
+				rejected = append(rejected, r.String())
+			}
+			for i, w := range res.Warnings {
+				warnings = append(warnings, w.String())
+				if i < len(tt.warnings) && strings.HasSuffix(tt.warnings[i], " ") && strings.HasPrefix(w.String(), tt.warnings[i]) {
+					warnings[i] = tt.warnings[i] // the rest names a time
+				}
+			}
+			for _, c := range res.Certificates {
+				state := string(c.Reason)
+				if c.Served {
+					state = strings.TrimSuffix("served, "+state, ", ")
+				}
+				certs = append(certs, c.Host+": "+state)
+			}
+			if diff := cmp.Diff(tt.rejected, rejected); diff != "" {
+				t.Errorf("Rejected (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.warnings, warnings); diff != "" {
+				t.Errorf("Warnings (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.certs, certs); diff != "" {
+				t.Errorf("Certificates (-want +got):\n%s", diff)
+			}
+			leaves := slices.ContainsFunc(res.Certificates, func(c HostCertificate) bool { return c.Leaf != nil })
+			if leaves && !res.Recheck.After(now) {
+				t.Errorf("Recheck %v, want a time after now", res.Recheck)
+			}
+		})
+	}
+}
+
+// TestBuildTLSRecheck: the result says when the same input builds another
+// Config, and at that time it does.
+func TestBuildTLSRecheck(t *testing.T) {
+	t.Parallel()
+	now := time.Now().Truncate(time.Second)
+	c := issue(t, []string{"a.example.com"}, testbed.IssueOptions{NotBefore: now.Add(-time.Hour), NotAfter: now.Add(20 * 24 * time.Hour)})
+	services := []*corev1.Service{svc("ns", "web", ann(AnnotationHost, "a.example.com", AnnotationTLSSecret, "tls"))}
+	opts := Options{Secrets: []*corev1.Secret{secret("ns", "tls", c)}}
+	var states []string
+	for at := now; !at.IsZero(); {
+		opts.Now = at
+		res := Build(services, nil, opts)
+		hc := res.Certificates[0]
+		states = append(states, fmt.Sprintf("%v %s", hc.Served, hc.Reason))
+		at = res.Recheck
+	}
+	want := []string{"true ", "true CertificateExpiresSoon", "false CertificateExpired"}
+	if diff := cmp.Diff(want, states); diff != "" {
+		t.Errorf("states at each recheck (-want +got):\n%s", diff)
+	}
+}
+
+// TestSecretsNeverPrint: a Config, a Result and a TLS print and marshal
+// without the key, whatever the format.
+func TestSecretsNeverPrint(t *testing.T) {
+	t.Parallel()
+	c := issue(t, []string{"a.example.com"}, testbed.IssueOptions{})
+	res := Build([]*corev1.Service{svc("ns", "web", ann(AnnotationHost, "a.example.com", AnnotationTLSSecret, "tls"))}, nil,
+		Options{Secrets: []*corev1.Secret{secret("ns", "tls", c)}, Now: time.Now()})
+	tls := res.Config.Servers[1].TLS
+	if tls == nil {
+		t.Fatal("not served")
+	}
+	var out []string
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d"} {
+		out = append(out, fmt.Sprintf(verb, res), fmt.Sprintf(verb, tls), fmt.Sprintf(verb, *tls), fmt.Sprintf(verb, tls.PEM))
+	}
+	j, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logged strings.Builder
+	for _, h := range []slog.Handler{slog.NewTextHandler(&logged, nil), slog.NewJSONHandler(&logged, nil)} {
+		slog.New(h).Info("x", "tls", tls, "pem", tls.PEM, "res", res)
+	}
+	out = append(out, string(j), logged.String())
+	keyBody := strings.Split(string(c.KeyPEM), "\n")[1][:24]
+	for _, o := range out {
+		if strings.Contains(o, "PRIVATE KEY") || strings.Contains(o, keyBody) || strings.Contains(o, fmt.Sprintf("%x", tls.PEM.Bytes()[:16])) {
+			t.Fatalf("the key is printed: %.300s", o)
+		}
+	}
+	if !strings.Contains(string(j), `"[redacted]"`) {
+		t.Errorf("JSON: %s", j)
+	}
+}
+
+// TestBuildTLSDoesNotMutate: the Secrets come from the informers' cache.
+func TestBuildTLSDoesNotMutate(t *testing.T) {
+	t.Parallel()
+	c := issue(t, []string{"a.example.com"}, testbed.IssueOptions{})
+	s := secret("ns", "tls", c)
+	s.ObjectMeta.CreationTimestamp = metav1.Now()
+	sCopy := s.DeepCopy()
+	Build([]*corev1.Service{svc("ns", "web", ann(AnnotationHost, "a.example.com", AnnotationTLSSecret, "tls"))}, nil,
+		Options{Secrets: []*corev1.Secret{s}, Now: time.Now()})
+	if diff := cmp.Diff(sCopy, s); diff != "" {
+		t.Errorf("Secret changed:\n%s", diff)
+	}
+}
+
+// FuzzCheckCertificate: whatever a Secret holds, checkCertificate does not
+// panic, and what it accepts is a chain and a key that crypto/tls loads,
+// for the host, and nothing else.
+func FuzzCheckCertificate(f *testing.F) {
+	ca, err := testbed.NewCA("fuzz CA")
+	if err != nil {
+		f.Fatal(err)
+	}
+	good, err := ca.Issue([]string{"a.example.com", "*.b.example.com"}, testbed.IssueOptions{WithCA: true})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good.CertPEM, good.KeyPEM, "a.example.com")
+	f.Add(good.CertPEM, good.KeyPEM, "*.b.example.com")
+	f.Add(good.KeyPEM, good.CertPEM, "a.example.com")
+	f.Add([]byte("-----BEGIN CERTIFICATE-----\n}; include /etc/passwd;\n-----END CERTIFICATE-----\n"), good.KeyPEM, "a.example.com")
+	f.Add(slices.Concat(good.CertPEM, []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")), good.KeyPEM, "a.example.com")
+	now := time.Now()
+	f.Fuzz(func(t *testing.T, cert, key []byte, host string) {
+		s := withData(cert, key)
+		got, _, err := checkCertificate(s, host, now)
+		if (got == nil) == (err == nil) {
+			t.Fatalf("got %v and %v", got, err)
+		}
+		if got == nil {
+			return
+		}
+		data := got.PEM.Bytes()
+		pair, kerr := tls.X509KeyPair(data, data)
+		if kerr != nil {
+			t.Fatalf("accepted, and crypto/tls does not load it: %v", kerr)
+		}
+		leaf, perr := x509.ParseCertificate(pair.Certificate[0])
+		if perr != nil || covers(leaf, host) != nil {
+			t.Fatalf("accepted for %q a certificate that does not cover it", host)
+		}
+		for rest := data; len(rest) > 0; {
+			var b *pem.Block
+			if b, rest = pem.Decode(rest); b == nil || (b.Type != "CERTIFICATE" && b.Type != "PRIVATE KEY") || len(b.Headers) > 0 {
+				t.Fatalf("accepted, and nginx would read more than certificates and a key: %q", data)
+			}
+		}
+	})
+}
