@@ -46,7 +46,11 @@ func (o *explainOptions) runIngress(ctx context.Context, e env, ref string) erro
 		lctx, cancel := context.WithTimeout(ctx, o.src.timeout)
 		defer cancel()
 		if cfg.sel.IngressClass != "" {
-			if objs, err = kube.List(lctx, client, cfg.sel); err != nil {
+			// The routes do not depend on the Secrets, and whoever runs
+			// explain may not read them.
+			sel := cfg.sel
+			sel.TLSSecrets = false
+			if objs, err = kube.List(lctx, client, sel); err != nil {
 				return fmt.Errorf("read the cluster: %w", err)
 			}
 		}
