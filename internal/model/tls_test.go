@@ -21,7 +21,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/testbed"
 )
@@ -520,4 +522,45 @@ func FuzzCheckCertificate(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestBuildTLSWithIngresses: HTTPS is a host's, so an Ingress's routes on a
+// host that a Service serves over HTTPS are served over HTTPS too; and a
+// Service that loses its host's HTTPS loses its own routes, not an
+// Ingress's routes to it.
+func TestBuildTLSWithIngresses(t *testing.T) {
+	t.Parallel()
+	good := issue(t, []string{"shop.example.com"}, testbed.IssueOptions{})
+	services := []*corev1.Service{
+		svc("ns", "a", ann(AnnotationHost, "shop.example.com", AnnotationPath, "/a", AnnotationTLSSecret, "web-tls")),
+		svc("ns", "b", ann(AnnotationHost, "shop.example.com", AnnotationPath, "/b", AnnotationTLSSecret, "other"), created(time.Hour)),
+		unlabelled("web"),
+	}
+	ings := []*networkingv1.Ingress{ingress("ns", "i",
+		rule("shop.example.com", ingPath(prefix, "/ing", backend("web", "http"))),
+		rule("plain.example.com", ingPath(prefix, "/b", backend("b", "http"))))}
+	res := Build(services, nil, Options{Selector: labels.SelectorFromSet(exposed), Now: time.Now(),
+		Secrets: []*corev1.Secret{secret("ns", "web-tls", good)},
+		Ingress: IngressOptions{Class: "kns", Ingresses: ings, Classes: []*networkingv1.IngressClass{ourClass}}})
+	if len(res.Rejected) != 1 || res.Rejected[0].Service.Name != "b" || res.Rejected[0].Reason != ReasonTLSConflict {
+		t.Errorf("rejected %+v, want ns/b for TLSConflict", res.Rejected)
+	}
+	paths := map[string][]string{}
+	for _, s := range res.Config.Servers {
+		for _, l := range s.Locations {
+			paths[s.Host] = append(paths[s.Host], fmt.Sprintf("%s %s ingress=%v", l.Path, l.Service, !l.Ingress.IsZero()))
+		}
+		if want := s.Host == "shop.example.com"; (s.TLS != nil) != want || s.RedirectHTTPS != want {
+			t.Errorf("server %q: TLS %v, redirect %v; want both %v", s.Host, s.TLS != nil, s.RedirectHTTPS, want)
+		}
+	}
+	want := map[string][]string{
+		"shop.example.com":  {"/a/ ns/a:http ingress=false", "/ing/ ns/web:http ingress=true"},
+		"plain.example.com": {"/b/ ns/b:http ingress=true"},
+	}
+	for host, w := range want {
+		if got := paths[host]; !slices.Equal(got, w) {
+			t.Errorf("server %q routes %q, want %q", host, got, w)
+		}
+	}
 }
