@@ -326,7 +326,7 @@ func (e *Encoder) Encode(t Table) (Files, error) {
 	e.parts = nil
 	routes := slices.Clone(t.Routes)
 	slices.SortFunc(routes, func(a, b Route) int {
-		return cmp.Or(strings.Compare(a.Server, b.Server), strings.Compare(a.Path, b.Path), compareBool(a.Exact, b.Exact))
+		return cmp.Or(strings.Compare(a.Server, b.Server), strings.Compare(a.Path, b.Path), model.CompareBool(a.Exact, b.Exact))
 	})
 	eps := slices.Clone(t.Endpoints)
 	slices.SortFunc(eps, func(a, b Endpoints) int { return strings.Compare(a.Key, b.Key) })
@@ -464,16 +464,6 @@ func (e *Encoder) files() Files {
 	return f
 }
 
-// compareBool orders false before true.
-func compareBool(a, b bool) int {
-	switch {
-	case a == b:
-		return 0
-	case a:
-		return 1
-	}
-	return -1
-}
 
 // sha is the hex of the first 16 bytes of data's SHA-256.
 func sha(data []byte) string {

@@ -508,8 +508,8 @@ func resolveConflicts(cands []candidate) ([]*candidate, []Rejection, []IngressRe
 		return cmp.Or(
 			cmp.Compare(a.host, b.host),
 			cmp.Compare(a.location.Path, b.location.Path),
-			compareBool(a.location.Exact, b.location.Exact),
-			compareBool(a.fallback, b.fallback),
+			CompareBool(a.location.Exact, b.location.Exact),
+			CompareBool(a.fallback, b.fallback),
 			a.created.Compare(b.created),
 			cmp.Compare(ans, bns),
 			cmp.Compare(aname, bname),
@@ -552,8 +552,8 @@ func resolveConflicts(cands []candidate) ([]*candidate, []Rejection, []IngressRe
 	return winners, rejected, ingressRejected
 }
 
-// compareBool orders false before true.
-func compareBool(a, b bool) int {
+// CompareBool orders false before true (for slices.SortFunc and cmp.Or).
+func CompareBool(a, b bool) int {
 	switch {
 	case a == b:
 		return 0
@@ -603,7 +603,7 @@ func assemble(routes []*candidate) Config {
 			}
 		}
 		slices.SortFunc(locs, func(a, b Location) int {
-			return cmp.Or(cmp.Compare(a.Path, b.Path), compareBool(a.Exact, b.Exact))
+			return cmp.Or(cmp.Compare(a.Path, b.Path), CompareBool(a.Exact, b.Exact))
 		})
 		cfg.Servers = append(cfg.Servers, Server{Host: host, Locations: locs})
 	}

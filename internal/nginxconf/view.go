@@ -107,7 +107,7 @@ func (r *Renderer) view(cfg model.Config, services int) View {
 			}
 		}
 		slices.SortFunc(sv.Routes, func(a, b RouteView) int {
-			return cmp.Or(comparePaths(a.Path, b.Path), compareExact(a.Exact, b.Exact))
+			return cmp.Or(comparePaths(a.Path, b.Path), model.CompareBool(a.Exact, b.Exact))
 		})
 		// (A host whose plain HTTP redirects and whose HTTPS is left
 		// out has no server block with its routes: its routes need no
@@ -250,17 +250,6 @@ func match(path string, exact bool) string {
 	return "= " + path
 }
 
-// compareExact orders a prefix location before an exact one of the same
-// path.
-func compareExact(a, b bool) int {
-	switch {
-	case a == b:
-		return 0
-	case a:
-		return 1
-	}
-	return -1
-}
 
 // comparePaths orders location paths as nginx orders prefix locations
 // (ngx_filename_cmp): bytewise, except that "/" sorts below every other
