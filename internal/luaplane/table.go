@@ -464,7 +464,6 @@ func (e *Encoder) files() Files {
 	return f
 }
 
-
 // sha is the hex of the first 16 bytes of data's SHA-256.
 func sha(data []byte) string {
 	sum := sha256.Sum256(data)

@@ -250,7 +250,6 @@ func match(path string, exact bool) string {
 	return "= " + path
 }
 
-
 // comparePaths orders location paths as nginx orders prefix locations
 // (ngx_filename_cmp): bytewise, except that "/" sorts below every other
 // byte, and a path sorts before the longer paths it is a prefix of.
