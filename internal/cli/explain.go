@@ -182,12 +182,7 @@ func notSelected(svc *corev1.Service, opts model.Options) string {
 // explainResult prints the target's routes and the reasons for what of it
 // is not routed.
 func explainResult(w io.Writer, res model.Result, target model.ServiceRef) {
-	backends := make(map[string][]string)
-	for _, u := range res.Config.Upstreams {
-		for _, b := range u.Backends {
-			backends[u.Name] = append(backends[u.Name], b.String())
-		}
-	}
+	backends := upstreamBackends(res.Config)
 	routed := 0
 	for _, s := range res.Config.Servers {
 		host := s.Host
@@ -259,4 +254,16 @@ func explainHTTPS(w io.Writer, res model.Result, target model.ServiceRef) {
 			fmt.Fprintf(w, "  https: %s: %s\n", wa.Reason, wa.Message)
 		}
 	}
+}
+
+// upstreamBackends lists each upstream's backends, by upstream name, as
+// explain prints them.
+func upstreamBackends(cfg model.Config) map[string][]string {
+	backends := make(map[string][]string, len(cfg.Upstreams))
+	for _, u := range cfg.Upstreams {
+		for _, b := range u.Backends {
+			backends[u.Name] = append(backends[u.Name], b.String())
+		}
+	}
+	return backends
 }

@@ -109,12 +109,7 @@ func (o *explainOptions) runIngress(ctx context.Context, e env, ref string) erro
 // explainIngressResult prints the target's routes, and what of it is not
 // routed or needs attention.
 func explainIngressResult(w io.Writer, res model.Result, target model.IngressRef) {
-	backends := make(map[string][]string)
-	for _, u := range res.Config.Upstreams {
-		for _, b := range u.Backends {
-			backends[u.Name] = append(backends[u.Name], b.String())
-		}
-	}
+	backends := upstreamBackends(res.Config)
 	routed := 0
 	for _, s := range res.Config.Servers {
 		host := s.Host
