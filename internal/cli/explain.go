@@ -15,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/controller"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/kube"
@@ -95,19 +96,8 @@ func (o *explainOptions) run(ctx context.Context, e env, ref string) error {
 		}
 		lctx, cancel := context.WithTimeout(ctx, src.timeout)
 		defer cancel()
-		sel := cfg.sel
-		sel.TLSSecrets = false // below: whoever runs explain may not read Secrets
-		if objs, err = kube.List(lctx, client, sel); err != nil {
-			return fmt.Errorf("read the cluster: %w", err)
-		}
-		if cfg.sel.TLSSecrets {
-			objs.Secrets, err = kube.ListTLSSecrets(lctx, client, cfg.sel, objs.Services)
-			switch {
-			case apierrors.IsForbidden(err):
-				secretsNote = "not checked: your kubeconfig's user may not list Secrets, so every host that asks for HTTPS shows as left out below"
-			case err != nil:
-				return fmt.Errorf("read the cluster: %w", err)
-			}
+		if objs, secretsNote, err = listForExplain(lctx, client, cfg.sel); err != nil {
+			return err
 		}
 		got, err := client.CoreV1().Services(ns).Get(lctx, name, metav1.GetOptions{})
 		switch {
@@ -164,6 +154,30 @@ func (o *explainOptions) run(ctx context.Context, e env, ref string) error {
 	return nil
 }
 
+// listForExplain reads the objects of sel, and with sel.TLSSecrets the
+// Secrets they name; when the user may not list Secrets (whoever runs
+// explain may not), the note says so and the hosts' HTTPS shows as left
+// out.
+func listForExplain(ctx context.Context, client kubernetes.Interface, sel kube.Selection) (kube.Objects, string, error) {
+	withSecrets := sel.TLSSecrets
+	sel.TLSSecrets = false
+	objs, err := kube.List(ctx, client, sel)
+	if err != nil {
+		return kube.Objects{}, "", fmt.Errorf("read the cluster: %w", err)
+	}
+	if !withSecrets {
+		return objs, "", nil
+	}
+	objs.Secrets, err = kube.ListTLSSecrets(ctx, client, sel, objs)
+	switch {
+	case apierrors.IsForbidden(err):
+		return objs, "not checked: your kubeconfig's user may not list Secrets, so every host that asks for HTTPS shows as left out below", nil
+	case err != nil:
+		return kube.Objects{}, "", fmt.Errorf("read the cluster: %w", err)
+	}
+	return objs, "", nil
+}
+
 // notSelected says why the selection leaves svc out, or "".
 func notSelected(svc *corev1.Service, opts model.Options) string {
 	if len(opts.Namespaces) > 0 && !slices.Contains(opts.Namespaces, svc.Namespace) {
@@ -182,30 +196,16 @@ func notSelected(svc *corev1.Service, opts model.Options) string {
 // explainResult prints the target's routes and the reasons for what of it
 // is not routed.
 func explainResult(w io.Writer, res model.Result, target model.ServiceRef) {
-	backends := upstreamBackends(res.Config)
-	routed := 0
-	for _, s := range res.Config.Servers {
-		host := s.Host
-		if host == "" {
-			host = "(default server)"
-		}
-		for _, l := range s.Locations {
-			if l.Service.Namespace != target.Namespace || l.Service.Name != target.Name {
-				continue
-			}
-			routed++
-			to := "no ready endpoints: answers 503"
-			if l.Upstream != "" {
-				to = strings.Join(backends[l.Upstream], ", ")
-			}
-			strip := ""
-			if l.StripPrefix {
-				strip = ", prefix stripped"
-			}
-			fmt.Fprintf(w, "  routed: host %s path %s -> port %s (%s%s): %s\n", host, l.Path, l.Service.Port, l.Mode, strip, to)
-			explainProxy(w, l.Proxy)
-		}
+	mine := func(l model.Location) bool {
+		return l.Service.Namespace == target.Namespace && l.Service.Name == target.Name
 	}
+	routed := explainRoutes(w, res.Config, mine, func(host string, l model.Location, to string) string {
+		strip := ""
+		if l.StripPrefix {
+			strip = ", prefix stripped"
+		}
+		return fmt.Sprintf("host %s path %s -> port %s (%s%s): %s", host, l.Path, l.Service.Port, l.Mode, strip, to)
+	})
 	for _, r := range res.Rejected {
 		if r.Service != target {
 			continue
@@ -219,16 +219,46 @@ func explainResult(w io.Writer, res model.Result, target model.ServiceRef) {
 	if routed == 0 && !slices.ContainsFunc(res.Rejected, func(r model.Rejection) bool { return r.Service == target }) {
 		fmt.Fprintln(w, "  not routed: no route (no TCP port?)")
 	}
-	explainHTTPS(w, res, target)
+	explainHTTPS(w, res.Config, mine)
+	for _, wa := range res.Warnings {
+		if wa.Service == target {
+			fmt.Fprintf(w, "  https: %s: %s\n", wa.Reason, wa.Message)
+		}
+	}
 }
 
-// explainHTTPS prints the HTTPS of the hosts the target is routed on, and
-// its HTTPS problems.
-func explainHTTPS(w io.Writer, res model.Result, target model.ServiceRef) {
-	for _, s := range res.Config.Servers {
-		if !slices.ContainsFunc(s.Locations, func(l model.Location) bool {
-			return l.Service.Namespace == target.Namespace && l.Service.Name == target.Name
-		}) {
+// explainRoutes prints each route that mine picks, as describe says with
+// where it sends requests (to), and its proxy settings; it returns how
+// many it printed.
+func explainRoutes(w io.Writer, cfg model.Config, mine func(model.Location) bool, describe func(host string, l model.Location, to string) string) int {
+	backends := upstreamBackends(cfg)
+	routed := 0
+	for _, s := range cfg.Servers {
+		host := s.Host
+		if host == "" {
+			host = "(default server)"
+		}
+		for _, l := range s.Locations {
+			if !mine(l) {
+				continue
+			}
+			routed++
+			to := "no ready endpoints: answers 503"
+			if l.Upstream != "" {
+				to = strings.Join(backends[l.Upstream], ", ")
+			}
+			fmt.Fprintf(w, "  routed: %s\n", describe(host, l, to))
+			explainProxy(w, l.Proxy)
+		}
+	}
+	return routed
+}
+
+// explainHTTPS prints the HTTPS of the hosts that a route mine picks is
+// on.
+func explainHTTPS(w io.Writer, cfg model.Config, mine func(model.Location) bool) {
+	for _, s := range cfg.Servers {
+		if !slices.ContainsFunc(s.Locations, mine) {
 			continue
 		}
 		switch {
@@ -247,11 +277,6 @@ func explainHTTPS(w io.Writer, res model.Result, target model.ServiceRef) {
 			fmt.Fprintln(w, line)
 		case s.RedirectHTTPS:
 			fmt.Fprintf(w, "  https: host %s is not served over HTTPS, and plain HTTP redirects to it (see below)\n", s.Host)
-		}
-	}
-	for _, wa := range res.Warnings {
-		if wa.Service == target {
-			fmt.Fprintf(w, "  https: %s: %s\n", wa.Reason, wa.Message)
 		}
 	}
 }

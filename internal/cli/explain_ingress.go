@@ -6,6 +6,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -34,6 +35,8 @@ func (o *explainOptions) runIngress(ctx context.Context, e env, ref string) erro
 	w := e.stdout
 	var objs kube.Objects
 	var ing *networkingv1.Ingress
+	// secretsNote says why HTTPS could not be checked, if it could not.
+	var secretsNote string
 	if o.src.fromFile != "" {
 		if objs, err = kube.LoadFile(o.src.fromFile); err != nil {
 			return err
@@ -46,12 +49,8 @@ func (o *explainOptions) runIngress(ctx context.Context, e env, ref string) erro
 		lctx, cancel := context.WithTimeout(ctx, o.src.timeout)
 		defer cancel()
 		if cfg.sel.IngressClass != "" {
-			// The routes do not depend on the Secrets, and whoever runs
-			// explain may not read them.
-			sel := cfg.sel
-			sel.TLSSecrets = false
-			if objs, err = kube.List(lctx, client, sel); err != nil {
-				return fmt.Errorf("read the cluster: %w", err)
+			if objs, secretsNote, err = listForExplain(lctx, client, cfg.sel); err != nil {
+				return err
 			}
 		}
 		got, err := client.NetworkingV1().Ingresses(ns).Get(lctx, name, metav1.GetOptions{})
@@ -91,12 +90,16 @@ func (o *explainOptions) runIngress(ctx context.Context, e env, ref string) erro
 		return nil
 	}
 	fmt.Fprintf(w, "  class: %s (%s)\n", class, how)
+	opts.Secrets, opts.Now = objs.Secrets, time.Now()
 	res := model.Build(objs.Services, objs.EndpointSlices, opts)
 	if res.Ingress.ClassProblem != "" {
 		fmt.Fprintf(w, "  not routed: %s\n", res.Ingress.ClassProblem)
 		return nil
 	}
 	explainIngressResult(w, res, target)
+	if secretsNote != "" && len(ing.Spec.TLS) > 0 {
+		fmt.Fprintf(w, "  https: %s\n", secretsNote)
+	}
 	if ignored := model.IgnoredIngressAnnotations(ing.Annotations); len(ignored) > 0 {
 		fmt.Fprintln(w, "  ignored annotations:")
 		for _, a := range ignored {
@@ -109,35 +112,19 @@ func (o *explainOptions) runIngress(ctx context.Context, e env, ref string) erro
 // explainIngressResult prints the target's routes, and what of it is not
 // routed or needs attention.
 func explainIngressResult(w io.Writer, res model.Result, target model.IngressRef) {
-	backends := upstreamBackends(res.Config)
-	routed := 0
-	for _, s := range res.Config.Servers {
-		host := s.Host
-		if host == "" {
-			host = "(default server)"
+	mine := func(l model.Location) bool { return l.Ingress == target }
+	routed := explainRoutes(w, res.Config, mine, func(host string, l model.Location, to string) string {
+		match := "prefix"
+		switch {
+		case l.Exact:
+			match = "exact"
+		case l.Bare == model.BareRoute:
+			match = "prefix, and " + strings.TrimSuffix(l.Path, "/")
+		case l.Bare == model.BareExact:
+			match = "prefix; " + strings.TrimSuffix(l.Path, "/") + " is an exact path's"
 		}
-		for _, l := range s.Locations {
-			if l.Ingress != target {
-				continue
-			}
-			routed++
-			match := "prefix"
-			switch {
-			case l.Exact:
-				match = "exact"
-			case l.Bare == model.BareRoute:
-				match = "prefix, and " + strings.TrimSuffix(l.Path, "/")
-			case l.Bare == model.BareExact:
-				match = "prefix; " + strings.TrimSuffix(l.Path, "/") + " is an exact path's"
-			}
-			to := "no ready endpoints: answers 503"
-			if l.Upstream != "" {
-				to = strings.Join(backends[l.Upstream], ", ")
-			}
-			fmt.Fprintf(w, "  routed: host %s path %s (%s) -> %s (%s): %s\n", host, l.Path, match, l.Service, l.Mode, to)
-			explainProxy(w, l.Proxy)
-		}
-	}
+		return fmt.Sprintf("host %s path %s (%s) -> %s (%s): %s", host, l.Path, match, l.Service, l.Mode, to)
+	})
 	for _, r := range res.Ingress.Rejected {
 		if r.Ingress != target {
 			continue
@@ -148,12 +135,13 @@ func explainIngressResult(w io.Writer, res model.Result, target model.IngressRef
 		}
 		fmt.Fprintf(w, "  not routed:%s %s: %s\n", path, r.Reason, r.Message)
 	}
+	if routed == 0 && !slices.ContainsFunc(res.Ingress.Rejected, func(r model.IngressRejection) bool { return r.Ingress == target }) {
+		fmt.Fprintln(w, "  not routed: it has no path and no default backend")
+	}
+	explainHTTPS(w, res.Config, mine)
 	for _, warn := range res.Ingress.Warnings {
 		if warn.Ingress == target && warn.Reason != model.ReasonIgnoredAnnotation {
 			fmt.Fprintf(w, "  warning: %s: %s\n", warn.Reason, warn.Message)
 		}
-	}
-	if routed == 0 && !slices.ContainsFunc(res.Ingress.Rejected, func(r model.IngressRejection) bool { return r.Ingress == target }) {
-		fmt.Fprintln(w, "  not routed: it has no path and no default backend")
 	}
 }

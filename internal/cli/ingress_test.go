@@ -57,6 +57,16 @@ func TestExplainIngress(t *testing.T) {
 	if stdout != want {
 		t.Errorf("explain =\n%s\nwant\n%s", stdout, want)
 	}
+	code, stdout, stderr = run("explain", "ingress/shop/secure", "--from-file", ingressesFile, "--ingress-class", "kns")
+	want = `Ingress shop/secure
+  class: kns (spec.ingressClassName)
+  routed: host secure.example.com path / (prefix) -> shop/web:http (endpoints): 10.0.0.1:8080
+  https: host secure.example.com is not served over HTTPS, and plain HTTP redirects to it (see below)
+  warning: TLSSecretNotFound: HTTPS of host secure.example.com left out: Secret shop/missing-tls: not found (or not of type kubernetes.io/tls) (plain HTTP still redirects to HTTPS)
+`
+	if code != ExitOK || stdout != want {
+		t.Errorf("explain = exit %d\n%s%s\nwant\n%s", code, stdout, stderr, want)
+	}
 	for _, tt := range []struct{ args, want string }{
 		{"ingress/shop/theirs --ingress-class kns", "not routed: its IngressClass is nginx (spec.ingressClassName), not kns"},
 		{"ingress/shop/front", "not routed: no Ingress is read (--ingress-class is not set)"},

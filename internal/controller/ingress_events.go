@@ -138,7 +138,7 @@ func newIngressMetrics(reg prometheus.Registerer) *ingressMetrics {
 		rejected: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "ingress_rejected_routes",
 			Help: "Ingresses, or their paths, left out of the config, by reason."}, []string{"reason"}),
 		warnings: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "ingress_warnings",
-			Help: "Problems of routed Ingresses (annotations ignored, backends that answer 503, a tls section not served), by reason."},
+			Help: "Problems of routed Ingresses (annotations ignored, backends that answer 503, tls entries or certificates not served), by reason."},
 			[]string{"reason"}),
 	}
 	reg.MustRegister(m.selected, m.rejected, m.warnings)
@@ -152,14 +152,20 @@ func (m *ingressMetrics) observe(res model.IngressResult) {
 		classOK = "0"
 	}
 	m.selected.WithLabelValues(classOK).Set(float64(len(res.Selected)))
-	rejected := map[model.Reason]int{model.ReasonInvalidIngress: 0, model.ReasonInvalidAnnotation: 0, model.ReasonUnsupported: 0, model.ReasonRouteConflict: 0}
+	// Reset, so that a reason seen before and gone now is not left at
+	// its last count; the usual ones are always there, at 0 when unseen.
+	m.rejected.Reset()
+	m.warnings.Reset()
+	rejected := map[model.Reason]int{model.ReasonInvalidIngress: 0, model.ReasonInvalidAnnotation: 0, model.ReasonUnsupported: 0,
+		model.ReasonRouteConflict: 0, model.ReasonTLSConflict: 0}
 	for _, r := range res.Rejected {
 		rejected[r.Reason]++
 	}
 	for reason, n := range rejected {
 		m.rejected.WithLabelValues(string(reason)).Set(float64(n))
 	}
-	warnings := map[model.Reason]int{model.ReasonIgnoredAnnotation: 0, model.ReasonBackendNotFound: 0, model.ReasonTLSNotServed: 0}
+	warnings := map[model.Reason]int{model.ReasonIgnoredAnnotation: 0, model.ReasonBackendNotFound: 0, model.ReasonTLSNotServed: 0,
+		model.ReasonTLSSecretNotFound: 0}
 	for _, w := range res.Warnings {
 		warnings[w.Reason]++
 	}

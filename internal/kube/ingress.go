@@ -92,7 +92,7 @@ func (w *Watcher) newIngressInformers(client kubernetes.Interface, sel Selection
 		if err != nil {
 			return nil, err
 		}
-		if err := inf.SetTransform(stripIngress); err != nil {
+		if err := w.watchIngressSecrets(inf, sel.IngressClass); err != nil {
 			return nil, err
 		}
 		in.ingresses = append(in.ingresses, inf)
@@ -115,6 +115,44 @@ func (w *Watcher) newIngressInformers(client kubernetes.Interface, sel Selection
 	}
 	in.class = inf
 	return in, nil
+}
+
+// watchIngressSecrets sets the transform of an Ingresses' informer, which
+// also tells w.tls, when the Watcher keeps TLS Secrets, what the Ingresses
+// that may be of class name for HTTPS.
+func (w *Watcher) watchIngressSecrets(inf cache.SharedIndexInformer, class string) error {
+	if w.tls == nil {
+		return inf.SetTransform(stripIngress)
+	}
+	if err := inf.SetTransform(func(obj any) (any, error) {
+		obj, err := stripIngress(obj)
+		if ing, ok := obj.(*networkingv1.Ingress); ok {
+			if mayBeOfClass(ing, class) {
+				w.tls.seen(ing)
+			} else {
+				w.tls.forget(ing)
+			}
+		}
+		return obj, err
+	}); err != nil {
+		return err
+	}
+	_, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: w.tls.forget})
+	return err
+}
+
+// mayBeOfClass reports whether ing may be of class: it names it, or it
+// names none (it is then of the default class, which class may be: the
+// model decides with the IngressClass at hand). The Secrets of the others
+// are not kept.
+func mayBeOfClass(ing *networkingv1.Ingress, class string) bool {
+	if c := ing.Spec.IngressClassName; c != nil && *c != "" {
+		return *c == class
+	}
+	if c := ing.Annotations[model.AnnotationLegacyIngressClass]; c != "" {
+		return c == class
+	}
+	return true
 }
 
 // informers lists them all; none for a nil receiver.

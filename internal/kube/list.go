@@ -60,8 +60,9 @@ type Objects struct {
 // arrive as one huge body.
 const listPageSize = 500
 
-// List fetches the Services of sel and their EndpointSlices once, and the
-// Secrets they name with sel.TLSSecrets.
+// List fetches the Services of sel and their EndpointSlices once, with
+// sel.IngressClass the Ingresses and the IngressClass, and with
+// sel.TLSSecrets the Secrets that the Services and Ingresses name.
 func List(ctx context.Context, client kubernetes.Interface, sel Selection) (Objects, error) {
 	var objs Objects
 	selector := sel.serviceSelector()
@@ -87,12 +88,26 @@ func List(ctx context.Context, client kubernetes.Interface, sel Selection) (Obje
 			return Objects{}, fmt.Errorf("list services: %w", err)
 		}
 	}
-	if len(objs.Services) == 0 {
-		return objs, nil
+	if len(objs.Services) > 0 {
+		if err := listSlices(ctx, client, sel, wanted, &objs); err != nil {
+			return Objects{}, err
+		}
 	}
+	if sel.TLSSecrets {
+		var err error
+		if objs.Secrets, err = ListTLSSecrets(ctx, client, sel, objs); err != nil {
+			return Objects{}, err
+		}
+	}
+	return objs, nil
+}
+
+// listSlices adds the EndpointSlices of the wanted Services
+// ("namespace/name") to objs.
+func listSlices(ctx context.Context, client kubernetes.Interface, sel Selection, wanted map[string]bool, objs *Objects) error {
 	hasService, err := labels.NewRequirement(discoveryv1.LabelServiceName, selection.Exists, nil)
 	if err != nil {
-		return Objects{}, err
+		return err
 	}
 	sliceSelector := labels.NewSelector().Add(*hasService).String()
 	for _, ns := range sel.namespaces() {
@@ -109,15 +124,10 @@ func List(ctx context.Context, client kubernetes.Interface, sel Selection) (Obje
 			return nil
 		})
 		if err != nil {
-			return Objects{}, fmt.Errorf("list endpointslices: %w", err)
+			return fmt.Errorf("list endpointslices: %w", err)
 		}
 	}
-	if sel.TLSSecrets {
-		if objs.Secrets, err = ListTLSSecrets(ctx, client, sel, objs.Services); err != nil {
-			return Objects{}, err
-		}
-	}
-	return objs, nil
+	return nil
 }
 
 func listPages(ctx context.Context, list pager.ListPageFunc, opts metav1.ListOptions, each func(runtime.Object) error) error {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -24,10 +25,20 @@ import (
 // uses: the API server sends no other Secret.
 const tlsSecretSelector = "type=" + string(corev1.SecretTypeTLS)
 
-// namedSecret returns the Secret that svc names for HTTPS, if any.
-func namedSecret(svc *corev1.Service) (model.SecretRef, bool) {
-	name, ok := model.TLSSecretName(svc.Annotations)
-	return model.SecretRef{Namespace: svc.Namespace, Name: name}, ok
+// namedSecrets returns the Secrets that a Service or an Ingress names for
+// HTTPS, and the key that tlsSecrets knows it by; ok is false for another
+// object.
+func namedSecrets(obj any) (key string, refs []model.SecretRef, ok bool) {
+	switch o := obj.(type) {
+	case *corev1.Service:
+		if name, ok := model.TLSSecretName(o.Annotations); ok {
+			refs = []model.SecretRef{{Namespace: o.Namespace, Name: name}}
+		}
+		return "Service " + o.Namespace + "/" + o.Name, refs, true
+	case *networkingv1.Ingress:
+		return "Ingress " + o.Namespace + "/" + o.Name, model.IngressTLSSecrets(o), true
+	}
+	return "", nil, false
 }
 
 // keepTLSData strips a Secret to what HTTPS needs: its name, type and
@@ -50,16 +61,27 @@ func keepTLSData(s *corev1.Secret, keep bool) {
 	s.Data = data
 }
 
-// ListTLSSecrets fetches the kubernetes.io/tls Secrets that the services
-// of sel's selector name for HTTPS, in the namespaces of sel, once; it asks
-// nothing of the API server when no Service names one.
-func ListTLSSecrets(ctx context.Context, client kubernetes.Interface, sel Selection, services []*corev1.Service) ([]*corev1.Secret, error) {
+// ListTLSSecrets fetches the kubernetes.io/tls Secrets that the Services
+// of sel's selector and the Ingresses of objs name for HTTPS, in the
+// namespaces of sel, once; it asks nothing of the API server when none
+// names one.
+func ListTLSSecrets(ctx context.Context, client kubernetes.Interface, sel Selection, objs Objects) ([]*corev1.Secret, error) {
 	wanted := make(map[model.SecretRef]bool)
-	for _, svc := range services {
+	for _, svc := range objs.Services {
 		if sel.Selector != nil && !sel.Selector.Matches(labels.Set(svc.Labels)) {
 			continue // read for an Ingress (IngressClass): names no Secret
 		}
-		if ref, ok := namedSecret(svc); ok {
+		_, refs, _ := namedSecrets(svc)
+		for _, ref := range refs {
+			wanted[ref] = true
+		}
+	}
+	for _, ing := range objs.Ingresses {
+		if !mayBeOfClass(ing, sel.IngressClass) {
+			continue
+		}
+		_, refs, _ := namedSecrets(ing)
+		for _, ref := range refs {
 			wanted[ref] = true
 		}
 	}
@@ -89,25 +111,26 @@ func ListTLSSecrets(ctx context.Context, client kubernetes.Interface, sel Select
 }
 
 // tlsSecrets keeps, for a Watcher, the data of the kubernetes.io/tls
-// Secrets that a selected Service names, and only theirs.
+// Secrets that a selected Service or an Ingress names, and only theirs.
 //
-// The Secrets' informers start once the Services' handlers have seen the
-// Services' first list, so that the transform knows which Secrets are
-// named: it keeps tls.crt and tls.key of those, and drops the data of the
-// others. A Secret whose copy was stored without its data, and that a
-// Service then names, is fetched (GET) and kept beside the cache until its
-// next event brings it with its data; meanwhile the Secrets count as not
-// current (pendingSince). A Secret that no Service names any more has its
-// cached copy replaced by one without its data.
+// The Secrets' informers start once the Services' and Ingresses' handlers
+// have seen their first list, so that the transform knows which Secrets
+// are named: it keeps tls.crt and tls.key of those, and drops the data of
+// the others. A Secret whose copy was stored without its data, and that a
+// Service or Ingress then names, is fetched (GET) and kept beside the
+// cache until its next event brings it with its data; meanwhile the
+// Secrets count as not current (pendingSince). A Secret that nothing names
+// any more has its cached copy replaced by one without its data.
 type tlsSecrets struct {
 	clock clock.Clock
 	// wake is poked when a Secret is to be fetched.
 	wake chan struct{}
 
 	mu sync.Mutex
-	// byService is the Secret that each Service ("namespace/name") names.
-	byService map[string]model.SecretRef
-	// refs counts the Services that name each Secret.
+	// byOwner holds the Secrets that each Service or Ingress (namedSecrets'
+	// key) names.
+	byOwner map[string][]model.SecretRef
+	// refs counts the Services and Ingresses that name each Secret.
 	refs map[model.SecretRef]int
 	// stripped holds the Secrets whose cached copy may lack its data,
 	// until a copy with its data is seen or the Secret is deleted.
@@ -124,14 +147,14 @@ type tlsSecrets struct {
 
 func newTLSSecrets(clk clock.Clock) *tlsSecrets {
 	return &tlsSecrets{
-		clock:     clk,
-		wake:      make(chan struct{}, 1),
-		byService: make(map[string]model.SecretRef),
-		refs:      make(map[model.SecretRef]int),
-		stripped:  make(map[model.SecretRef]bool),
-		fetched:   make(map[model.SecretRef]*corev1.Secret),
-		pending:   make(map[model.SecretRef]time.Time),
-		indexers:  make(map[string]cache.Indexer),
+		clock:    clk,
+		wake:     make(chan struct{}, 1),
+		byOwner:  make(map[string][]model.SecretRef),
+		refs:     make(map[model.SecretRef]int),
+		stripped: make(map[model.SecretRef]bool),
+		fetched:  make(map[model.SecretRef]*corev1.Secret),
+		pending:  make(map[model.SecretRef]time.Time),
+		indexers: make(map[string]cache.Indexer),
 	}
 }
 
@@ -175,54 +198,58 @@ func (s *tlsSecrets) transform(obj any) (any, error) {
 	return sec, nil
 }
 
-// serviceSeen records the Secret that a Service names, if any. The
-// Services' transform calls it, before the Service reaches the cache, so
-// that a rebuild that sees the Service sees what it names too, or waits
-// for its fetch.
-func (s *tlsSecrets) serviceSeen(svc *corev1.Service) {
-	ref, ok := namedSecret(svc)
-	s.serviceChanged(svc.Namespace+"/"+svc.Name, ref, ok)
+// seen records the Secrets that a Service or an Ingress names. The
+// transforms of their informers call it, before the object reaches the
+// cache, so that a rebuild that sees the object sees what it names too, or
+// waits for its fetch.
+func (s *tlsSecrets) seen(obj any) {
+	if key, refs, ok := namedSecrets(obj); ok {
+		s.named(key, refs)
+	}
 }
 
-// serviceDeleted forgets what a deleted Service named.
-func (s *tlsSecrets) serviceDeleted(obj any) {
+// forget forgets what a Service or an Ingress named: it was deleted, or
+// names nothing for kube-nginx-sync (not selected, or of another class).
+func (s *tlsSecrets) forget(obj any) {
 	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = tomb.Obj
 	}
-	if svc, ok := obj.(*corev1.Service); ok {
-		s.serviceChanged(svc.Namespace+"/"+svc.Name, model.SecretRef{}, false)
+	if key, _, ok := namedSecrets(obj); ok {
+		s.named(key, nil)
 	}
 }
 
-// serviceChanged records the Secret that a Service names, if any (ok).
-func (s *tlsSecrets) serviceChanged(key string, ref model.SecretRef, ok bool) {
+// named records the Secrets that the object of key names (none: nil).
+func (s *tlsSecrets) named(key string, refs []model.SecretRef) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old, had := s.byService[key]
-	if had && ok && old == ref {
+	old := s.byOwner[key]
+	if slices.Equal(old, refs) {
 		return
 	}
-	if had {
-		delete(s.byService, key)
-		if s.refs[old]--; s.refs[old] == 0 {
-			delete(s.refs, old)
-			s.forgetLocked(old)
-			s.dropDataLocked(old)
-		}
-	}
-	if !ok {
-		return
-	}
-	s.byService[key] = ref
-	if s.refs[ref]++; s.refs[ref] == 1 && s.stripped[ref] {
-		if c, ok := s.cached(ref); !ok || c.Data == nil {
-			s.pending[ref] = s.clock.Now()
-			select {
-			case s.wake <- struct{}{}:
-			default:
+	for _, ref := range refs {
+		if s.refs[ref]++; s.refs[ref] == 1 && s.stripped[ref] {
+			if c, ok := s.cached(ref); !ok || c.Data == nil {
+				s.pending[ref] = s.clock.Now()
+				select {
+				case s.wake <- struct{}{}:
+				default:
+				}
 			}
 		}
 	}
+	for _, ref := range old {
+		if s.refs[ref]--; s.refs[ref] == 0 {
+			delete(s.refs, ref)
+			s.forgetLocked(ref)
+			s.dropDataLocked(ref)
+		}
+	}
+	if len(refs) == 0 {
+		delete(s.byOwner, key)
+		return
+	}
+	s.byOwner[key] = refs
 }
 
 // forgetLocked drops what is kept beside the cache for a Secret.
@@ -231,10 +258,10 @@ func (s *tlsSecrets) forgetLocked(ref model.SecretRef) {
 	delete(s.pending, ref)
 }
 
-// dropDataLocked replaces the cached copy of a Secret that no Service
-// names any more by one without its data. The informer may store a newer
-// copy meanwhile, transformed as its refs say when it arrived; stripped
-// stays set, so a Service that names it again fetches it.
+// dropDataLocked replaces the cached copy of a Secret that nothing names
+// any more by one without its data. The informer may store a newer copy
+// meanwhile, transformed as its refs say when it arrived; stripped stays
+// set, so an object that names it again fetches it.
 func (s *tlsSecrets) dropDataLocked(ref model.SecretRef) {
 	c, ok := s.cached(ref)
 	if !ok || c.Data == nil {

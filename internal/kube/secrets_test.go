@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
@@ -50,7 +51,7 @@ func TestListTLSSecrets(t *testing.T) {
 		selectors = append(selectors, a.(k8stesting.ListAction).GetListRestrictions().Fields.String())
 		return false, nil, nil
 	})
-	got, err := ListTLSSecrets(context.Background(), client, Selection{}, []*corev1.Service{namingService("a", "web", "web-tls"), namingService("a", "plain", "")})
+	got, err := ListTLSSecrets(context.Background(), client, Selection{}, Objects{Services: []*corev1.Service{namingService("a", "web", "web-tls"), namingService("a", "plain", "")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,9 +64,74 @@ func TestListTLSSecrets(t *testing.T) {
 	if len(selectors) != 1 || selectors[0] != "type=kubernetes.io/tls" {
 		t.Errorf("field selectors %q, want type=kubernetes.io/tls", selectors)
 	}
-	if _, err := ListTLSSecrets(context.Background(), client, Selection{}, []*corev1.Service{namingService("a", "plain", "")}); err != nil || lists.Load() != 1 {
+	if _, err := ListTLSSecrets(context.Background(), client, Selection{}, Objects{Services: []*corev1.Service{namingService("a", "plain", "")}}); err != nil || lists.Load() != 1 {
 		t.Errorf("no Secret named: %d lists, %v; want none", lists.Load(), err)
 	}
+	// The Ingresses that may be of the class name Secrets too.
+	ingresses := []*networkingv1.Ingress{namingIngress("a", "i", "kns", "other"), namingIngress("a", "j", "another", "web-tls")}
+	got, err = ListTLSSecrets(context.Background(), client, Selection{IngressClass: "kns"}, Objects{Ingresses: ingresses})
+	if err != nil || names(got) != "a/other" {
+		t.Errorf("secrets of Ingresses %q (%v), want a/other", names(got), err)
+	}
+}
+
+// namingIngress is an Ingress of class (none: "") whose tls section names
+// secrets.
+func namingIngress(ns, name, class string, secrets ...string) *networkingv1.Ingress {
+	ing := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+	if class != "" {
+		ing.Spec.IngressClassName = &class
+	}
+	for _, s := range secrets {
+		ing.Spec.TLS = append(ing.Spec.TLS, networkingv1.IngressTLS{Hosts: []string{s + ".example.com"}, SecretName: s})
+	}
+	return ing
+}
+
+// TestWatcherKeepsSecretsOfIngresses: the Secrets that the Ingresses of
+// the class (or of none) name are kept with their data, those of other
+// classes' Ingresses not; a Secret that a Service names too stays while
+// either does.
+func TestWatcherKeepsSecretsOfIngresses(t *testing.T) {
+	t.Parallel()
+	client := fake.NewClientset(namingService("a", "web", "web-tls"),
+		namingIngress("a", "i", "kns", "web-tls", "api-tls"), namingIngress("a", "none", "", "none-tls"),
+		namingIngress("a", "other", "another", "other-tls"),
+		tlsSecret("a", "web-tls", corev1.SecretTypeTLS), tlsSecret("a", "api-tls", corev1.SecretTypeTLS),
+		tlsSecret("a", "none-tls", corev1.SecretTypeTLS), tlsSecret("a", "other-tls", corev1.SecretTypeTLS))
+	w, err := NewWatcher(client, Selection{Namespaces: []string{"a"}, TLSSecrets: true, IngressClass: "kns"}, WatcherOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { w.Run(ctx); close(ran) }()
+	defer func() { cancel(); <-ran }()
+	if err := w.WaitForSync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the named Secrets", func() bool { return names(w.Objects().Secrets) == "a/api-tls a/none-tls a/web-tls" })
+	if obj, _, _ := w.secrets[0].GetStore().GetByKey("a/other-tls"); obj == nil || obj.(*corev1.Secret).Data != nil {
+		t.Errorf("a/other-tls, named by another class's Ingress: %v, want cached without its data", obj)
+	}
+
+	// i leaves the class: api-tls goes, web-tls stays for the Service.
+	if _, err := client.NetworkingV1().Ingresses("a").Update(ctx, namingIngress("a", "i", "another", "web-tls", "api-tls"), metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "api-tls dropped", func() bool { return names(w.Objects().Secrets) == "a/none-tls a/web-tls" })
+	// The other Ingress joins the class: other-tls is fetched.
+	if _, err := client.NetworkingV1().Ingresses("a").Update(ctx, namingIngress("a", "other", "kns", "other-tls"), metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "other-tls fetched", func() bool {
+		return names(w.Objects().Secrets) == "a/none-tls a/other-tls a/web-tls" && w.BrokenSince().IsZero()
+	})
+	// A deleted Ingress's Secrets go.
+	if err := client.NetworkingV1().Ingresses("a").Delete(ctx, "none", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "none-tls dropped", func() bool { return names(w.Objects().Secrets) == "a/other-tls a/web-tls" })
 }
 
 func TestLoadFileReadsSecrets(t *testing.T) {

@@ -146,16 +146,16 @@ func (w *Watcher) watchTLSSecrets(client kubernetes.Interface, ns string, servic
 		obj, err := stripForRouting(obj)
 		if svc, ok := obj.(*corev1.Service); ok {
 			if selector == nil || selector.Matches(labels.Set(svc.Labels)) {
-				w.tls.serviceSeen(svc)
+				w.tls.seen(svc)
 			} else {
-				w.tls.serviceChanged(svc.Namespace+"/"+svc.Name, model.SecretRef{}, false)
+				w.tls.forget(svc)
 			}
 		}
 		return obj, err
 	}); err != nil {
 		return err
 	}
-	if _, err := services.AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: w.tls.serviceDeleted}); err != nil {
+	if _, err := services.AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: w.tls.forget}); err != nil {
 		return err
 	}
 	inf, err := w.newInformer(client, "secrets", ns, &corev1.Secret{}, labels.Everything(),
@@ -430,8 +430,8 @@ func (w *Watcher) BrokenSince() time.Time {
 // Run runs the informers (the Ingresses' too, with Selection.IngressClass)
 // until ctx ends, and returns once they and the health tracking's
 // goroutines have ended. The Secrets' informers start once the Services'
-// caches hold their first list, so that the Secrets' transform knows which
-// Secrets are named.
+// and Ingresses' caches hold their first list, so that the Secrets'
+// transform knows which Secrets are named.
 func (w *Watcher) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, inf := range append(append(append([]cache.SharedIndexInformer(nil), w.services...), w.slices...), w.ingress.informers()...) {
@@ -442,6 +442,11 @@ func (w *Watcher) Run(ctx context.Context) {
 			var synced []cache.InformerSynced
 			for _, inf := range w.services {
 				synced = append(synced, inf.HasSynced)
+			}
+			if w.ingress != nil {
+				for _, inf := range w.ingress.ingresses {
+					synced = append(synced, inf.HasSynced)
+				}
 			}
 			if !cache.WaitForCacheSync(ctx.Done(), synced...) {
 				return

@@ -372,7 +372,7 @@ const maxSecretName = 253
 // own message: a Service may not use another namespace's certificate.
 func ParseSecretName(s string) (string, error) {
 	if ns, name, found := strings.Cut(s, "/"); found {
-		return "", fmt.Errorf("names a Secret of namespace %s (%s): only the Service's own namespace's Secrets can be used", showValue(ns), showValue(name))
+		return "", fmt.Errorf("names a Secret of namespace %s (%s): only Secrets of its own namespace can be used", showValue(ns), showValue(name))
 	}
 	if s == "" {
 		return "", fmt.Errorf("empty Secret name")

@@ -128,11 +128,11 @@ func Build(services []*corev1.Service, endpointSlices []*discoveryv1.EndpointSli
 	}
 
 	candidates, claims, tlsConflicts := resolveTLS(candidates)
-	res.Rejected = append(res.Rejected, tlsConflicts...)
+	res.Rejected = append(res.Rejected, tlsConflicts.services...)
+	res.Ingress.Rejected = append(res.Ingress.Rejected, tlsConflicts.ingresses...)
 	winners, conflicts, ingressConflicts := resolveConflicts(candidates)
 	res.Rejected = append(res.Rejected, conflicts...)
 	res.Ingress.Rejected = append(res.Ingress.Rejected, ingressConflicts...)
-	sortIngressResult(&res.Ingress)
 	slices.SortFunc(res.Rejected, func(a, b Rejection) int {
 		return cmp.Or(
 			cmp.Compare(a.Service.Namespace, b.Service.Namespace),
@@ -141,6 +141,7 @@ func Build(services []*corev1.Service, endpointSlices []*discoveryv1.EndpointSli
 	})
 	res.Config = assemble(winners)
 	applyTLS(&res, claims, opts)
+	sortIngressResult(&res.Ingress)
 	return res
 }
 
@@ -179,8 +180,8 @@ type candidate struct {
 	// item orders the routes of one Ingress, and desc names one in
 	// messages (both "" for a Service's routes).
 	item, desc string
-	// tls is what the Service asks of its host's HTTPS, or nil (always
-	// for an Ingress's routes).
+	// tls is what the Service, or the Ingress's tls section, asks of the
+	// host's HTTPS, or nil.
 	tls *tlsRequest
 }
 

@@ -9,10 +9,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// tlsRequest is what a Service asks of its host's HTTPS.
+// tlsRequest is what a Service, or an Ingress's tls section, asks of a
+// host's HTTPS.
 type tlsRequest struct {
-	// namespace and secret name the Secret, which is in the Service's
-	// namespace.
+	// namespace and secret name the Secret, which is in the namespace of
+	// the Service or Ingress.
 	namespace, secret string
 	redirect          bool
 	hsts              string
@@ -31,18 +32,56 @@ func (r tlsRequest) String() string {
 	return s
 }
 
-// tlsClaim is the HTTPS of a host: the settings of the Service that asked
-// first, and every Service on the host that asks for the same.
+// tlsOwner is what asks for a host's HTTPS: a Service, or an Ingress.
+type tlsOwner struct {
+	service ServiceRef
+	ingress IngressRef
+}
+
+// tlsOwnerOf returns the owner of a candidate's tls request.
+func tlsOwnerOf(c *candidate) tlsOwner {
+	if !c.location.Ingress.IsZero() {
+		return tlsOwner{ingress: c.location.Ingress}
+	}
+	return tlsOwner{service: ServiceRef{Namespace: c.location.Service.Namespace, Name: c.location.Service.Name}}
+}
+
+// kind is "Ingress" or "Service".
+func (o tlsOwner) kind() string {
+	if !o.ingress.IsZero() {
+		return "Ingress"
+	}
+	return "Service"
+}
+
+func (o tlsOwner) String() string {
+	if !o.ingress.IsZero() {
+		return "Ingress " + o.ingress.String()
+	}
+	return "Service " + o.service.String()
+}
+
+// tlsClaim is the HTTPS of a host: the settings of the Service or Ingress
+// that asked first, and every one on the host that asks for the same.
 type tlsClaim struct {
-	request  tlsRequest
-	services []ServiceRef
+	request tlsRequest
+	owners  []tlsOwner
+}
+
+// tlsConflicts are the requests that lost to a host's claim: the
+// rejections of Services and of Ingresses.
+type tlsConflicts struct {
+	services  []Rejection
+	ingresses []IngressRejection
 }
 
 // resolveTLS picks each host's HTTPS settings: those of the oldest Service
-// that asks for HTTPS (then the smaller namespace/name). It returns the
-// candidates of the other Services, the claims by host, and a Rejection
-// for each Service that asks for other settings.
-func resolveTLS(cands []candidate) ([]candidate, map[string]*tlsClaim, []Rejection) {
+// or Ingress that asks for HTTPS there (then the smaller namespace/name,
+// then Ingress before Service). It returns the candidates without those
+// of the requests that ask for other settings, the claims by host, and a
+// rejection for each request left out: a Service is left out whole (all
+// its routes are on the host), an Ingress only on that host.
+func resolveTLS(cands []candidate) ([]candidate, map[string]*tlsClaim, tlsConflicts) {
 	var asking []*candidate
 	for i := range cands {
 		if cands[i].tls != nil {
@@ -50,55 +89,66 @@ func resolveTLS(cands []candidate) ([]candidate, map[string]*tlsClaim, []Rejecti
 		}
 	}
 	if len(asking) == 0 {
-		return cands, nil, nil
+		return cands, nil, tlsConflicts{}
 	}
 	slices.SortFunc(asking, func(a, b *candidate) int {
+		ans, aname, akind, _ := a.owner()
+		bns, bname, bkind, _ := b.owner()
 		return cmp.Or(
 			cmp.Compare(a.host, b.host),
 			a.created.Compare(b.created),
-			cmp.Compare(a.location.Service.Namespace, b.location.Service.Namespace),
-			cmp.Compare(a.location.Service.Name, b.location.Service.Name))
+			cmp.Compare(ans, bns),
+			cmp.Compare(aname, bname),
+			cmp.Compare(akind, bkind))
 	})
+	type hostOwner struct {
+		host  string
+		owner tlsOwner
+	}
 	claims := make(map[string]*tlsClaim)
-	winners := make(map[string]ServiceRef)
-	losers := make(map[ServiceRef]Rejection)
+	losers := make(map[hostOwner]string) // the rejection's message
 	for _, c := range asking {
-		ref := ServiceRef{Namespace: c.location.Service.Namespace, Name: c.location.Service.Name}
+		owner := tlsOwnerOf(c)
 		claim := claims[c.host]
 		switch {
 		case claim == nil:
-			claims[c.host] = &tlsClaim{request: *c.tls, services: []ServiceRef{ref}}
-			winners[c.host] = ref
+			claims[c.host] = &tlsClaim{request: *c.tls, owners: []tlsOwner{owner}}
 		case claim.request == *c.tls:
-			if !slices.Contains(claim.services, ref) {
-				claim.services = append(claim.services, ref)
+			if !slices.Contains(claim.owners, owner) {
+				claim.owners = append(claim.owners, owner)
 			}
 		default:
-			losers[ref] = Rejection{Service: ref, Reason: ReasonTLSConflict,
-				Message: fmt.Sprintf("host %s's HTTPS is set by %s (%s), which is older or sorts first; this Service asks for %s",
-					c.host, winners[c.host], claim.request, *c.tls)}
+			losers[hostOwner{c.host, owner}] = fmt.Sprintf("host %s's HTTPS is set by %s (%s), which is older or sorts first; this %s asks for %s",
+				c.host, claim.owners[0], claim.request, owner.kind(), *c.tls)
 		}
 	}
 	if len(losers) == 0 {
-		return cands, claims, nil
+		return cands, claims, tlsConflicts{}
 	}
 	kept := make([]candidate, 0, len(cands))
 	for _, c := range cands {
-		// Only the Service's own routes go: an Ingress's route to it
-		// asks nothing of HTTPS.
-		if _, lost := losers[ServiceRef{Namespace: c.location.Service.Namespace, Name: c.location.Service.Name}]; !lost || !c.location.Ingress.IsZero() {
+		// Only the routes that asked go: an Ingress's route to a Service
+		// that lost, or a route of an Ingress on a host its tls section
+		// does not list, asks nothing of HTTPS.
+		if _, lost := losers[hostOwner{c.host, tlsOwnerOf(&c)}]; !lost || c.tls == nil {
 			kept = append(kept, c)
 		}
 	}
-	rejected := make([]Rejection, 0, len(losers))
-	for _, r := range losers {
-		rejected = append(rejected, r)
+	var out tlsConflicts
+	for ho, msg := range losers {
+		if !ho.owner.ingress.IsZero() {
+			out.ingresses = append(out.ingresses, IngressRejection{Ingress: ho.owner.ingress, Path: "tls of host " + ho.host,
+				Reason: ReasonTLSConflict, Message: msg})
+			continue
+		}
+		out.services = append(out.services, Rejection{Service: ho.owner.service, Reason: ReasonTLSConflict, Message: msg})
 	}
-	return kept, claims, rejected
+	return kept, claims, out
 }
 
-// applyTLS gives each server that its Services asked HTTPS of its
-// certificate, or leaves its HTTPS out, and records the outcome in res.
+// applyTLS gives each server that its Services or Ingresses asked HTTPS of
+// its certificate, or leaves its HTTPS out, and records the outcome in res
+// (the caller sorts res.Ingress).
 func applyTLS(res *Result, claims map[string]*tlsClaim, opts Options) {
 	if len(claims) == 0 {
 		return
@@ -154,8 +204,12 @@ func applyTLS(res *Result, claims map[string]*tlsClaim, opts Options) {
 				msg += " (plain HTTP still redirects to HTTPS)"
 			}
 		}
-		for _, svc := range claim.services {
-			res.Warnings = append(res.Warnings, Warning{Service: svc, Reason: hc.Reason, Message: msg})
+		for _, o := range claim.owners {
+			if !o.ingress.IsZero() {
+				res.Ingress.Warnings = append(res.Ingress.Warnings, IngressWarning{Ingress: o.ingress, Reason: hc.Reason, Message: msg})
+				continue
+			}
+			res.Warnings = append(res.Warnings, Warning{Service: o.service, Reason: hc.Reason, Message: msg})
 		}
 	}
 	slices.SortFunc(res.Warnings, func(a, b Warning) int {

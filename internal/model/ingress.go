@@ -33,8 +33,9 @@ const (
 	// ReasonBackendNotFound (a warning): a backend's Service, or its port,
 	// does not exist; the route answers 503 until it does.
 	ReasonBackendNotFound Reason = "BackendNotFound"
-	// ReasonTLSNotServed (a warning): the Ingress has a tls section, which
-	// is not served: its hosts are served over plain HTTP only.
+	// ReasonTLSNotServed (a warning): an entry or a host of the
+	// Ingress's tls section is not served (no secretName, no hosts, a
+	// host that no rule of the Ingress routes, or one listed twice).
 	ReasonTLSNotServed Reason = "TLSNotServed"
 )
 
@@ -262,9 +263,7 @@ func ingressRoutes(ing *networkingv1.Ingress, r *backendResolver) ([]candidate, 
 	for _, ig := range ann.ignored {
 		warn(ReasonIgnoredAnnotation, "ignored: %s", ig)
 	}
-	if len(ing.Spec.TLS) > 0 {
-		warn(ReasonTLSNotServed, "the tls section is not served: this Ingress's hosts are served over plain HTTP only")
-	}
+	tlsHosts := parseIngressTLS(ing, ann, reject, warn)
 
 	// route adds a path's route, or says why it is left out.
 	route := func(host, name string, path string, exact, fallback bool, item string, backend networkingv1.IngressBackend) {
@@ -281,7 +280,7 @@ func ingressRoutes(ing *networkingv1.Ingress, r *backendResolver) ([]candidate, 
 			l.Bare = BareRoute
 		}
 		cands = append(cands, candidate{host: host, location: l, backends: t.backends, created: ing.CreationTimestamp.Time,
-			fallback: fallback, item: item, desc: name})
+			fallback: fallback, item: item, desc: name, tls: tlsHosts.request(host)})
 	}
 
 	hosts := []string{""} // where the default backend routes "/"
@@ -311,6 +310,11 @@ func ingressRoutes(ing *networkingv1.Ingress, r *backendResolver) ([]candidate, 
 			route(host, name, path, exact, false, fmt.Sprintf("%05d/%05d", i, j), p.Backend)
 		}
 	}
+	for _, h := range tlsHosts {
+		if !slices.ContainsFunc(hosts, h.covers) {
+			warn(ReasonTLSNotServed, "host %s of tls entry %d: no rule of this Ingress has it, so nothing is served over HTTPS for it", h.host, h.entry)
+		}
+	}
 	if ing.Spec.DefaultBackend != nil {
 		for _, host := range hosts {
 			name := "default backend"
@@ -321,6 +325,110 @@ func ingressRoutes(ing *networkingv1.Ingress, r *backendResolver) ([]candidate, 
 		}
 	}
 	return cands, rejected, warnings
+}
+
+// ingressTLSHost is a host of an Ingress's tls section, and what its
+// entry asks of the host's HTTPS.
+type ingressTLSHost struct {
+	host    string // as ParseHost returns it
+	entry   int    // the entry's place in the tls section, from 1
+	request *tlsRequest
+}
+
+// covers reports whether the tls host is for a rule's host: the same, or
+// a wildcard whose one label the host's first label fills.
+func (h *ingressTLSHost) covers(host string) bool {
+	if host == h.host {
+		return true
+	}
+	domain, wild := strings.CutPrefix(h.host, "*.")
+	first, rest, found := strings.Cut(host, ".")
+	return wild && found && first != "*" && rest == domain
+}
+
+// ingressTLSHosts are the hosts of an Ingress's tls section.
+type ingressTLSHosts []*ingressTLSHost
+
+// request returns what the tls section asks of host's HTTPS: that of the
+// entry that lists host itself, else that of the first wildcard that
+// covers it; nil when none does (the default server's "" among them).
+func (hs ingressTLSHosts) request(host string) *tlsRequest {
+	if host == "" {
+		return nil
+	}
+	var wildcard *tlsRequest
+	for _, h := range hs {
+		switch {
+		case h.host == host:
+			return h.request
+		case wildcard == nil && h.covers(host):
+			wildcard = h.request
+		}
+	}
+	return wildcard
+}
+
+// parseIngressTLS validates an Ingress's tls section and returns its hosts.
+// An entry with an invalid secretName or host is left out (reject), and
+// one with no secretName or no hosts is not served (warn): there is no
+// default certificate and no default host. A host listed by two entries
+// takes the first's Secret. The redirect (on unless ann turns it off) and
+// HSTS come from ann.
+func parseIngressTLS(ing *networkingv1.Ingress, ann ingressAnnotations,
+	reject func(path string, reason Reason, format string, args ...any), warn func(reason Reason, format string, args ...any)) ingressTLSHosts {
+	var out ingressTLSHosts
+	seen := make(map[string]int) // host: the entry that listed it first
+	for i, t := range ing.Spec.TLS {
+		entry := i + 1
+		where := fmt.Sprintf("tls entry %d", entry)
+		if t.SecretName == "" {
+			warn(ReasonTLSNotServed, "%s names no secretName, and there is no default certificate: its hosts are served over plain HTTP only", where)
+			continue
+		}
+		secret, err := ParseSecretName(t.SecretName)
+		if err != nil {
+			reject(where, ReasonInvalidIngress, "secretName %s: %v", showValue(t.SecretName), err)
+			continue
+		}
+		if len(t.Hosts) == 0 {
+			warn(ReasonTLSNotServed, "%s lists no hosts: list the hosts that Secret %s is for", where, SecretRef{Namespace: ing.Namespace, Name: secret})
+			continue
+		}
+		req := &tlsRequest{namespace: ing.Namespace, secret: secret, redirect: ann.redirect == nil || *ann.redirect, hsts: ann.hsts}
+		for _, raw := range t.Hosts {
+			host, err := ParseHost(raw)
+			if err != nil {
+				reject(where, ReasonInvalidIngress, "host %s: %v", showValue(raw), err)
+				continue
+			}
+			if first, ok := seen[host]; ok {
+				if first != entry {
+					warn(ReasonTLSNotServed, "host %s of tls entry %d: tls entry %d lists it first, and its Secret is used", host, entry, first)
+				}
+				continue
+			}
+			seen[host] = entry
+			out = append(out, &ingressTLSHost{host: host, entry: entry, request: req})
+		}
+	}
+	return out
+}
+
+// IngressTLSSecrets returns the Secrets that the tls section of ing names,
+// each once, in the order of its entries; a secretName that is not valid
+// names none.
+func IngressTLSSecrets(ing *networkingv1.Ingress) []SecretRef {
+	var out []SecretRef
+	for _, t := range ing.Spec.TLS {
+		name, err := ParseSecretName(t.SecretName)
+		if err != nil {
+			continue
+		}
+		if ref := (SecretRef{Namespace: ing.Namespace, Name: name}); !slices.Contains(out, ref) {
+			out = append(out, ref)
+		}
+	}
+	return out
 }
 
 // routeName names an Ingress path for messages: host, path and path type,

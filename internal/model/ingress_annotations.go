@@ -5,7 +5,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"time"
 )
 
 // IngressNginxPrefix starts the annotations of ingress-nginx. A handful of
@@ -26,38 +25,44 @@ const (
 	IngressNginxProxyReadTimeout = IngressNginxPrefix + "proxy-read-timeout"
 	// IngressNginxProxySendTimeout is AnnotationSendTimeout, likewise.
 	IngressNginxProxySendTimeout = IngressNginxPrefix + "proxy-send-timeout"
-	// IngressNginxSSLRedirect ("true" or "false") is whether the plain
-	// HTTP requests of the hosts of the Ingress's tls section are
-	// redirected to HTTPS; it is validated, and takes effect with the tls
-	// section.
+	// IngressNginxSSLRedirect ("true" or "false") is
+	// AnnotationHTTPSRedirect: whether the plain HTTP requests of the hosts
+	// of the Ingress's tls section are redirected to HTTPS (they are
+	// without it).
 	IngressNginxSSLRedirect = IngressNginxPrefix + "ssl-redirect"
 )
 
 // IngressNginxMapped maps each ingress-nginx annotation that
-// kube-nginx-sync reads to the setting of its own that it sets ("" for
-// one whose setting is the tls section's).
+// kube-nginx-sync reads to the annotation of its own that means the same.
 var IngressNginxMapped = map[string]string{
 	IngressNginxProxyBodySize:    AnnotationMaxBodySize,
 	IngressNginxProxyReadTimeout: AnnotationReadTimeout,
 	IngressNginxProxySendTimeout: AnnotationSendTimeout,
-	IngressNginxSSLRedirect:      "",
+	IngressNginxSSLRedirect:      AnnotationHTTPSRedirect,
 }
 
 // ingressOwnAnnotations are kube-nginx-sync's own annotations that an
-// Ingress may carry: the proxy settings of all its routes. (Host, path and
-// port are the Ingress's own fields; the upstream mode is read from the
+// Ingress may carry: the proxy settings of all its routes, and the HTTPS
+// settings of the hosts of its tls section. (Host, path, port and Secret
+// are the Ingress's own fields; the upstream mode is read from the
 // backend's Service.)
 var ingressOwnAnnotations = map[string]bool{
-	AnnotationReadTimeout: true,
-	AnnotationSendTimeout: true,
-	AnnotationMaxBodySize: true,
+	AnnotationReadTimeout:   true,
+	AnnotationSendTimeout:   true,
+	AnnotationMaxBodySize:   true,
+	AnnotationHTTPSRedirect: true,
+	AnnotationHSTS:          true,
 }
 
 // ingressAnnotations holds an Ingress's validated annotations.
 type ingressAnnotations struct {
 	proxy ProxySettings
-	// sslRedirect is IngressNginxSSLRedirect's value, nil without it.
-	sslRedirect *bool
+	// redirect is whether the hosts of the tls section redirect plain
+	// HTTP to HTTPS (AnnotationHTTPSRedirect, IngressNginxSSLRedirect);
+	// nil without either.
+	redirect *bool
+	// hsts is AnnotationHSTS's canonical form, or "".
+	hsts string
 	// ignored describes each ignored annotation, in key order.
 	ignored []string
 }
@@ -92,7 +97,7 @@ func parseIngressAnnotations(raw map[string]string) (ingressAnnotations, error) 
 		var err error
 		switch {
 		case ingressOwnAnnotations[key]:
-			err = setProxy(&a.proxy, key, value)
+			err = a.set(key, value)
 		case strings.HasPrefix(key, AnnotationPrefix) && knownAnnotations[key]:
 			err = fmt.Errorf("not read on an Ingress (on an Ingress: %s)", strings.Join(slices.Sorted(maps.Keys(ingressOwnAnnotations)), ", "))
 		case strings.HasPrefix(key, AnnotationPrefix):
@@ -116,21 +121,16 @@ func parseIngressAnnotations(raw map[string]string) (ingressAnnotations, error) 
 			a.ignored = append(a.ignored, key+" ("+own+" is set)")
 			continue
 		}
-		var err error
+		v := value
 		switch key {
-		case IngressNginxSSLRedirect:
-			var b bool
-			b, err = parseBool(value)
-			a.sslRedirect = &b
 		case IngressNginxProxyReadTimeout, IngressNginxProxySendTimeout:
-			v := value
 			if v != "" && strings.Trim(v, "0123456789") == "" {
 				v += "s" // ingress-nginx's seconds
 			}
-			err = setProxy(&a.proxy, own, v)
 		case IngressNginxProxyBodySize:
-			err = setProxy(&a.proxy, own, strings.ToLower(value))
+			v = strings.ToLower(v)
 		}
+		err := a.set(own, v)
 		if err != nil {
 			return ingressAnnotations{}, &AnnotationError{Key: key, Value: value, Err: err}
 		}
@@ -138,19 +138,22 @@ func parseIngressAnnotations(raw map[string]string) (ingressAnnotations, error) 
 	return a, nil
 }
 
-// setProxy sets the proxy setting of one of kube-nginx-sync's annotations.
-func setProxy(p *ProxySettings, key, value string) error {
+// set sets what one of kube-nginx-sync's own annotations sets.
+func (a *ingressAnnotations) set(key, value string) error {
 	var err error
-	var d time.Duration
 	switch key {
 	case AnnotationReadTimeout:
-		d, err = ParseTimeout(value)
-		p.ReadTimeout = d
+		a.proxy.ReadTimeout, err = ParseTimeout(value)
 	case AnnotationSendTimeout:
-		d, err = ParseTimeout(value)
-		p.SendTimeout = d
+		a.proxy.SendTimeout, err = ParseTimeout(value)
 	case AnnotationMaxBodySize:
-		p.MaxBodySize, err = ParseBodySize(value)
+		a.proxy.MaxBodySize, err = ParseBodySize(value)
+	case AnnotationHTTPSRedirect:
+		var b bool
+		b, err = parseBool(value)
+		a.redirect = &b
+	case AnnotationHSTS:
+		a.hsts, err = ParseHSTS(value)
 	}
 	return err
 }

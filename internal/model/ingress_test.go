@@ -345,7 +345,7 @@ func TestBuildIngress(t *testing.T) {
 			}},
 			rejected: []string{
 				`ingress ns/bad: InvalidAnnotation: annotation nginx.ingress.kubernetes.io/proxy-body-size="8m;": character 'm' at 1 is not a digit (a number of bytes, optionally followed by k, m or g; 0 for no limit)`,
-				`ingress ns/badown: InvalidAnnotation: annotation kube-nginx-sync.io/host="x.example.com": not read on an Ingress (on an Ingress: kube-nginx-sync.io/max-body-size, kube-nginx-sync.io/read-timeout, kube-nginx-sync.io/send-timeout)`,
+				`ingress ns/badown: InvalidAnnotation: annotation kube-nginx-sync.io/host="x.example.com": not read on an Ingress (on an Ingress: kube-nginx-sync.io/hsts, kube-nginx-sync.io/https-redirect, kube-nginx-sync.io/max-body-size, kube-nginx-sync.io/read-timeout, kube-nginx-sync.io/send-timeout)`,
 			},
 			warnings: []string{
 				`ingress ns/mapped: IgnoredAnnotation: ignored: nginx.ingress.kubernetes.io/configuration-snippet (snippets are never applied)`,
@@ -353,17 +353,6 @@ func TestBuildIngress(t *testing.T) {
 				`ingress ns/ours: IgnoredAnnotation: ignored: nginx.ingress.kubernetes.io/proxy-body-size (kube-nginx-sync.io/max-body-size is set)`,
 			},
 			selected: []string{"ns/bad", "ns/badown", "ns/mapped", "ns/ours"},
-		},
-		{
-			name:     "a tls section is not served: a warning",
-			services: []*corev1.Service{unlabelled("web")},
-			ingresses: []*networkingv1.Ingress{ingress("ns", "i", func(i *networkingv1.Ingress) {
-				i.Spec.TLS = []networkingv1.IngressTLS{{Hosts: []string{"a.example.com"}, SecretName: "s"}}
-			}, rule("a.example.com", ingPath(prefix, "/", backend("web", 80))))},
-			want: Config{Servers: []Server{defaultServer(),
-				{Host: "a.example.com", Locations: []Location{iloc("/", false, "i", "web", "http", "")}}}},
-			warnings: []string{`ingress ns/i: TLSNotServed: the tls section is not served: this Ingress's hosts are served over plain HTTP only`},
-			selected: []string{"ns/i"},
 		},
 	}
 	for _, tt := range tests {

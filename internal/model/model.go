@@ -168,16 +168,16 @@ const (
 	// ReasonRefusedByNginx: with this Service, the rendered config fails
 	// nginx -t (possible with a user's template); without it, it passes.
 	ReasonRefusedByNginx Reason = "RefusedByNginx"
-	// ReasonTLSConflict: another Service on the same host asked first for
-	// other HTTPS settings (another Secret, redirect or HSTS).
+	// ReasonTLSConflict: another Service or Ingress on the same host asked
+	// first for other HTTPS settings (another Secret, redirect or HSTS).
 	ReasonTLSConflict Reason = "TLSConflict"
 )
 
 // Reasons of a Warning: the host's HTTPS is left out (the first four), or
 // is served with a certificate that needs attention (the last two).
 const (
-	// ReasonTLSSecretNotFound: the Service's namespace has no
-	// kubernetes.io/tls Secret of that name.
+	// ReasonTLSSecretNotFound: the namespace of the Service or Ingress has
+	// no kubernetes.io/tls Secret of that name.
 	ReasonTLSSecretNotFound Reason = "TLSSecretNotFound"
 	// ReasonInvalidTLSSecret: the Secret's certificate or key cannot be
 	// used (see checkCertificate).

@@ -306,10 +306,10 @@ func TestBuildTLS(t *testing.T) {
 			secrets: []*corev1.Secret{secret("shop", "web-tls", soon), secret("shop", "renewed", renewed)},
 			hosts:   map[string]hostState{"": {}, "shop.example.com": {redirect: true}},
 			rejected: []string{
-				"shop/a: TLSConflict: host shop.example.com's HTTPS is set by evil/e (Secret evil/web-tls), which is older or sorts first; this Service asks for Secret shop/web-tls",
-				"shop/b: TLSConflict: host shop.example.com's HTTPS is set by evil/e (Secret evil/web-tls), which is older or sorts first; this Service asks for Secret shop/web-tls",
-				"shop/c: TLSConflict: host shop.example.com's HTTPS is set by evil/e (Secret evil/web-tls), which is older or sorts first; this Service asks for Secret shop/renewed",
-				"shop/d: TLSConflict: host shop.example.com's HTTPS is set by evil/e (Secret evil/web-tls), which is older or sorts first; this Service asks for Secret shop/web-tls, no redirect",
+				"shop/a: TLSConflict: host shop.example.com's HTTPS is set by Service evil/e (Secret evil/web-tls), which is older or sorts first; this Service asks for Secret shop/web-tls",
+				"shop/b: TLSConflict: host shop.example.com's HTTPS is set by Service evil/e (Secret evil/web-tls), which is older or sorts first; this Service asks for Secret shop/web-tls",
+				"shop/c: TLSConflict: host shop.example.com's HTTPS is set by Service evil/e (Secret evil/web-tls), which is older or sorts first; this Service asks for Secret shop/renewed",
+				"shop/d: TLSConflict: host shop.example.com's HTTPS is set by Service evil/e (Secret evil/web-tls), which is older or sorts first; this Service asks for Secret shop/web-tls, no redirect",
 			},
 			warnings: []string{"evil/e: TLSSecretNotFound: HTTPS of host shop.example.com left out: Secret evil/web-tls: not found (or not of type kubernetes.io/tls) (plain HTTP still redirects to HTTPS)"},
 			certs:    []string{"shop.example.com: TLSSecretNotFound"},
@@ -340,9 +340,9 @@ func TestBuildTLS(t *testing.T) {
 			secrets: []*corev1.Secret{secret("shop", "web-tls", good)},
 			hosts:   map[string]hostState{"": {}},
 			rejected: []string{
-				`shop/borrow: InvalidAnnotation: annotation kube-nginx-sync.io/tls-secret="kube-system/tls": names a Secret of namespace "kube-system" ("tls"): only the Service's own namespace's Secrets can be used`,
+				`shop/borrow: InvalidAnnotation: annotation kube-nginx-sync.io/tls-secret="kube-system/tls": names a Secret of namespace "kube-system" ("tls"): only Secrets of its own namespace can be used`,
 				`shop/hsts: InvalidAnnotation: annotation kube-nginx-sync.io/hsts="max-age=1": needs kube-nginx-sync.io/tls-secret`,
-				`shop/inject: InvalidAnnotation: annotation kube-nginx-sync.io/tls-secret="x;\n ssl_certificate_key /etc/shadow": names a Secret of namespace "x;\n ssl_certificate_key " ("etc/shadow"): only the Service's own namespace's Secrets can be used`,
+				`shop/inject: InvalidAnnotation: annotation kube-nginx-sync.io/tls-secret="x;\n ssl_certificate_key /etc/shadow": names a Secret of namespace "x;\n ssl_certificate_key " ("etc/shadow"): only Secrets of its own namespace can be used`,
 				`shop/nohost: InvalidAnnotation: annotation kube-nginx-sync.io/tls-secret="web-tls": needs kube-nginx-sync.io/host: HTTPS is served by host name (SNI), and the default server has none`,
 				`shop/redirect: InvalidAnnotation: annotation kube-nginx-sync.io/https-redirect="false": needs kube-nginx-sync.io/tls-secret`,
 			},
@@ -562,5 +562,161 @@ func TestBuildTLSWithIngresses(t *testing.T) {
 		if got := paths[host]; !slices.Equal(got, w) {
 			t.Errorf("server %q routes %q, want %q", host, got, w)
 		}
+	}
+}
+
+// ingressTLS is an Ingress's tls section.
+func ingressTLS(entries ...networkingv1.IngressTLS) ingOpt {
+	return func(i *networkingv1.Ingress) { i.Spec.TLS = entries }
+}
+
+// TestBuildIngressTLS: an Ingress's tls section serves its hosts over
+// HTTPS with the TLS work's checks, wildcard entries cover one label, and
+// what cannot be served is said, on the Ingress.
+func TestBuildIngressTLS(t *testing.T) {
+	t.Parallel()
+	shop := issue(t, []string{"shop.example.com", "*.apps.example.com"}, testbed.IssueOptions{})
+	other := issue(t, []string{"shop.example.com"}, testbed.IssueOptions{})
+	secrets := []*corev1.Secret{secret("ns", "shop-tls", shop), secret("ns", "other-tls", other)}
+	web := backend("web", "http")
+	type server struct {
+		host          string
+		tls, redirect bool
+		hsts, secret  string
+		paths         []string
+	}
+	tests := []struct {
+		name      string
+		services  []*corev1.Service
+		ingresses []*networkingv1.Ingress
+		want      []server
+		rejected  []string
+		warnings  []string
+	}{
+		{
+			name:     "hosts listed and covered by a wildcard are served over HTTPS and redirect; others, and the default server, are not",
+			services: []*corev1.Service{unlabelled("web")},
+			ingresses: []*networkingv1.Ingress{ingress("ns", "i",
+				ingressTLS(networkingv1.IngressTLS{Hosts: []string{"SHOP.example.com", "*.apps.example.com"}, SecretName: "shop-tls"}),
+				rule("shop.example.com", ingPath(prefix, "/a", web)),
+				rule("x.apps.example.com", ingPath(exact, "/x", web)),
+				rule("y.z.apps.example.com", ingPath(prefix, "/", web)),
+				rule("plain.example.com", ingPath(prefix, "/p", web)),
+				defaultBackend(web))},
+			want: []server{
+				{host: "", paths: []string{"/"}},
+				{host: "plain.example.com", paths: []string{"/", "/p/"}},
+				{host: "shop.example.com", tls: true, redirect: true, secret: "ns/shop-tls", paths: []string{"/", "/a/"}},
+				{host: "x.apps.example.com", tls: true, redirect: true, secret: "ns/shop-tls", paths: []string{"/", "/x"}},
+				{host: "y.z.apps.example.com", paths: []string{"/"}},
+			},
+		},
+		{
+			name:     "ssl-redirect false and our HSTS annotation set the host's HTTPS",
+			services: []*corev1.Service{unlabelled("web")},
+			ingresses: []*networkingv1.Ingress{ingress("ns", "i", ingAnn(IngressNginxSSLRedirect, "false", AnnotationHSTS, "max-age=60"),
+				ingressTLS(networkingv1.IngressTLS{Hosts: []string{"shop.example.com"}, SecretName: "shop-tls"}),
+				rule("shop.example.com", ingPath(prefix, "/a", web)))},
+			want: []server{{host: "", paths: nil},
+				{host: "shop.example.com", tls: true, hsts: "max-age=60", secret: "ns/shop-tls", paths: []string{"/a/"}}},
+		},
+		{
+			name:     "entries that cannot be served: warnings, or rejections for invalid names; a missing Secret leaves the host's HTTPS out",
+			services: []*corev1.Service{unlabelled("web")},
+			ingresses: []*networkingv1.Ingress{ingress("ns", "i",
+				ingressTLS(
+					networkingv1.IngressTLS{Hosts: []string{"a.example.com"}},
+					networkingv1.IngressTLS{SecretName: "shop-tls"},
+					networkingv1.IngressTLS{Hosts: []string{"b.example.com"}, SecretName: "../evil"},
+					networkingv1.IngressTLS{Hosts: []string{"c.example.com;", "nowhere.example.com", "shop.example.com"}, SecretName: "shop-tls"},
+					networkingv1.IngressTLS{Hosts: []string{"shop.example.com", "gone.example.com"}, SecretName: "gone"}),
+				rule("a.example.com", ingPath(prefix, "/", web)),
+				rule("b.example.com", ingPath(prefix, "/", web)),
+				rule("shop.example.com", ingPath(prefix, "/", web)),
+				rule("gone.example.com", ingPath(prefix, "/", web)))},
+			want: []server{{host: ""},
+				{host: "a.example.com", paths: []string{"/"}},
+				{host: "b.example.com", paths: []string{"/"}},
+				{host: "gone.example.com", redirect: true, paths: []string{"/"}},
+				{host: "shop.example.com", tls: true, redirect: true, secret: "ns/shop-tls", paths: []string{"/"}},
+			},
+			rejected: []string{
+				`ingress ns/i tls entry 3: InvalidIngress: secretName "../evil": names a Secret of namespace ".." ("evil"): only Secrets of its own namespace can be used`,
+				`ingress ns/i tls entry 4: InvalidIngress: host "c.example.com;": not a valid host name: label "com;" has character ';' at 3`,
+			},
+			warnings: []string{
+				`ingress ns/i: TLSNotServed: host nowhere.example.com of tls entry 4: no rule of this Ingress has it, so nothing is served over HTTPS for it`,
+				`ingress ns/i: TLSNotServed: host shop.example.com of tls entry 5: tls entry 4 lists it first, and its Secret is used`,
+				`ingress ns/i: TLSNotServed: tls entry 1 names no secretName, and there is no default certificate: its hosts are served over plain HTTP only`,
+				`ingress ns/i: TLSNotServed: tls entry 2 lists no hosts: list the hosts that Secret ns/shop-tls is for`,
+				`ingress ns/i: TLSSecretNotFound: HTTPS of host gone.example.com left out: Secret ns/gone: not found (or not of type kubernetes.io/tls) (plain HTTP still redirects to HTTPS)`,
+			},
+		},
+		{
+			name: "an older Service's HTTPS wins the host: the Ingress's routes there are left out, its others stay",
+			services: []*corev1.Service{unlabelled("web"),
+				svc("ns", "s", created(-time.Hour), ann(AnnotationHost, "shop.example.com", AnnotationPath, "/s", AnnotationTLSSecret, "other-tls"))},
+			ingresses: []*networkingv1.Ingress{ingress("ns", "i",
+				ingressTLS(networkingv1.IngressTLS{Hosts: []string{"shop.example.com"}, SecretName: "shop-tls"}),
+				rule("shop.example.com", ingPath(prefix, "/a", web)),
+				rule("plain.example.com", ingPath(prefix, "/a", web)))},
+			want: []server{{host: ""},
+				{host: "plain.example.com", paths: []string{"/a/"}},
+				{host: "shop.example.com", tls: true, redirect: true, secret: "ns/other-tls", paths: []string{"/s/"}}},
+			rejected: []string{
+				`ingress ns/i tls of host shop.example.com: TLSConflict: host shop.example.com's HTTPS is set by Service ns/s (Secret ns/other-tls), which is older or sorts first; this Ingress asks for Secret ns/shop-tls`,
+			},
+		},
+		{
+			name: "an older Ingress's HTTPS wins the host: the Service is left out; one that asks the same shares it",
+			services: []*corev1.Service{unlabelled("web"),
+				svc("ns", "s", created(time.Hour), ann(AnnotationHost, "shop.example.com", AnnotationPath, "/s", AnnotationTLSSecret, "other-tls")),
+				svc("ns", "t", created(time.Hour), ann(AnnotationHost, "shop.example.com", AnnotationPath, "/t", AnnotationTLSSecret, "shop-tls"))},
+			ingresses: []*networkingv1.Ingress{ingress("ns", "i",
+				ingressTLS(networkingv1.IngressTLS{Hosts: []string{"shop.example.com"}, SecretName: "shop-tls"}),
+				rule("shop.example.com", ingPath(prefix, "/a", web)))},
+			want: []server{{host: ""},
+				{host: "shop.example.com", tls: true, redirect: true, secret: "ns/shop-tls", paths: []string{"/a/", "/t/"}}},
+			rejected: []string{
+				`ns/s: TLSConflict: host shop.example.com's HTTPS is set by Ingress ns/i (Secret ns/shop-tls), which is older or sorts first; this Service asks for Secret ns/other-tls`,
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			res := Build(tt.services, nil, Options{Selector: labels.SelectorFromSet(exposed), Now: time.Now(), Secrets: secrets,
+				Ingress: IngressOptions{Class: "kns", Ingresses: tt.ingresses, Classes: []*networkingv1.IngressClass{ourClass}}})
+			var got []server
+			for _, s := range res.Config.Servers {
+				g := server{host: s.Host, tls: s.TLS != nil, redirect: s.RedirectHTTPS}
+				if s.TLS != nil {
+					g.hsts, g.secret = s.TLS.HSTS, s.TLS.Secret.String()
+				}
+				for _, l := range s.Locations {
+					g.paths = append(g.paths, l.Path)
+				}
+				got = append(got, g)
+			}
+			if diff := cmp.Diff(tt.want, got, cmp.AllowUnexported(server{})); diff != "" {
+				t.Errorf("servers (-want +got):\n%s", diff)
+			}
+			var rejected, warnings []string
+			for _, r := range res.Rejected {
+				rejected = append(rejected, r.String())
+			}
+			for _, r := range res.Ingress.Rejected {
+				rejected = append(rejected, r.String())
+			}
+			for _, w := range res.Ingress.Warnings {
+				warnings = append(warnings, w.String())
+			}
+			if diff := cmp.Diff(tt.rejected, rejected); diff != "" {
+				t.Errorf("rejected (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.warnings, warnings); diff != "" {
+				t.Errorf("warnings (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

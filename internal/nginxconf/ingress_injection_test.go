@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -22,6 +23,7 @@ import (
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginx"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxsyntax"
+	"github.com/kube-nginx-sync/kube-nginx-sync/internal/testbed"
 )
 
 // ingressInput is everything of one Ingress, and of the Service and
@@ -32,18 +34,24 @@ type ingressInput struct {
 	portName, endpoint, clusterIP, mode   string // the Service's port name, endpoint, ClusterIP and upstream annotation
 	extraKey, extraValue                  string // any annotation of the Ingress
 	bodySize, readTimeout                 string // ingress-nginx's annotations; "" leaves one out
+	// tlsHost and tlsSecret make the one entry of the tls section ("" for
+	// both leaves it out); sslRedirect and hsts are its annotations. The
+	// Secret "web-tls" of the namespace holds fuzzCertificate.
+	tlsHost, tlsSecret, sslRedirect, hsts string
 }
 
 func (in ingressInput) fields() []string {
 	return []string{in.namespace, in.name, in.host, in.path, in.pathType, in.backend, in.port, in.defaultBackend,
-		in.portName, in.endpoint, in.clusterIP, in.mode, in.extraKey, in.extraValue, in.bodySize, in.readTimeout}
+		in.portName, in.endpoint, in.clusterIP, in.mode, in.extraKey, in.extraValue, in.bodySize, in.readTimeout,
+		in.tlsHost, in.tlsSecret, in.sslRedirect, in.hsts}
 }
 
 func ingressInputOf(f []string) ingressInput {
-	return ingressInput{f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[10], f[11], f[12], f[13], f[14], f[15]}
+	return ingressInput{f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[10], f[11], f[12], f[13], f[14], f[15],
+		f[16], f[17], f[18], f[19]}
 }
 
-func (in ingressInput) objects() ([]*corev1.Service, []*discoveryv1.EndpointSlice, model.IngressOptions) {
+func (in ingressInput) objects(cert testbed.Issued) ([]*corev1.Service, []*discoveryv1.EndpointSlice, []*corev1.Secret, model.IngressOptions) {
 	svcAnn := map[string]string{}
 	if in.mode != "" {
 		svcAnn[model.AnnotationUpstream] = in.mode
@@ -67,7 +75,8 @@ func (in ingressInput) objects() ([]*corev1.Service, []*discoveryv1.EndpointSlic
 		port = networkingv1.ServiceBackendPort{Number: int32(n)}
 	}
 	ann := map[string]string{}
-	for k, v := range map[string]string{in.extraKey: in.extraValue, model.IngressNginxProxyBodySize: in.bodySize, model.IngressNginxProxyReadTimeout: in.readTimeout} {
+	for k, v := range map[string]string{in.extraKey: in.extraValue, model.IngressNginxProxyBodySize: in.bodySize,
+		model.IngressNginxProxyReadTimeout: in.readTimeout, model.IngressNginxSSLRedirect: in.sslRedirect, model.AnnotationHSTS: in.hsts} {
 		if k != "" && v != "" {
 			ann[k] = v
 		}
@@ -83,11 +92,16 @@ func (in ingressInput) objects() ([]*corev1.Service, []*discoveryv1.EndpointSlic
 			}}},
 		}}},
 	}
+	if in.tlsHost != "" || in.tlsSecret != "" {
+		ing.Spec.TLS = []networkingv1.IngressTLS{{Hosts: []string{in.tlsHost}, SecretName: in.tlsSecret}}
+	}
 	if in.defaultBackend != "" {
 		ing.Spec.DefaultBackend = &networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: in.defaultBackend, Port: port}}
 	}
 	class := &networkingv1.IngressClass{ObjectMeta: metav1.ObjectMeta{Name: "kns"}, Spec: networkingv1.IngressClassSpec{Controller: model.ControllerName}}
-	return []*corev1.Service{svc}, []*discoveryv1.EndpointSlice{slice},
+	secret := testbed.TLSSecret("web-tls", cert)
+	secret.Namespace = in.namespace
+	return []*corev1.Service{svc}, []*discoveryv1.EndpointSlice{slice}, []*corev1.Secret{secret},
 		model.IngressOptions{Class: "kns", Ingresses: []*networkingv1.Ingress{ing}, Classes: []*networkingv1.IngressClass{class}}
 }
 
@@ -97,6 +111,7 @@ var validIngress = ingressInput{
 	namespace: "shop", name: "shop.front", host: "shop.example.com", path: "/api", pathType: "Prefix",
 	backend: "web", port: "http", defaultBackend: "web", portName: "http", endpoint: "10.0.0.1", clusterIP: "10.96.0.10",
 	extraKey: "nginx.ingress.kubernetes.io/rewrite-target", extraValue: "/", bodySize: "8m", readTimeout: "60",
+	tlsHost: "shop.example.com", tlsSecret: "web-tls", hsts: "max-age=60",
 }
 
 // FuzzIngressToConfig is FuzzServiceToConfig for an Ingress: whatever the
@@ -105,15 +120,19 @@ var validIngress = ingressInput{
 // directives that the model allows, every shape parses, nginx accepts it,
 // and the Lua shape's table takes its routes.
 func FuzzIngressToConfig(f *testing.F) {
-	f.Add(validIngress.fields()[0], validIngress.fields()[1], validIngress.fields()[2], validIngress.fields()[3],
-		validIngress.fields()[4], validIngress.fields()[5], validIngress.fields()[6], validIngress.fields()[7],
-		validIngress.fields()[8], validIngress.fields()[9], validIngress.fields()[10], validIngress.fields()[11],
-		validIngress.fields()[12], validIngress.fields()[13], validIngress.fields()[14], validIngress.fields()[15])
 	seed := func(in []string) {
-		f.Add(in[0], in[1], in[2], in[3], in[4], in[5], in[6], in[7], in[8], in[9], in[10], in[11], in[12], in[13], in[14], in[15])
+		f.Add(in[0], in[1], in[2], in[3], in[4], in[5], in[6], in[7], in[8], in[9], in[10], in[11], in[12], in[13], in[14], in[15],
+			in[16], in[17], in[18], in[19])
+	}
+	seed(validIngress.fields())
+	cert, err := fuzzCertificate()
+	if err != nil {
+		f.Fatal(err)
 	}
 	for _, v := range [][2]string{{"pathType", "Exact"}, {"pathType", "ImplementationSpecific"}, {"path", "/"}, {"path", "/a/b/"},
-		{"port", "80"}, {"port", "81"}, {"backend", "gone"}, {"mode", "service"}, {"defaultBackend", ""}, {"host", ""}, {"host", "*.example.com"}} {
+		{"port", "80"}, {"port", "81"}, {"backend", "gone"}, {"mode", "service"}, {"defaultBackend", ""}, {"host", ""}, {"host", "*.example.com"},
+		{"tlsHost", "*.example.com"}, {"tlsHost", "other.example.com"}, {"tlsHost", ""}, {"tlsSecret", ""}, {"tlsSecret", "gone-tls"},
+		{"sslRedirect", "false"}, {"hsts", ""}} {
 		in := validIngress
 		switch v[0] {
 		case "pathType":
@@ -130,6 +149,14 @@ func FuzzIngressToConfig(f *testing.F) {
 			in.defaultBackend = v[1]
 		case "host":
 			in.host = v[1]
+		case "tlsHost":
+			in.tlsHost = v[1]
+		case "tlsSecret":
+			in.tlsSecret = v[1]
+		case "sslRedirect":
+			in.sslRedirect = v[1]
+		case "hsts":
+			in.hsts = v[1]
 		}
 		seed(in.fields())
 	}
@@ -156,18 +183,20 @@ func FuzzIngressToConfig(f *testing.F) {
 	var validated sync.Map
 	renderers := map[nginxconf.Shape]*nginxconf.Renderer{}
 	for _, shape := range []nginxconf.Shape{nginxconf.ShapeUpstream, nginxconf.ShapeFlat, nginxconf.ShapeLua} {
-		r, err := nginxconf.NewRenderer(nginxconf.Options{HTTPPort: 80, StatusPort: 8099, Shape: shape, TableFile: luaTableFile})
+		r, err := nginxconf.NewRenderer(nginxconf.Options{HTTPPort: 80, StatusPort: 8099, Shape: shape, TableFile: luaTableFile,
+			HTTPSPort: 443, CertificateDir: dir})
 		if err != nil {
 			f.Fatal(err)
 		}
 		renderers[shape] = r
 	}
 	f.Fuzz(func(t *testing.T, namespace, name, host, path, pathType, backend, port, defaultBackend, portName, endpoint, clusterIP, mode,
-		extraKey, extraValue, bodySize, readTimeout string) {
+		extraKey, extraValue, bodySize, readTimeout, tlsHost, tlsSecret, sslRedirect, hsts string) {
 		in := ingressInputOf([]string{namespace, name, host, path, pathType, backend, port, defaultBackend, portName, endpoint, clusterIP, mode,
-			extraKey, extraValue, bodySize, readTimeout})
-		svcs, slices, ingress := in.objects()
-		res := model.Build(svcs, slices, model.Options{Ingress: ingress})
+			extraKey, extraValue, bodySize, readTimeout, tlsHost, tlsSecret, sslRedirect, hsts})
+		svcs, slices, secrets, ingress := in.objects(cert)
+		res := model.Build(svcs, slices, model.Options{Ingress: ingress, Secrets: secrets, Now: time.Now()})
+		writeCertificates(t, res.Config, dir)
 		if _, err := luaplane.Encode(luaplane.Build(res.Config)); err != nil {
 			t.Fatalf("the table refuses the model's routes: %v\ninput: %+q", err, in)
 		}

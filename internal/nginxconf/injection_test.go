@@ -105,6 +105,20 @@ var injections = []string{
 	"2001:db8::1", "None", "", "-1", "0", "65536", "http;", "true;", "service\n",
 }
 
+// writeCertificates writes the certificate files of cfg's HTTPS servers
+// into dir, as the pipeline does.
+func writeCertificates(t *testing.T, cfg model.Config, dir string) {
+	t.Helper()
+	for _, s := range cfg.Servers {
+		if s.TLS == nil {
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(dir, confdir.CertificateFile(s.TLS.Hash)), s.TLS.PEM.Bytes(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func FuzzServiceToConfig(f *testing.F) {
 	seed := func(in serviceInput) {
 		f.Add(in.namespace, in.name, in.host, in.path, in.port, in.upstream, in.strip, in.portName, in.endpoint, in.clusterIP,
@@ -200,15 +214,7 @@ func FuzzServiceToConfig(f *testing.F) {
 			readTimeout, sendTimeout, bodySize, tlsSecret, redirect, hsts, secretType, cert, key}
 		svcs, slices, secrets := in.objects()
 		res := model.Build(svcs, slices, model.Options{Secrets: secrets, Now: time.Now()})
-		// The certificate files, as the pipeline writes them.
-		for _, s := range res.Config.Servers {
-			if s.TLS == nil {
-				continue
-			}
-			if err := os.WriteFile(filepath.Join(dir, confdir.CertificateFile(s.TLS.Hash)), s.TLS.PEM.Bytes(), 0o600); err != nil {
-				t.Fatal(err)
-			}
-		}
+		writeCertificates(t, res.Config, dir)
 
 		for shape, r := range renderers {
 			data, err := r.Render(res.Config, res.Services)

@@ -451,7 +451,7 @@ func TestHTTPSHostileSecrets(t *testing.T) {
 		{"expired", "expired.example.test", "expired-tls", "CertificateExpired", "the certificate expired on"},
 		{"wronghost", "wronghost.example.test", "wronghost-tls", "InvalidTLSSecret", `does not cover host wronghost.example.test: its names are "elsewhere.example.test"`},
 		{"stolen", "stolen.example.test", "stolen-tls", "TLSSecretNotFound", "Secret " + ns + "/stolen-tls: not found"},
-		{"borrow", "borrow.example.test", other + "/stolen-tls", "InvalidAnnotation", "only the Service's own namespace's Secrets can be used"},
+		{"borrow", "borrow.example.test", other + "/stolen-tls", "InvalidAnnotation", "only Secrets of its own namespace can be used"},
 		{"inject", "inject.example.test", "x;\n ssl_certificate_key /etc/shadow; #", "InvalidAnnotation", `annotation kube-nginx-sync.io/tls-secret="x;\n ssl_certificate_key`},
 	}
 	for _, c := range cases {
