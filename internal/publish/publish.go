@@ -10,6 +10,12 @@
 // IPs, else its ClusterIP. The leader compares each Ingress's status in the
 // watcher's cache with them and updates only those that differ, so a
 // replica that takes over writes nothing when the status is already right.
+//
+// An Ingress that leaves the class (or is no longer routed: its namespace
+// unwatched, the IngressClass gone) while a leader watches has its status
+// cleared, if it still holds exactly the addresses published: not when
+// another controller has written its own meanwhile (the update is
+// conditional on the resource version, so a write that races with it wins).
 package publish
 
 import (
@@ -20,6 +26,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -77,6 +84,10 @@ type Publisher struct {
 	leader  atomic.Bool
 	// missing is the last problem logged about the addresses.
 	missing string
+	// routed holds the Ingresses ("namespace/name") routed at the last
+	// pass of the leader, so that the next pass clears the status of those
+	// that left; only the leading goroutine uses it.
+	routed map[string]bool
 
 	leaderGauge prometheus.Gauge
 	updates     prometheus.Counter
@@ -350,7 +361,9 @@ func (p *Publisher) sync(ctx context.Context) error {
 		return nil
 	}
 	var errs []error
+	routed := make(map[string]bool, len(p.routed))
 	for _, ing := range p.opts.Ingresses() {
+		routed[ing.Namespace+"/"+ing.Name] = true
 		if equalStatus(ing.Status.LoadBalancer.Ingress, addrs) {
 			continue
 		}
@@ -359,7 +372,43 @@ func (p *Publisher) sync(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("ingress %s/%s: %w", ing.Namespace, ing.Name, err))
 		}
 	}
+	for key := range p.routed {
+		if routed[key] {
+			continue
+		}
+		ns, name, _ := strings.Cut(key, "/")
+		if err := p.clear(ctx, ns, name, addrs); err != nil {
+			p.errors.Inc()
+			errs = append(errs, fmt.Errorf("ingress %s: %w", key, err))
+			routed[key] = true // tried again at the next pass
+		}
+	}
+	p.routed = routed
 	return errors.Join(errs...)
+}
+
+// clear empties the status.loadBalancer of an Ingress that is no longer
+// routed, if it holds exactly addrs (what this controller published).
+func (p *Publisher) clear(ctx context.Context, ns, name string, addrs []networkingv1.IngressLoadBalancerIngress) error {
+	ingresses := p.opts.Client.NetworkingV1().Ingresses(ns)
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur, err := ingresses.Get(ctx, name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			return nil
+		case err != nil:
+			return err
+		case !equalStatus(cur.Status.LoadBalancer.Ingress, addrs):
+			return nil // another controller's, or already cleared
+		}
+		cur.Status.LoadBalancer.Ingress = nil
+		if _, err := ingresses.UpdateStatus(ctx, cur, metav1.UpdateOptions{FieldManager: FieldManager}); err != nil {
+			return err
+		}
+		p.updates.Inc()
+		p.opts.Log.Info("ingress status: cleared; the Ingress is no longer routed here", "ingress", ns+"/"+name)
+		return nil
+	})
 }
 
 // update sets one Ingress's status.loadBalancer to addrs, from the

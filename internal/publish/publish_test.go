@@ -147,3 +147,55 @@ func TestCheckAddress(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusClearedWhenAnIngressLeaves: an Ingress that is no longer
+// routed has the status this controller wrote cleared; one whose status
+// another controller wrote meanwhile keeps it.
+func TestStatusClearedWhenAnIngressLeaves(t *testing.T) {
+	t.Parallel()
+	client := k8sfake.NewClientset(&networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "a"}},
+		&networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "b"}})
+	var mu sync.Mutex
+	routed := map[string]bool{"a": true, "b": true}
+	ingresses := func() []*networkingv1.Ingress {
+		mu.Lock()
+		defer mu.Unlock()
+		l, _ := client.NetworkingV1().Ingresses("ns").List(context.Background(), metav1.ListOptions{})
+		var out []*networkingv1.Ingress
+		for i := range l.Items {
+			if routed[l.Items[i].Name] {
+				out = append(out, &l.Items[i])
+			}
+		}
+		return out
+	}
+	p, err := New(Options{Client: client, Ingresses: ingresses, Addresses: []string{"198.18.9.1"},
+		LeaseNamespace: "kns", LeaseName: "status", Identity: "replica", LeaseDuration: time.Second, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = p.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	ours := []string{"198.18.9.1"}
+	waitFor(t, "both published", func() bool {
+		return slices.Equal(status(t, client, "a"), ours) && slices.Equal(status(t, client, "b"), ours)
+	})
+
+	// b is taken over by another controller, which writes its address;
+	// then both leave.
+	b, _ := client.NetworkingV1().Ingresses("ns").Get(ctx, "b", metav1.GetOptions{})
+	b.Status.LoadBalancer.Ingress = []networkingv1.IngressLoadBalancerIngress{{IP: "203.0.113.9"}}
+	if _, err := client.NetworkingV1().Ingresses("ns").UpdateStatus(ctx, b, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	routed = map[string]bool{}
+	mu.Unlock()
+	p.Notify()
+	waitFor(t, "a's status cleared", func() bool { return len(status(t, client, "a")) == 0 })
+	if got := status(t, client, "b"); !slices.Equal(got, []string{"203.0.113.9"}) {
+		t.Errorf("b's status %q, want the other controller's", got)
+	}
+}

@@ -414,7 +414,8 @@ func TestIngressHostileInput(t *testing.T) {
 // TestIngressStatusLeader: of three generators, the one elected by the
 // Lease writes the status of the routed Ingresses, once; when it is
 // killed, another takes the Lease over and writes its own. (The test gives
-// each replica an address of its own, to see which one writes.)
+// each replica an address of its own, to see which one writes.) An Ingress
+// that leaves the class has its status cleared by the leader.
 func TestIngressStatusLeader(t *testing.T) {
 	t.Parallel()
 	ns := newNamespace(t)
@@ -524,5 +525,29 @@ func TestIngressStatusLeader(t *testing.T) {
 	}
 	if leaders := slices.IndexFunc(gens, func(g *generator) bool { return !g.killed && g.metric(t, "ingress_status_leader") == 1 }); leaders != second {
 		t.Errorf("leader %d, want %d", leaders, second)
+	}
+
+	// second leaves the class: the leader clears its status; front keeps
+	// its own.
+	other := "other-" + ns
+	createIngressClass(t, other, "k8s.io/ingress-nginx")
+	patchIngress(t, ns, "second", `{"spec":{"ingressClassName":"`+other+`"}}`)
+	want := fmt.Sprintf("192.0.2.%d", second+1)
+	eventually(t, 15*time.Second, func() error {
+		if addr, _ := status("second"); addr != "" {
+			return fmt.Errorf("second's status %q, want it cleared", addr)
+		}
+		return nil
+	})
+	if addr, _ := status("front"); addr != want {
+		t.Errorf("front's status %q, want %s", addr, want)
+	}
+}
+
+// patchIngress applies a merge patch to an Ingress.
+func patchIngress(t *testing.T, ns, name, patch string) {
+	t.Helper()
+	if _, err := client.NetworkingV1().Ingresses(ns).Patch(context.Background(), name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+		t.Fatalf("patch Ingress %s: %v", name, err)
 	}
 }
