@@ -50,11 +50,15 @@ func traefikArgs(port, internal int) []string {
 	}
 }
 
+// traefikClass is the class of the Ingresses made for Traefik.
+const traefikClass = "traefik"
+
 // newTraefik is Traefik with its Kubernetes Ingress provider watching the
-// bench's namespace, with the same kubeconfig (admin) as kube-nginx-sync,
-// and otherwise its defaults: no throttle of the provider's events, and
-// the global providersThrottleDuration of 2 s between two configurations
-// applied; extra are more arguments.
+// Ingresses of traefikClass in the bench's namespace, with the same
+// kubeconfig (admin) as kube-nginx-sync, and otherwise its defaults: no
+// throttle of the provider's events, and the global
+// providersThrottleDuration of 2 s between two configurations applied;
+// extra are more arguments.
 func newTraefik(dir, binary, kubeconfig string, port, metricsPort int, extra []string) *system {
 	return &system{name: traefikName, traefik: true, dir: dir, port: port, metricsPort: metricsPort,
 		// Traefik builds its first configuration of 10,000 Ingresses
@@ -67,7 +71,8 @@ func newTraefik(dir, binary, kubeconfig string, port, metricsPort int, extra []s
 		command: func(s *system) []*exec.Cmd {
 			args := append(traefikArgs(port, metricsPort),
 				"--providers.kubernetesIngress=true",
-				"--providers.kubernetesIngress.namespaces="+namespace)
+				"--providers.kubernetesIngress.namespaces="+namespace,
+				"--providers.kubernetesIngress.ingressClass="+traefikClass)
 			cmd := exec.Command(binary, append(args, extra...)...)
 			// The provider takes a kubeconfig from the environment only.
 			cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)

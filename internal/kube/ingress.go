@@ -92,7 +92,7 @@ func (w *Watcher) newIngressInformers(client kubernetes.Interface, sel Selection
 		if err != nil {
 			return nil, err
 		}
-		if err := w.watchIngressSecrets(inf, sel.IngressClass); err != nil {
+		if err := w.setIngressTransform(inf, sel.IngressClass); err != nil {
 			return nil, err
 		}
 		in.ingresses = append(in.ingresses, inf)
@@ -117,17 +117,23 @@ func (w *Watcher) newIngressInformers(client kubernetes.Interface, sel Selection
 	return in, nil
 }
 
-// watchIngressSecrets sets the transform of an Ingresses' informer, which
-// also tells w.tls, when the Watcher keeps TLS Secrets, what the Ingresses
-// that may be of class name for HTTPS.
-func (w *Watcher) watchIngressSecrets(inf cache.SharedIndexInformer, class string) error {
-	if w.tls == nil {
-		return inf.SetTransform(stripIngress)
-	}
+// setIngressTransform sets the transform of an Ingresses' informer: it
+// strips each Ingress (stripIngress), and an Ingress that cannot be of
+// class to a stub (otherClassStub); when the Watcher keeps TLS Secrets, it
+// tells w.tls what each Ingress names for HTTPS.
+func (w *Watcher) setIngressTransform(inf cache.SharedIndexInformer, class string) error {
 	if err := inf.SetTransform(func(obj any) (any, error) {
 		obj, err := stripIngress(obj)
-		if ing, ok := obj.(*networkingv1.Ingress); ok {
-			if mayBeOfClass(ing, class) {
+		ing, ok := obj.(*networkingv1.Ingress)
+		if !ok {
+			return obj, err
+		}
+		ours := mayBeOfClass(ing, class)
+		if !ours {
+			otherClassStub(ing)
+		}
+		if w.tls != nil {
+			if ours {
 				w.tls.seen(ing)
 			} else {
 				w.tls.forget(ing)
@@ -137,8 +143,39 @@ func (w *Watcher) watchIngressSecrets(inf cache.SharedIndexInformer, class strin
 	}); err != nil {
 		return err
 	}
+	if w.tls == nil {
+		return nil
+	}
 	_, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: w.tls.forget})
 	return err
+}
+
+// otherClassStub strips an Ingress of another class to what tells its
+// class: a cluster with many Ingresses of other controllers costs little
+// memory, and their changes no rebuild (ingressesChanged).
+func otherClassStub(ing *networkingv1.Ingress) {
+	ing.Spec = networkingv1.IngressSpec{IngressClassName: ing.Spec.IngressClassName}
+	ing.Status = networkingv1.IngressStatus{}
+	for k := range ing.Annotations {
+		if k != model.AnnotationLegacyIngressClass {
+			delete(ing.Annotations, k)
+		}
+	}
+	ing.Labels = nil
+}
+
+// ingressesChanged reports a change of Ingresses, unless all of them are
+// of another class than the Watcher's (before and after the change).
+func (w *Watcher) ingressesChanged(objs ...any) {
+	for _, obj := range objs {
+		if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+			obj = tomb.Obj
+		}
+		if ing, ok := obj.(*networkingv1.Ingress); !ok || mayBeOfClass(ing, w.ingress.className) {
+			w.changed()
+			return
+		}
+	}
 }
 
 // mayBeOfClass reports whether ing may be of class: it names it, or it

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -13,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	k8sfake "k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
 
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
@@ -98,17 +100,7 @@ func TestListIngresses(t *testing.T) {
 func TestWatcherIngresses(t *testing.T) {
 	t.Parallel()
 	client := k8sfake.NewClientset(ingressObjects()...)
-	w, err := NewWatcher(client, Selection{Selector: labels.SelectorFromSet(labels.Set{"expose": "true"}), IngressClass: "kns"}, WatcherOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ran := make(chan struct{})
-	go func() { w.Run(ctx); close(ran) }()
-	defer func() { cancel(); <-ran }()
-	if err := w.WaitForSync(ctx); err != nil {
-		t.Fatal(err)
-	}
+	w, ctx := runWatcher(t, client, Selection{Selector: labels.SelectorFromSet(labels.Set{"expose": "true"}), IngressClass: "kns"}, WatcherOptions{})
 	objs := w.Objects()
 	sorted := func(s []string) []string { slices.Sort(s); return s }
 	var ings []string
@@ -163,4 +155,59 @@ items:
 		len(objs.IngressClasses) != 1 || objs.IngressClasses[0].Spec.Controller != model.ControllerName {
 		t.Errorf("LoadFile = %+v", objs)
 	}
+}
+
+// TestWatcherStubsOtherClasses: the Ingresses of another class are cached
+// as stubs (no rules, no annotations but the class), and their changes
+// call no OnChange; one that joins the class comes whole, and is a change.
+func TestWatcherStubsOtherClasses(t *testing.T) {
+	t.Parallel()
+	other := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "theirs", ResourceVersion: "1",
+		Annotations: map[string]string{model.AnnotationLegacyIngressClass: "nginx", model.IngressNginxPrefix + "rewrite-target": "/"}},
+		Spec: networkingv1.IngressSpec{Rules: []networkingv1.IngressRule{{Host: "theirs.example.com"}}}}
+	client := k8sfake.NewClientset(append(ingressObjects(), other)...)
+	var changes atomic.Int32
+	w, ctx := runWatcher(t, client, Selection{IngressClass: "kns"}, WatcherOptions{OnChange: func() { changes.Add(1) }})
+	cached := func() *networkingv1.Ingress {
+		for _, i := range w.Objects().Ingresses {
+			if i.Name == "theirs" {
+				return i
+			}
+		}
+		t.Fatal("theirs is not cached")
+		return nil
+	}
+	if c := cached(); len(c.Spec.Rules) != 0 || len(c.Annotations) != 1 || c.Annotations[model.AnnotationLegacyIngressClass] != "nginx" {
+		t.Errorf("another class's Ingress cached as %+v, want a stub", c)
+	}
+
+	// Changes of another class's Ingresses are not reported; those that
+	// may be ours are (the filter of the informer's handler).
+	stub := cached()
+	ours := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "x"}}
+	before := changes.Load()
+	w.ingressesChanged(stub, stub)
+	w.ingressesChanged(cache.DeletedFinalStateUnknown{Key: "a/theirs", Obj: stub})
+	if n := changes.Load() - before; n != 0 {
+		t.Errorf("%d changes reported for another class's Ingress", n)
+	}
+	w.ingressesChanged(stub, ours)
+	w.ingressesChanged(ours)
+	if n := changes.Load() - before; n != 2 {
+		t.Errorf("%d changes reported for two of an Ingress that may be ours, want 2", n)
+	}
+
+	updated := other.DeepCopy()
+	updated.Spec.Rules[0].Host = "changed.example.com"
+	// theirs joins the class: cached whole, and reported.
+	joined := updated.DeepCopy()
+	// (The fake client keeps the resource versions it is given; an update
+	// that keeps one is taken for a resync.)
+	joined.Annotations[model.AnnotationLegacyIngressClass], joined.ResourceVersion = "kns", "2"
+	before = changes.Load()
+	if _, err := client.NetworkingV1().Ingresses("a").Update(ctx, joined, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "theirs whole in the cache", func() bool { return len(cached().Spec.Rules) == 1 })
+	waitFor(t, "the change reported", func() bool { return changes.Load() > before })
 }

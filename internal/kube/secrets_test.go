@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -99,17 +98,7 @@ func TestWatcherKeepsSecretsOfIngresses(t *testing.T) {
 		namingIngress("a", "other", "another", "other-tls"),
 		tlsSecret("a", "web-tls", corev1.SecretTypeTLS), tlsSecret("a", "api-tls", corev1.SecretTypeTLS),
 		tlsSecret("a", "none-tls", corev1.SecretTypeTLS), tlsSecret("a", "other-tls", corev1.SecretTypeTLS))
-	w, err := NewWatcher(client, Selection{Namespaces: []string{"a"}, TLSSecrets: true, IngressClass: "kns"}, WatcherOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ran := make(chan struct{})
-	go func() { w.Run(ctx); close(ran) }()
-	defer func() { cancel(); <-ran }()
-	if err := w.WaitForSync(ctx); err != nil {
-		t.Fatal(err)
-	}
+	w, ctx := runWatcher(t, client, Selection{Namespaces: []string{"a"}, TLSSecrets: true, IngressClass: "kns"}, WatcherOptions{})
 	waitFor(t, "the named Secrets", func() bool { return names(w.Objects().Secrets) == "a/api-tls a/none-tls a/web-tls" })
 	if obj, _, _ := w.secrets[0].GetStore().GetByKey("a/other-tls"); obj == nil || obj.(*corev1.Secret).Data != nil {
 		t.Errorf("a/other-tls, named by another class's Ingress: %v, want cached without its data", obj)
@@ -181,17 +170,7 @@ func TestWatcherKeepsOnlyNamedSecrets(t *testing.T) {
 		gets.Add(1)
 		return false, nil, nil
 	})
-	w, err := NewWatcher(client, Selection{Namespaces: []string{"a"}, TLSSecrets: true}, WatcherOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ran := make(chan struct{})
-	go func() { w.Run(ctx); close(ran) }()
-	defer func() { cancel(); <-ran }()
-	if err := w.WaitForSync(ctx); err != nil {
-		t.Fatal(err)
-	}
+	w, ctx := runWatcher(t, client, Selection{Namespaces: []string{"a"}, TLSSecrets: true}, WatcherOptions{})
 	cachedData := func(name string) map[string][]byte {
 		obj, ok, _ := w.secrets[0].GetStore().GetByKey("a/" + name)
 		if !ok {
@@ -265,17 +244,7 @@ func TestWatcherWithoutTLSSecretsReadsNone(t *testing.T) {
 		calls.Add(1)
 		return false, nil, nil
 	})
-	w, err := NewWatcher(client, Selection{}, WatcherOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	ran := make(chan struct{})
-	go func() { w.Run(ctx); close(ran) }()
-	defer func() { cancel(); <-ran }()
-	if err := w.WaitForSync(ctx); err != nil {
-		t.Fatal(err)
-	}
+	w, _ := runWatcher(t, client, Selection{}, WatcherOptions{})
 	if len(w.Objects().Secrets) != 0 || calls.Load() != 0 {
 		t.Errorf("%d Secrets, %d calls about Secrets; want none", len(w.Objects().Secrets), calls.Load())
 	}

@@ -247,8 +247,11 @@ func (w *Watcher) newInformer(client kubernetes.Interface, resource, ns string, 
 		return nil, err
 	}
 	changed := func(...any) { w.changed() }
-	if resource == "endpointslices" {
+	switch resource {
+	case "endpointslices":
 		changed = w.slicesChanged
+	case "ingresses":
+		changed = w.ingressesChanged
 	}
 	_, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) { changed(obj) },

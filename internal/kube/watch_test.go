@@ -19,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes"
 	k8sfake "k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	testclock "k8s.io/utils/clock/testing"
@@ -255,7 +256,7 @@ func TestWatcherEndpointsChangesAndLookup(t *testing.T) {
 	var mu sync.Mutex
 	var refs []model.ServiceRef
 	var changes atomic.Int32
-	w, err := NewWatcher(client, Selection{Namespaces: []string{"a", "b"}}, WatcherOptions{
+	w, ctx := runWatcher(t, client, Selection{Namespaces: []string{"a", "b"}}, WatcherOptions{
 		OnChange: func() { changes.Add(1) },
 		OnEndpointsChange: func(ref model.ServiceRef) {
 			mu.Lock()
@@ -263,16 +264,6 @@ func TestWatcherEndpointsChangesAndLookup(t *testing.T) {
 			mu.Unlock()
 		},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ran := make(chan struct{})
-	go func() { w.Run(ctx); close(ran) }()
-	defer func() { cancel(); <-ran }()
-	if err := w.WaitForSync(ctx); err != nil {
-		t.Fatal(err)
-	}
 	svc, eps, found := w.Lookup(model.ServiceRef{Namespace: "a", Name: "web"})
 	if !found || svc.Name != "web" || names(eps) != "a/web-1" {
 		t.Fatalf("Lookup(a/web) = %v, %v, %v", svc, eps, found)
@@ -311,4 +302,22 @@ func TestWatcherEndpointsChangesAndLookup(t *testing.T) {
 	if _, eps, _ := w.Lookup(model.ServiceRef{Namespace: "a", Name: "hidden"}); names(eps) != "a/hidden-1 a/web-1" && names(eps) != "a/web-1 a/hidden-1" {
 		t.Errorf("after the move, a/hidden's slices are %q", names(eps))
 	}
+}
+
+// runWatcher creates a Watcher of client, runs it until the test ends, and
+// waits for its caches' first list; ctx ends with the test.
+func runWatcher(t *testing.T, client kubernetes.Interface, sel Selection, opts WatcherOptions) (*Watcher, context.Context) {
+	t.Helper()
+	w, err := NewWatcher(client, sel, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { w.Run(ctx); close(ran) }()
+	t.Cleanup(func() { cancel(); <-ran })
+	if err := w.WaitForSync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return w, ctx
 }

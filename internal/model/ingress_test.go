@@ -368,24 +368,10 @@ func TestBuildIngress(t *testing.T) {
 			if diff := cmp.Diff(tt.want, res.Config, equateAddrPorts); diff != "" {
 				t.Errorf("Config (-want +got):\n%s", diff)
 			}
-			var rejected, warnings, selected []string
-			for _, r := range res.Rejected {
-				rejected = append(rejected, r.String())
-			}
-			for _, r := range res.Ingress.Rejected {
-				rejected = append(rejected, r.String())
-			}
-			for _, w := range res.Ingress.Warnings {
-				warnings = append(warnings, w.String())
-			}
+			checkIngressResult(t, res, tt.rejected, tt.warnings)
+			var selected []string
 			for _, s := range res.Ingress.Selected {
 				selected = append(selected, s.String())
-			}
-			if diff := cmp.Diff(tt.rejected, rejected); diff != "" {
-				t.Errorf("rejected (-want +got):\n%s", diff)
-			}
-			if diff := cmp.Diff(tt.warnings, warnings); diff != "" {
-				t.Errorf("warnings (-want +got):\n%s", diff)
 			}
 			if diff := cmp.Diff(tt.selected, selected); diff != "" {
 				t.Errorf("selected (-want +got):\n%s", diff)
@@ -394,6 +380,28 @@ func TestBuildIngress(t *testing.T) {
 				t.Errorf("class problem %q, want %q", res.Ingress.ClassProblem, tt.problem)
 			}
 		})
+	}
+}
+
+// checkIngressResult compares the rejections of Services and Ingresses,
+// and the Ingresses' warnings, with what the test wants.
+func checkIngressResult(t *testing.T, res Result, wantRejected, wantWarnings []string) {
+	t.Helper()
+	var rejected, warnings []string
+	for _, r := range res.Rejected {
+		rejected = append(rejected, r.String())
+	}
+	for _, r := range res.Ingress.Rejected {
+		rejected = append(rejected, r.String())
+	}
+	for _, w := range res.Ingress.Warnings {
+		warnings = append(warnings, w.String())
+	}
+	if diff := cmp.Diff(wantRejected, rejected); diff != "" {
+		t.Errorf("rejected (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(wantWarnings, warnings); diff != "" {
+		t.Errorf("warnings (-want +got):\n%s", diff)
 	}
 }
 

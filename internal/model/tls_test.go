@@ -701,22 +701,7 @@ func TestBuildIngressTLS(t *testing.T) {
 			if diff := cmp.Diff(tt.want, got, cmp.AllowUnexported(server{})); diff != "" {
 				t.Errorf("servers (-want +got):\n%s", diff)
 			}
-			var rejected, warnings []string
-			for _, r := range res.Rejected {
-				rejected = append(rejected, r.String())
-			}
-			for _, r := range res.Ingress.Rejected {
-				rejected = append(rejected, r.String())
-			}
-			for _, w := range res.Ingress.Warnings {
-				warnings = append(warnings, w.String())
-			}
-			if diff := cmp.Diff(tt.rejected, rejected); diff != "" {
-				t.Errorf("rejected (-want +got):\n%s", diff)
-			}
-			if diff := cmp.Diff(tt.warnings, warnings); diff != "" {
-				t.Errorf("warnings (-want +got):\n%s", diff)
-			}
+			checkIngressResult(t, res, tt.rejected, tt.warnings)
 		})
 	}
 }

@@ -367,7 +367,7 @@ func (p *Publisher) sync(ctx context.Context) error {
 		if equalStatus(ing.Status.LoadBalancer.Ingress, addrs) {
 			continue
 		}
-		if err := p.update(ctx, ing.Namespace, ing.Name, addrs); err != nil {
+		if err := p.setStatus(ctx, ing.Namespace, ing.Name, addrs, nil, "ingress status: published"); err != nil {
 			p.errors.Inc()
 			errs = append(errs, fmt.Errorf("ingress %s/%s: %w", ing.Namespace, ing.Name, err))
 		}
@@ -377,7 +377,9 @@ func (p *Publisher) sync(ctx context.Context) error {
 			continue
 		}
 		ns, name, _ := strings.Cut(key, "/")
-		if err := p.clear(ctx, ns, name, addrs); err != nil {
+		// Cleared only while it holds what was published.
+		ours := func(cur []networkingv1.IngressLoadBalancerIngress) bool { return equalStatus(cur, addrs) }
+		if err := p.setStatus(ctx, ns, name, nil, ours, "ingress status: cleared; the Ingress is no longer routed here"); err != nil {
 			p.errors.Inc()
 			errs = append(errs, fmt.Errorf("ingress %s: %w", key, err))
 			routed[key] = true // tried again at the next pass
@@ -387,33 +389,12 @@ func (p *Publisher) sync(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// clear empties the status.loadBalancer of an Ingress that is no longer
-// routed, if it holds exactly addrs (what this controller published).
-func (p *Publisher) clear(ctx context.Context, ns, name string, addrs []networkingv1.IngressLoadBalancerIngress) error {
-	ingresses := p.opts.Client.NetworkingV1().Ingresses(ns)
-	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		cur, err := ingresses.Get(ctx, name, metav1.GetOptions{})
-		switch {
-		case apierrors.IsNotFound(err):
-			return nil
-		case err != nil:
-			return err
-		case !equalStatus(cur.Status.LoadBalancer.Ingress, addrs):
-			return nil // another controller's, or already cleared
-		}
-		cur.Status.LoadBalancer.Ingress = nil
-		if _, err := ingresses.UpdateStatus(ctx, cur, metav1.UpdateOptions{FieldManager: FieldManager}); err != nil {
-			return err
-		}
-		p.updates.Inc()
-		p.opts.Log.Info("ingress status: cleared; the Ingress is no longer routed here", "ingress", ns+"/"+name)
-		return nil
-	})
-}
-
-// update sets one Ingress's status.loadBalancer to addrs, from the
-// Ingress as the API server has it (the cache's copy is stripped).
-func (p *Publisher) update(ctx context.Context, ns, name string, addrs []networkingv1.IngressLoadBalancerIngress) error {
+// setStatus sets one Ingress's status.loadBalancer to addrs (nil clears
+// it), from the Ingress as the API server has it (the cache's copy is
+// stripped), unless it holds them already or, with only, only holds
+// (its current addresses) is false; it logs msg when it writes.
+func (p *Publisher) setStatus(ctx context.Context, ns, name string, addrs []networkingv1.IngressLoadBalancerIngress,
+	only func([]networkingv1.IngressLoadBalancerIngress) bool, msg string) error {
 	ingresses := p.opts.Client.NetworkingV1().Ingresses(ns)
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		cur, err := ingresses.Get(ctx, name, metav1.GetOptions{})
@@ -424,13 +405,15 @@ func (p *Publisher) update(ctx context.Context, ns, name string, addrs []network
 			return err
 		case equalStatus(cur.Status.LoadBalancer.Ingress, addrs):
 			return nil
+		case only != nil && !only(cur.Status.LoadBalancer.Ingress):
+			return nil // another controller's
 		}
 		cur.Status.LoadBalancer.Ingress = addrs
 		if _, err := ingresses.UpdateStatus(ctx, cur, metav1.UpdateOptions{FieldManager: FieldManager}); err != nil {
 			return err
 		}
 		p.updates.Inc()
-		p.opts.Log.Info("ingress status: published", "ingress", ns+"/"+name, "addresses", addrs)
+		p.opts.Log.Info(msg, "ingress", ns+"/"+name, "addresses", addrs)
 		return nil
 	})
 }
