@@ -284,6 +284,7 @@ func ingressRoutes(ing *networkingv1.Ingress, r *backendResolver) ([]candidate, 
 	}
 
 	hosts := []string{""} // where the default backend routes "/"
+	ruleHosts := make(map[string]bool)
 	for i, rule := range ing.Spec.Rules {
 		host := ""
 		if rule.Host != "" {
@@ -293,7 +294,8 @@ func ingressRoutes(ing *networkingv1.Ingress, r *backendResolver) ([]candidate, 
 				continue
 			}
 			host = h
-			if !slices.Contains(hosts, host) {
+			if !ruleHosts[host] {
+				ruleHosts[host] = true
 				hosts = append(hosts, host)
 			}
 		}
@@ -310,8 +312,16 @@ func ingressRoutes(ing *networkingv1.Ingress, r *backendResolver) ([]candidate, 
 			route(host, name, path, exact, false, fmt.Sprintf("%05d/%05d", i, j), p.Backend)
 		}
 	}
-	for _, h := range tlsHosts {
-		if !slices.ContainsFunc(hosts, h.covers) {
+	// The tls hosts that no rule's host is, or (a wildcard) covers.
+	covered := make(map[string]bool, len(hosts))
+	for host := range ruleHosts {
+		covered[host] = true
+		if first, rest, found := strings.Cut(host, "."); found && first != "*" {
+			covered["*."+rest] = true
+		}
+	}
+	for _, h := range tlsHosts.list {
+		if !covered[h.host] {
 			warn(ReasonTLSNotServed, "host %s of tls entry %d: no rule of this Ingress has it, so nothing is served over HTTPS for it", h.host, h.entry)
 		}
 	}
@@ -335,37 +345,31 @@ type ingressTLSHost struct {
 	request *tlsRequest
 }
 
-// covers reports whether the tls host is for a rule's host: the same, or
-// a wildcard whose one label the host's first label fills.
-func (h *ingressTLSHost) covers(host string) bool {
-	if host == h.host {
-		return true
-	}
-	domain, wild := strings.CutPrefix(h.host, "*.")
-	first, rest, found := strings.Cut(host, ".")
-	return wild && found && first != "*" && rest == domain
+// ingressTLSHosts are the hosts of an Ingress's tls section, in order, and
+// by host (a wildcard "*.d" under its "*.d" too). Lookups are by map: an
+// Ingress may list many hosts.
+type ingressTLSHosts struct {
+	list   []*ingressTLSHost
+	byHost map[string]*ingressTLSHost
 }
 
-// ingressTLSHosts are the hosts of an Ingress's tls section.
-type ingressTLSHosts []*ingressTLSHost
-
 // request returns what the tls section asks of host's HTTPS: that of the
-// entry that lists host itself, else that of the first wildcard that
-// covers it; nil when none does (the default server's "" among them).
+// entry that lists host itself, else that of the wildcard that covers it
+// (one label: "*.d" covers "x.d", as a certificate's wildcard does); nil
+// when none does (the default server's "" among them).
 func (hs ingressTLSHosts) request(host string) *tlsRequest {
 	if host == "" {
 		return nil
 	}
-	var wildcard *tlsRequest
-	for _, h := range hs {
-		switch {
-		case h.host == host:
+	if h := hs.byHost[host]; h != nil {
+		return h.request
+	}
+	if first, rest, found := strings.Cut(host, "."); found && first != "*" {
+		if h := hs.byHost["*."+rest]; h != nil {
 			return h.request
-		case wildcard == nil && h.covers(host):
-			wildcard = h.request
 		}
 	}
-	return wildcard
+	return nil
 }
 
 // parseIngressTLS validates an Ingress's tls section and returns its hosts.
@@ -376,8 +380,7 @@ func (hs ingressTLSHosts) request(host string) *tlsRequest {
 // HSTS come from ann.
 func parseIngressTLS(ing *networkingv1.Ingress, ann ingressAnnotations,
 	reject func(path string, reason Reason, format string, args ...any), warn func(reason Reason, format string, args ...any)) ingressTLSHosts {
-	var out ingressTLSHosts
-	seen := make(map[string]int) // host: the entry that listed it first
+	out := ingressTLSHosts{byHost: make(map[string]*ingressTLSHost)}
 	for i, t := range ing.Spec.TLS {
 		entry := i + 1
 		where := fmt.Sprintf("tls entry %d", entry)
@@ -401,14 +404,15 @@ func parseIngressTLS(ing *networkingv1.Ingress, ann ingressAnnotations,
 				reject(where, ReasonInvalidIngress, "host %s: %v", showValue(raw), err)
 				continue
 			}
-			if first, ok := seen[host]; ok {
-				if first != entry {
-					warn(ReasonTLSNotServed, "host %s of tls entry %d: tls entry %d lists it first, and its Secret is used", host, entry, first)
+			if first := out.byHost[host]; first != nil {
+				if first.entry != entry {
+					warn(ReasonTLSNotServed, "host %s of tls entry %d: tls entry %d lists it first, and its Secret is used", host, entry, first.entry)
 				}
 				continue
 			}
-			seen[host] = entry
-			out = append(out, &ingressTLSHost{host: host, entry: entry, request: req})
+			h := &ingressTLSHost{host: host, entry: entry, request: req}
+			out.byHost[host] = h
+			out.list = append(out.list, h)
 		}
 	}
 	return out

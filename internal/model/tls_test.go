@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"math/big"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -702,6 +703,31 @@ func TestBuildIngressTLS(t *testing.T) {
 				t.Errorf("servers (-want +got):\n%s", diff)
 			}
 			checkIngressResult(t, res, tt.rejected, tt.warnings)
+		})
+	}
+}
+
+// BenchmarkBuildIngressManyTLSHosts: one Ingress with many rules and as
+// many tls hosts (a size anyone who may create an Ingress can reach) builds
+// in time linear in its size, not quadratic.
+func BenchmarkBuildIngressManyTLSHosts(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			opts := []ingOpt{}
+			var hosts []string
+			for i := range n {
+				host := fmt.Sprintf("h%d.example.com", i)
+				hosts = append(hosts, host)
+				opts = append(opts, rule(host, ingPath(prefix, "/", backend("web", "http"))))
+			}
+			opts = append(opts, ingressTLS(networkingv1.IngressTLS{Hosts: hosts, SecretName: "web-tls"}))
+			ing := ingress("ns", "many", opts...)
+			options := Options{Ingress: IngressOptions{Class: "kns", Ingresses: []*networkingv1.Ingress{ing}, Classes: []*networkingv1.IngressClass{ourClass}}}
+			services := []*corev1.Service{unlabelled("web")}
+			b.ResetTimer()
+			for b.Loop() {
+				Build(services, nil, options)
+			}
 		})
 	}
 }
