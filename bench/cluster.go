@@ -19,7 +19,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
-	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/testbed"
 )
 
@@ -97,15 +96,14 @@ func objects(i int, set string) (*corev1.Service, *discoveryv1.EndpointSlice) {
 
 // ingress is the Ingress that routes Service i at routePath(i), on any
 // host, as kube-nginx-sync routes it: what a user of an ingress
-// controller writes for the same Service. It is of class traefikClass by
-// the legacy annotation, which Traefik reads (and kube-nginx-sync, whose
-// systems run with --ingress-class bench, keeps as a stub).
+// controller writes for the same Service. It is of Traefik's class
+// (kube-nginx-sync, whose systems run with --ingress-class bench, keeps it
+// as a stub).
 func ingress(i int, set string) *networkingv1.Ingress {
 	labels := map[string]string{"bench-set": set}
 	return &networkingv1.Ingress{
-		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: serviceName(i), Labels: labels,
-			Annotations: map[string]string{model.AnnotationLegacyIngressClass: traefikClass}},
-		Spec: networkingv1.IngressSpec{Rules: []networkingv1.IngressRule{{IngressRuleValue: networkingv1.IngressRuleValue{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: serviceName(i), Labels: labels},
+		Spec: networkingv1.IngressSpec{IngressClassName: ptr.To(traefikClass), Rules: []networkingv1.IngressRule{{IngressRuleValue: networkingv1.IngressRuleValue{
 			HTTP: &networkingv1.HTTPIngressRuleValue{Paths: []networkingv1.HTTPIngressPath{{
 				Path: routePath(i), PathType: ptr.To(networkingv1.PathTypePrefix),
 				Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{

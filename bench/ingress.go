@@ -21,12 +21,15 @@ import (
 // all, as --ingress-class does, changes nothing for the other figures.)
 const ingressClass = "bench"
 
-// setupIngress creates the IngressClass.
+// setupIngress creates the IngressClasses: kube-nginx-sync's and
+// Traefik's.
 func setupIngress(ctx context.Context, c kubernetes.Interface) error {
-	_, err := c.NetworkingV1().IngressClasses().Create(ctx, &networkingv1.IngressClass{
-		ObjectMeta: metav1.ObjectMeta{Name: ingressClass}, Spec: networkingv1.IngressClassSpec{Controller: model.ControllerName}}, metav1.CreateOptions{})
-	if err != nil {
-		return fmt.Errorf("create IngressClass %s: %w", ingressClass, err)
+	for name, controller := range map[string]string{ingressClass: model.ControllerName, traefikClass: traefikController} {
+		_, err := c.NetworkingV1().IngressClasses().Create(ctx, &networkingv1.IngressClass{
+			ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: networkingv1.IngressClassSpec{Controller: controller}}, metav1.CreateOptions{})
+		if err != nil {
+			return fmt.Errorf("create IngressClass %s: %w", name, err)
+		}
 	}
 	return nil
 }

@@ -50,8 +50,12 @@ func traefikArgs(port, internal int) []string {
 	}
 }
 
-// traefikClass is the class of the Ingresses made for Traefik.
-const traefikClass = "traefik"
+// traefikClass is the IngressClass of the Ingresses made for Traefik,
+// and traefikController its spec.controller, which Traefik looks for.
+const (
+	traefikClass      = "traefik"
+	traefikController = "traefik.io/ingress-controller"
+)
 
 // newTraefik is Traefik with its Kubernetes Ingress provider watching the
 // Ingresses of traefikClass in the bench's namespace, with the same
