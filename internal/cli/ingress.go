@@ -134,14 +134,15 @@ func identity() string {
 	return host + "_" + hex.EncodeToString(b)
 }
 
-// newPublisher builds the status publisher of a generator whose cached
-// Ingresses ingresses returns, or nil when no status is to be published.
-func newPublisher(f publishFlags, client kubernetes.Interface, ingresses func() []*networkingv1.Ingress,
+// newPublisher builds the status publisher of a generator that routes the
+// Ingresses of class, whose cached Ingresses ingresses returns, or nil when
+// no status is to be published.
+func newPublisher(f publishFlags, client kubernetes.Interface, class string, ingresses func() []*networkingv1.Ingress,
 	reg prometheus.Registerer, log *slog.Logger) (*publish.Publisher, error) {
 	if !f.enabled() {
 		return nil, nil
 	}
-	opts := publish.Options{Client: client, Ingresses: ingresses, Addresses: f.addresses,
+	opts := publish.Options{Client: client, Ingresses: ingresses, Class: class, Addresses: f.addresses,
 		LeaseNamespace: f.leaseNamespace, LeaseName: f.leaseName, Identity: identity(), LeaseDuration: f.leaseDuration,
 		Registerer: reg, Log: log}
 	if f.service != "" {

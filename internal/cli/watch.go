@@ -180,7 +180,7 @@ func newGenerator(ctx context.Context, log *slog.Logger, registry prometheus.Reg
 		stopEvents()
 		return nil, nil, err
 	}
-	if g.publisher, err = newPublisher(cfg.watch.publish, clientset, selectedIngresses(g.watcher, cfg.modelOpts), registry, log); err != nil {
+	if g.publisher, err = newPublisher(cfg.watch.publish, clientset, cfg.modelOpts.Ingress.Class, selectedIngresses(g.watcher, cfg.modelOpts), registry, log); err != nil {
 		stopEvents()
 		return nil, nil, err
 	}

@@ -127,6 +127,9 @@ type ingressMetrics struct {
 	selected *prometheus.GaugeVec
 	rejected *prometheus.GaugeVec
 	warnings *prometheus.GaugeVec
+	// rejectedReasons and warningReasons are the reasons exported: the
+	// usual ones from the start, and every one seen since.
+	rejectedReasons, warningReasons map[model.Reason]bool
 }
 
 func newIngressMetrics(reg prometheus.Registerer) *ingressMetrics {
@@ -141,35 +144,45 @@ func newIngressMetrics(reg prometheus.Registerer) *ingressMetrics {
 			Help: "Problems of routed Ingresses (annotations ignored, backends that answer 503, tls entries or certificates not served), by reason."},
 			[]string{"reason"}),
 	}
+	m.rejectedReasons = map[model.Reason]bool{model.ReasonInvalidIngress: true, model.ReasonInvalidAnnotation: true,
+		model.ReasonUnsupported: true, model.ReasonRouteConflict: true, model.ReasonTLSConflict: true}
+	m.warningReasons = map[model.Reason]bool{model.ReasonIgnoredAnnotation: true, model.ReasonBackendNotFound: true,
+		model.ReasonTLSNotServed: true, model.ReasonTLSSecretNotFound: true}
 	reg.MustRegister(m.selected, m.rejected, m.warnings)
 	return m
 }
 
 func (m *ingressMetrics) observe(res model.IngressResult) {
+	// The series of the class's state that does not hold goes (its
+	// absence is the signal, as documented).
 	m.selected.Reset()
 	classOK := "1"
 	if res.ClassProblem != "" {
 		classOK = "0"
 	}
 	m.selected.WithLabelValues(classOK).Set(float64(len(res.Selected)))
-	// Reset, so that a reason seen before and gone now is not left at
-	// its last count; the usual ones are always there, at 0 when unseen.
-	m.rejected.Reset()
-	m.warnings.Reset()
-	rejected := map[model.Reason]int{model.ReasonInvalidIngress: 0, model.ReasonInvalidAnnotation: 0, model.ReasonUnsupported: 0,
-		model.ReasonRouteConflict: 0, model.ReasonTLSConflict: 0}
+	// The series by reason are all set on each rebuild, none deleted: a
+	// scrape never finds one missing. A reason once seen reads 0 when it
+	// is gone.
+	rejected := make(map[model.Reason]int)
 	for _, r := range res.Rejected {
 		rejected[r.Reason]++
 	}
-	for reason, n := range rejected {
-		m.rejected.WithLabelValues(string(reason)).Set(float64(n))
-	}
-	warnings := map[model.Reason]int{model.ReasonIgnoredAnnotation: 0, model.ReasonBackendNotFound: 0, model.ReasonTLSNotServed: 0,
-		model.ReasonTLSSecretNotFound: 0}
+	setByReason(m.rejected, m.rejectedReasons, rejected)
+	warnings := make(map[model.Reason]int)
 	for _, w := range res.Warnings {
 		warnings[w.Reason]++
 	}
-	for reason, n := range warnings {
-		m.warnings.WithLabelValues(string(reason)).Set(float64(n))
+	setByReason(m.warnings, m.warningReasons, warnings)
+}
+
+// setByReason sets the series of each reason in seen (which it adds the
+// reasons of counts to) to its count, 0 when counts lacks it.
+func setByReason(vec *prometheus.GaugeVec, seen map[model.Reason]bool, counts map[model.Reason]int) {
+	for reason := range counts {
+		seen[reason] = true
+	}
+	for reason := range seen {
+		vec.WithLabelValues(string(reason)).Set(float64(counts[reason]))
 	}
 }

@@ -16,6 +16,8 @@ import (
 
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // TestIngressEvents: one Warning per Ingress and reason, not repeated by
@@ -104,5 +106,27 @@ func TestApplyRoutesIngresses(t *testing.T) {
 	}
 	if got := out.Result.Config.Routes(); got != 3 || !strings.Contains(string(out.Data), ", Ingress "+objs.Services[0].Namespace+"/front") {
 		t.Errorf("%d routes, want the 2 Services' and the Ingress's:\n%s", got, out.Data)
+	}
+}
+
+// TestIngressMetricsByReason: every reason's series is set on each
+// rebuild; one that is gone reads 0, never disappears.
+func TestIngressMetricsByReason(t *testing.T) {
+	t.Parallel()
+	m := newIngressMetrics(prometheus.NewRegistry())
+	ing := model.IngressRef{Namespace: "ns", Name: "i"}
+	m.observe(model.IngressResult{Selected: []model.IngressRef{ing},
+		Warnings: []model.IngressWarning{{Ingress: ing, Reason: model.ReasonCertificateExpired}, {Ingress: ing, Reason: model.ReasonTLSSecretNotFound}}})
+	for reason, want := range map[model.Reason]float64{model.ReasonCertificateExpired: 1, model.ReasonTLSSecretNotFound: 1, model.ReasonBackendNotFound: 0} {
+		if got := testutil.ToFloat64(m.warnings.WithLabelValues(string(reason))); got != want {
+			t.Errorf("warnings{reason=%s} = %v, want %v", reason, got, want)
+		}
+	}
+	m.observe(model.IngressResult{Selected: []model.IngressRef{ing}})
+	if n := testutil.CollectAndCount(m.warnings); n != 5 {
+		t.Errorf("%d warning series after the problems went, want 5 (the usual four, and the one seen)", n)
+	}
+	if got := testutil.ToFloat64(m.warnings.WithLabelValues(string(model.ReasonCertificateExpired))); got != 0 {
+		t.Errorf("warnings{reason=CertificateExpired} = %v after it went, want 0", got)
 	}
 }

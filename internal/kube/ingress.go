@@ -146,7 +146,7 @@ func (w *Watcher) setIngressTransform(inf cache.SharedIndexInformer, class strin
 	if w.tls == nil {
 		return nil
 	}
-	_, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: w.tls.forget})
+	_, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: w.tls.deleted})
 	return err
 }
 

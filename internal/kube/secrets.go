@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
@@ -128,8 +129,8 @@ type tlsSecrets struct {
 
 	mu sync.Mutex
 	// byOwner holds the Secrets that each Service or Ingress (namedSecrets'
-	// key) names.
-	byOwner map[string][]model.SecretRef
+	// key) names, with its UID.
+	byOwner map[string]owned
 	// refs counts the Services and Ingresses that name each Secret.
 	refs map[model.SecretRef]int
 	// stripped holds the Secrets whose cached copy may lack its data,
@@ -149,7 +150,7 @@ func newTLSSecrets(clk clock.Clock) *tlsSecrets {
 	return &tlsSecrets{
 		clock:    clk,
 		wake:     make(chan struct{}, 1),
-		byOwner:  make(map[string][]model.SecretRef),
+		byOwner:  make(map[string]owned),
 		refs:     make(map[model.SecretRef]int),
 		stripped: make(map[model.SecretRef]bool),
 		fetched:  make(map[model.SecretRef]*corev1.Secret),
@@ -204,27 +205,49 @@ func (s *tlsSecrets) transform(obj any) (any, error) {
 // waits for its fetch.
 func (s *tlsSecrets) seen(obj any) {
 	if key, refs, ok := namedSecrets(obj); ok {
-		s.named(key, refs)
+		s.named(key, uidOf(obj), refs, false)
 	}
 }
 
-// forget forgets what a Service or an Ingress named: it was deleted, or
-// names nothing for kube-nginx-sync (not selected, or of another class).
+// forget forgets what a Service or an Ingress named: it names nothing for
+// kube-nginx-sync (not selected, or of another class).
 func (s *tlsSecrets) forget(obj any) {
+	if key, _, ok := namedSecrets(obj); ok {
+		s.named(key, uidOf(obj), nil, false)
+	}
+}
+
+// deleted forgets what a deleted Service or Ingress named, unless another
+// object of its name has been seen since (deleted and created again: the
+// transform may see the new one before the handler the deletion).
+func (s *tlsSecrets) deleted(obj any) {
 	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = tomb.Obj
 	}
 	if key, _, ok := namedSecrets(obj); ok {
-		s.named(key, nil)
+		s.named(key, uidOf(obj), nil, true)
 	}
 }
 
-// named records the Secrets that the object of key names (none: nil).
-func (s *tlsSecrets) named(key string, refs []model.SecretRef) {
+// uidOf is an object's UID ("" for none).
+func uidOf(obj any) types.UID {
+	if o, ok := obj.(metav1.Object); ok {
+		return o.GetUID()
+	}
+	return ""
+}
+
+// named records the Secrets that the object of key and uid names (none:
+// nil). With onlySame, it does so only when the object recorded under key
+// has that uid (or none).
+func (s *tlsSecrets) named(key string, uid types.UID, refs []model.SecretRef, onlySame bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := s.byOwner[key]
-	if slices.Equal(old, refs) {
+	if onlySame && old.uid != "" && uid != "" && old.uid != uid {
+		return
+	}
+	if old.uid == uid && slices.Equal(old.refs, refs) {
 		return
 	}
 	for _, ref := range refs {
@@ -238,7 +261,7 @@ func (s *tlsSecrets) named(key string, refs []model.SecretRef) {
 			}
 		}
 	}
-	for _, ref := range old {
+	for _, ref := range old.refs {
 		if s.refs[ref]--; s.refs[ref] == 0 {
 			delete(s.refs, ref)
 			s.forgetLocked(ref)
@@ -249,7 +272,13 @@ func (s *tlsSecrets) named(key string, refs []model.SecretRef) {
 		delete(s.byOwner, key)
 		return
 	}
-	s.byOwner[key] = refs
+	s.byOwner[key] = owned{uid: uid, refs: refs}
+}
+
+// owned is what one Service or Ingress names.
+type owned struct {
+	uid  types.UID
+	refs []model.SecretRef
 }
 
 // forgetLocked drops what is kept beside the cache for a Secret.

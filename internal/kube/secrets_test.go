@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -14,6 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/cache"
+	testclock "k8s.io/utils/clock/testing"
 
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
 )
@@ -248,4 +251,63 @@ func TestWatcherWithoutTLSSecretsReadsNone(t *testing.T) {
 	if len(w.Objects().Secrets) != 0 || calls.Load() != 0 {
 		t.Errorf("%d Secrets, %d calls about Secrets; want none", len(w.Objects().Secrets), calls.Load())
 	}
+}
+
+// TestTLSSecretsDeletedAndCreatedAgain: an Ingress deleted and created
+// again under its name (kubectl replace --force) keeps its Secret named
+// when the deletion's handler runs after the new object's transform.
+func TestTLSSecretsDeletedAndCreatedAgain(t *testing.T) {
+	t.Parallel()
+	s := newTLSSecrets(testclock.NewFakeClock(time.Now()))
+	old := namingIngress("a", "i", "kns", "web-tls")
+	old.UID = "uid-1"
+	renewed := old.DeepCopy()
+	renewed.UID = "uid-2"
+	ref := model.SecretRef{Namespace: "a", Name: "web-tls"}
+	s.seen(old)
+	s.seen(renewed)
+	s.deleted(cache.DeletedFinalStateUnknown{Key: "a/i", Obj: old})
+	if s.refs[ref] != 1 {
+		t.Fatalf("after the old one's deletion: %d references to %s, want 1", s.refs[ref], ref)
+	}
+	s.deleted(renewed)
+	if s.refs[ref] != 0 || len(s.byOwner) != 0 {
+		t.Errorf("after the new one's deletion: %d references, owners %v; want none", s.refs[ref], s.byOwner)
+	}
+}
+
+// TestSecretFetchHoldsRebuildsBackBriefly: a Secret being fetched holds
+// rebuilds back (BrokenSince) for at most maxSecretFetchWait, however long
+// its fetch takes; then it is fetched and kept.
+func TestSecretFetchHoldsRebuildsBackBriefly(t *testing.T) {
+	t.Parallel()
+	client := fake.NewClientset(namingService("a", "api", ""), tlsSecret("a", "api-tls", corev1.SecretTypeTLS))
+	release := make(chan struct{})
+	client.PrependReactor("get", "secrets", func(k8stesting.Action) (bool, runtime.Object, error) {
+		<-release
+		return false, nil, nil
+	})
+	clk := testclock.NewFakeClock(time.Now())
+	w, ctx := runWatcher(t, client, Selection{Namespaces: []string{"a"}, TLSSecrets: true}, WatcherOptions{Clock: clk})
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	})
+	waitFor(t, "the Secrets' cache", func() bool { return w.secrets[0].HasSynced() })
+	if _, err := client.CoreV1().Services("a").Update(ctx, namingService("a", "api", "api-tls"), metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the fetch pending", func() bool { return !w.BrokenSince().IsZero() })
+	clk.Step(maxSecretFetchWait)
+	if since := w.BrokenSince(); !since.IsZero() {
+		t.Errorf("BrokenSince %v after maxSecretFetchWait, want zero while the fetch goes on", since)
+	}
+	if got := names(w.Objects().Secrets); got != "" {
+		t.Errorf("secrets %q while the fetch goes on, want none", got)
+	}
+	close(release)
+	waitFor(t, "api-tls fetched", func() bool { return names(w.Objects().Secrets) == "a/api-tls" })
 }

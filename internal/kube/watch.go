@@ -155,7 +155,7 @@ func (w *Watcher) watchTLSSecrets(client kubernetes.Interface, ns string, servic
 	}); err != nil {
 		return err
 	}
-	if _, err := services.AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: w.tls.forget}); err != nil {
+	if _, err := services.AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: w.tls.deleted}); err != nil {
 		return err
 	}
 	inf, err := w.newInformer(client, "secrets", ns, &corev1.Secret{}, labels.Everything(),
@@ -419,16 +419,26 @@ func (w *Watcher) changed() {
 // BrokenSince returns when the oldest current list or watch failure began,
 // or the zero time when every watch is healthy. While it is not zero, some
 // cache may be stale (see cacheHealth for when an informer is healthy
-// again). A Secret being fetched counts as a failure from its request.
+// again). A Secret being fetched counts as a failure from its request,
+// for at most maxSecretFetchWait.
 func (w *Watcher) BrokenSince() time.Time {
 	since := w.health.oldestFailure()
 	if w.tls != nil {
-		if p := w.tls.pendingSince(); !p.IsZero() && (since.IsZero() || p.Before(since)) {
+		p := w.tls.pendingSince()
+		if !p.IsZero() && w.clock.Since(p) < maxSecretFetchWait && (since.IsZero() || p.Before(since)) {
 			since = p
 		}
 	}
 	return since
 }
+
+// maxSecretFetchWait bounds how long Secret fetches hold every rebuild
+// back (BrokenSince): a newly named Secret is usually fetched within
+// milliseconds, but many named at once (a Service or Ingress author may
+// name hundreds) queue behind the client's rate limit. Past it, rebuilds go
+// on, and the hosts of the Secrets still being fetched have their HTTPS
+// left out (TLSSecretNotFound) until each fetch ends and rebuilds again.
+const maxSecretFetchWait = 5 * time.Second
 
 // Run runs the informers (the Ingresses' too, with Selection.IngressClass)
 // until ctx ends, and returns once they and the health tracking's

@@ -17,12 +17,19 @@ type tlsRequest struct {
 	namespace, secret string
 	redirect          bool
 	hsts              string
+	// problem, when not empty, says why no Secret can serve the request
+	// (an Ingress's tls entry without a valid secretName): the host's
+	// HTTPS is left out, and its plain HTTP still redirects (fail closed).
+	problem string
 }
 
 func (r tlsRequest) secretRef() SecretRef { return SecretRef{Namespace: r.namespace, Name: r.secret} }
 
 func (r tlsRequest) String() string {
 	s := "Secret " + r.secretRef().String()
+	if r.problem != "" {
+		s = "no usable Secret"
+	}
 	if !r.redirect {
 		s += ", no redirect"
 	}
@@ -66,6 +73,8 @@ func (o tlsOwner) String() string {
 type tlsClaim struct {
 	request tlsRequest
 	owners  []tlsOwner
+	// has holds the owners, for a lookup: many may share a host.
+	has map[tlsOwner]bool
 }
 
 // tlsConflicts are the requests that lost to a host's claim: the
@@ -77,11 +86,18 @@ type tlsConflicts struct {
 
 // resolveTLS picks each host's HTTPS settings: those of the oldest Service
 // or Ingress that asks for HTTPS there (then the smaller namespace/name,
-// then Ingress before Service). It returns the candidates without those
-// of the requests that ask for other settings, the claims by host, and a
-// rejection for each request left out: a Service is left out whole (all
-// its routes are on the host), an Ingress only on that host.
+// then Ingress before Service). Only an owner with a route that wins on
+// the host (resolveConflicts, before HTTPS is decided) may ask: one whose
+// routes there all lose to older ones cannot turn the host's HTTPS on. It
+// returns the candidates without those of the requests that ask for other
+// settings, the claims by host, and a rejection for each request left out:
+// a Service is left out whole (all its routes are on the host), an Ingress
+// only on that host.
 func resolveTLS(cands []candidate) ([]candidate, map[string]*tlsClaim, tlsConflicts) {
+	type hostOwner struct {
+		host  string
+		owner tlsOwner
+	}
 	var asking []*candidate
 	for i := range cands {
 		if cands[i].tls != nil {
@@ -91,6 +107,14 @@ func resolveTLS(cands []candidate) ([]candidate, map[string]*tlsClaim, tlsConfli
 	if len(asking) == 0 {
 		return cands, nil, tlsConflicts{}
 	}
+	winners, _, _ := resolveConflicts(cands)
+	routed := make(map[hostOwner]bool, len(asking))
+	for _, w := range winners {
+		if w.tls != nil {
+			routed[hostOwner{w.host, tlsOwnerOf(w)}] = true
+		}
+	}
+	asking = slices.DeleteFunc(asking, func(c *candidate) bool { return !routed[hostOwner{c.host, tlsOwnerOf(c)}] })
 	slices.SortFunc(asking, func(a, b *candidate) int {
 		ans, aname, akind, _ := a.owner()
 		bns, bname, bkind, _ := b.owner()
@@ -101,10 +125,6 @@ func resolveTLS(cands []candidate) ([]candidate, map[string]*tlsClaim, tlsConfli
 			cmp.Compare(aname, bname),
 			cmp.Compare(akind, bkind))
 	})
-	type hostOwner struct {
-		host  string
-		owner tlsOwner
-	}
 	claims := make(map[string]*tlsClaim)
 	losers := make(map[hostOwner]string) // the rejection's message
 	for _, c := range asking {
@@ -112,9 +132,10 @@ func resolveTLS(cands []candidate) ([]candidate, map[string]*tlsClaim, tlsConfli
 		claim := claims[c.host]
 		switch {
 		case claim == nil:
-			claims[c.host] = &tlsClaim{request: *c.tls, owners: []tlsOwner{owner}}
+			claims[c.host] = &tlsClaim{request: *c.tls, owners: []tlsOwner{owner}, has: map[tlsOwner]bool{owner: true}}
 		case claim.request == *c.tls:
-			if !slices.Contains(claim.owners, owner) {
+			if !claim.has[owner] {
+				claim.has[owner] = true
 				claim.owners = append(claim.owners, owner)
 			}
 		default:
@@ -172,6 +193,8 @@ func applyTLS(res *Result, claims map[string]*tlsClaim, opts Options) {
 			// Nowhere to redirect to: the operator chose plain HTTP.
 			s.RedirectHTTPS = false
 			hc.Reason, hc.Message = ReasonHTTPSDisabled, "this kube-nginx-sync serves no HTTPS, so the host is served over plain HTTP only"
+		case claim.request.problem != "":
+			hc.Reason, hc.Message = ReasonTLSNotServed, claim.request.problem
 		case secret == nil:
 			hc.Reason, hc.Message = ReasonTLSSecretNotFound, fmt.Sprintf("not found (or not of type %s)", corev1.SecretTypeTLS)
 		default:
@@ -197,9 +220,13 @@ func applyTLS(res *Result, claims map[string]*tlsClaim, opts Options) {
 		if hc.Reason == "" {
 			continue
 		}
-		msg := fmt.Sprintf("host %s, Secret %s: %s", s.Host, ref, hc.Message)
+		what := "Secret " + ref.String() + ": " + hc.Message
+		if claim.request.problem != "" {
+			what = hc.Message
+		}
+		msg := fmt.Sprintf("host %s, %s", s.Host, what)
 		if !hc.Served {
-			msg = fmt.Sprintf("HTTPS of host %s left out: Secret %s: %s", s.Host, ref, hc.Message)
+			msg = fmt.Sprintf("HTTPS of host %s left out: %s", s.Host, what)
 			if s.RedirectHTTPS {
 				msg += " (plain HTTP still redirects to HTTPS)"
 			}

@@ -372,32 +372,46 @@ func (hs ingressTLSHosts) request(host string) *tlsRequest {
 	return nil
 }
 
+// MaxIngressTLSSecrets bounds the distinct Secrets that one Ingress's tls
+// section may name: each is watched, and fetched when it becomes named, so
+// one Ingress must not make thousands of requests. An entry that names one
+// more is not served.
+const MaxIngressTLSSecrets = 100
+
 // parseIngressTLS validates an Ingress's tls section and returns its hosts.
-// An entry with an invalid secretName or host is left out (reject), and
-// one with no secretName or no hosts is not served (warn): there is no
-// default certificate and no default host. A host listed by two entries
-// takes the first's Secret. The redirect (on unless ann turns it off) and
-// HSTS come from ann.
+// Each valid host of an entry asks for HTTPS with the entry's Secret, the
+// redirect (on unless ann turns it off) and HSTS of ann. An entry without
+// a usable Secret (none named, as there is no default certificate; an
+// invalid name; one past MaxIngressTLSSecrets) still asks for its hosts'
+// HTTPS, which is then left out with a warning while their plain HTTP
+// redirects: a host whose owner asked for HTTPS is never served over plain
+// HTTP by mistake. An invalid host is left out of its entry (reject); an
+// entry without hosts is not served (warn); a host that two entries list
+// takes the first's request (warn).
 func parseIngressTLS(ing *networkingv1.Ingress, ann ingressAnnotations,
 	reject func(path string, reason Reason, format string, args ...any), warn func(reason Reason, format string, args ...any)) ingressTLSHosts {
 	out := ingressTLSHosts{byHost: make(map[string]*ingressTLSHost)}
+	secrets := make(map[string]bool)
 	for i, t := range ing.Spec.TLS {
 		entry := i + 1
 		where := fmt.Sprintf("tls entry %d", entry)
-		if t.SecretName == "" {
-			warn(ReasonTLSNotServed, "%s names no secretName, and there is no default certificate: its hosts are served over plain HTTP only", where)
-			continue
-		}
-		secret, err := ParseSecretName(t.SecretName)
-		if err != nil {
-			reject(where, ReasonInvalidIngress, "secretName %s: %v", showValue(t.SecretName), err)
-			continue
-		}
 		if len(t.Hosts) == 0 {
-			warn(ReasonTLSNotServed, "%s lists no hosts: list the hosts that Secret %s is for", where, SecretRef{Namespace: ing.Namespace, Name: secret})
+			warn(ReasonTLSNotServed, "%s lists no hosts: list the hosts that its Secret is for", where)
 			continue
 		}
-		req := &tlsRequest{namespace: ing.Namespace, secret: secret, redirect: ann.redirect == nil || *ann.redirect, hsts: ann.hsts}
+		req := &tlsRequest{namespace: ing.Namespace, redirect: ann.redirect == nil || *ann.redirect, hsts: ann.hsts}
+		secret, err := ParseSecretName(t.SecretName)
+		switch {
+		case t.SecretName == "":
+			req.problem = where + " names no secretName, and there is no default certificate"
+		case err != nil:
+			req.problem = fmt.Sprintf("%s: secretName %s: %v", where, showValue(t.SecretName), err)
+		case !secrets[secret] && len(secrets) == MaxIngressTLSSecrets:
+			req.problem = fmt.Sprintf("%s: Secret %s is one more than the %d distinct Secrets that an Ingress may name", where, secret, MaxIngressTLSSecrets)
+		default:
+			secrets[secret] = true
+			req.secret = secret
+		}
 		for _, raw := range t.Hosts {
 			host, err := ParseHost(raw)
 			if err != nil {
@@ -418,19 +432,22 @@ func parseIngressTLS(ing *networkingv1.Ingress, ann ingressAnnotations,
 	return out
 }
 
-// IngressTLSSecrets returns the Secrets that the tls section of ing names,
-// each once, in the order of its entries; a secretName that is not valid
-// names none.
+// IngressTLSSecrets returns the Secrets that the tls section of ing names
+// and that Build reads: the valid names, each once, in the order of the
+// entries, at most MaxIngressTLSSecrets.
 func IngressTLSSecrets(ing *networkingv1.Ingress) []SecretRef {
 	var out []SecretRef
+	seen := make(map[string]bool)
 	for _, t := range ing.Spec.TLS {
 		name, err := ParseSecretName(t.SecretName)
-		if err != nil {
+		if err != nil || seen[name] || len(t.Hosts) == 0 {
 			continue
 		}
-		if ref := (SecretRef{Namespace: ing.Namespace, Name: name}); !slices.Contains(out, ref) {
-			out = append(out, ref)
+		if len(out) == MaxIngressTLSSecrets {
+			break
 		}
+		seen[name] = true
+		out = append(out, SecretRef{Namespace: ing.Namespace, Name: name})
 	}
 	return out
 }

@@ -622,7 +622,7 @@ func TestBuildIngressTLS(t *testing.T) {
 				{host: "shop.example.com", tls: true, hsts: "max-age=60", secret: "ns/shop-tls", paths: []string{"/a/"}}},
 		},
 		{
-			name:     "entries that cannot be served: warnings, or rejections for invalid names; a missing Secret leaves the host's HTTPS out",
+			name:     "entries without a usable Secret leave their hosts' HTTPS out, redirecting; invalid hosts are left out; warnings",
 			services: []*corev1.Service{unlabelled("web")},
 			ingresses: []*networkingv1.Ingress{ingress("ns", "i",
 				ingressTLS(
@@ -636,22 +636,66 @@ func TestBuildIngressTLS(t *testing.T) {
 				rule("shop.example.com", ingPath(prefix, "/", web)),
 				rule("gone.example.com", ingPath(prefix, "/", web)))},
 			want: []server{{host: ""},
-				{host: "a.example.com", paths: []string{"/"}},
-				{host: "b.example.com", paths: []string{"/"}},
+				{host: "a.example.com", redirect: true, paths: []string{"/"}},
+				{host: "b.example.com", redirect: true, paths: []string{"/"}},
 				{host: "gone.example.com", redirect: true, paths: []string{"/"}},
 				{host: "shop.example.com", tls: true, redirect: true, secret: "ns/shop-tls", paths: []string{"/"}},
 			},
 			rejected: []string{
-				`ingress ns/i tls entry 3: InvalidIngress: secretName "../evil": names a Secret of namespace ".." ("evil"): only Secrets of its own namespace can be used`,
 				`ingress ns/i tls entry 4: InvalidIngress: host "c.example.com;": not a valid host name: label "com;" has character ';' at 3`,
 			},
 			warnings: []string{
+				`ingress ns/i: TLSNotServed: HTTPS of host a.example.com left out: tls entry 1 names no secretName, and there is no default certificate (plain HTTP still redirects to HTTPS)`,
+				`ingress ns/i: TLSNotServed: HTTPS of host b.example.com left out: tls entry 3: secretName "../evil": names a Secret of namespace ".." ("evil"): only Secrets of its own namespace can be used (plain HTTP still redirects to HTTPS)`,
 				`ingress ns/i: TLSNotServed: host nowhere.example.com of tls entry 4: no rule of this Ingress has it, so nothing is served over HTTPS for it`,
 				`ingress ns/i: TLSNotServed: host shop.example.com of tls entry 5: tls entry 4 lists it first, and its Secret is used`,
-				`ingress ns/i: TLSNotServed: tls entry 1 names no secretName, and there is no default certificate: its hosts are served over plain HTTP only`,
-				`ingress ns/i: TLSNotServed: tls entry 2 lists no hosts: list the hosts that Secret ns/shop-tls is for`,
+				`ingress ns/i: TLSNotServed: tls entry 2 lists no hosts: list the hosts that its Secret is for`,
 				`ingress ns/i: TLSSecretNotFound: HTTPS of host gone.example.com left out: Secret ns/gone: not found (or not of type kubernetes.io/tls) (plain HTTP still redirects to HTTPS)`,
 			},
+		},
+		{
+			name:     "an Ingress whose route on a host loses to an older one cannot turn the host's HTTPS on",
+			services: []*corev1.Service{unlabelled("web"), svc("ns", "s", created(-time.Hour), ann(AnnotationHost, "shop.example.com", AnnotationPath, "/a"))},
+			ingresses: []*networkingv1.Ingress{ingress("ns", "i",
+				ingressTLS(networkingv1.IngressTLS{Hosts: []string{"shop.example.com"}, SecretName: "gone"}),
+				rule("shop.example.com", ingPath(prefix, "/a", web)))},
+			want: []server{{host: ""}, {host: "shop.example.com", paths: []string{"/a/"}}},
+			rejected: []string{
+				`ingress ns/i shop.example.com/a (Prefix): RouteConflict: path /a/ on shop.example.com is already routed to ns/s:http, which is older or sorts first`,
+			},
+		},
+		{
+			name:     "at most MaxIngressTLSSecrets distinct Secrets: an entry past them is not served",
+			services: []*corev1.Service{unlabelled("web")},
+			ingresses: []*networkingv1.Ingress{func() *networkingv1.Ingress {
+				var entries []networkingv1.IngressTLS
+				for i := range MaxIngressTLSSecrets {
+					entries = append(entries, networkingv1.IngressTLS{Hosts: []string{fmt.Sprintf("h%d.example.com", i)}, SecretName: fmt.Sprintf("s%d", i)})
+				}
+				entries = append(entries, networkingv1.IngressTLS{Hosts: []string{"shop.example.com"}, SecretName: "shop-tls"},
+					networkingv1.IngressTLS{Hosts: []string{"again.example.com"}, SecretName: "s0"})
+				ing := ingress("ns", "i", ingressTLS(entries...), rule("shop.example.com", ingPath(prefix, "/", web)),
+					rule("again.example.com", ingPath(prefix, "/", web)))
+				if n := len(IngressTLSSecrets(ing)); n != MaxIngressTLSSecrets {
+					t.Errorf("IngressTLSSecrets: %d, want %d", n, MaxIngressTLSSecrets)
+				}
+				return ing
+			}()},
+			want: []server{{host: ""},
+				{host: "again.example.com", redirect: true, paths: []string{"/"}},
+				{host: "shop.example.com", redirect: true, paths: []string{"/"}}},
+			warnings: func() []string {
+				out := []string{
+					`ingress ns/i: TLSNotServed: HTTPS of host shop.example.com left out: tls entry 101: Secret shop-tls is one more than the 100 distinct Secrets that an Ingress may name (plain HTTP still redirects to HTTPS)`,
+					`ingress ns/i: TLSSecretNotFound: HTTPS of host again.example.com left out: Secret ns/s0: not found (or not of type kubernetes.io/tls) (plain HTTP still redirects to HTTPS)`,
+				}
+				var noRule []string
+				for i := range MaxIngressTLSSecrets {
+					noRule = append(noRule, fmt.Sprintf("ingress ns/i: TLSNotServed: host h%d.example.com of tls entry %d: no rule of this Ingress has it, so nothing is served over HTTPS for it", i, i+1))
+				}
+				slices.Sort(noRule)
+				return slices.Insert(out, 1, noRule...)
+			}(),
 		},
 		{
 			name: "an older Service's HTTPS wins the host: the Ingress's routes there are left out, its others stay",

@@ -11,11 +11,13 @@
 // watcher's cache with them and updates only those that differ, so a
 // replica that takes over writes nothing when the status is already right.
 //
-// An Ingress that leaves the class (or is no longer routed: its namespace
-// unwatched, the IngressClass gone) while a leader watches has its status
-// cleared, if it still holds exactly the addresses published: not when
-// another controller has written its own meanwhile (the update is
-// conditional on the resource version, so a write that races with it wins).
+// An Ingress that stops being routed after the leader's first pass (its
+// class taken off so that it names none, its IngressClass deleted) has its
+// status cleared, if it still holds exactly the addresses published. Not
+// when it names another class, whose controller writes its own (perhaps
+// the same addresses), nor when another controller has written others
+// meanwhile (the update is conditional on the resource version, so a write
+// that races with it wins).
 package publish
 
 import (
@@ -57,6 +59,9 @@ type Options struct {
 	// Ingresses returns the Ingresses to publish to, as the watcher's
 	// cache holds them (with their status); they are only read.
 	Ingresses func() []*networkingv1.Ingress
+	// Class is the IngressClass routed: the status of an Ingress that is
+	// no longer routed is cleared unless it names another class.
+	Class string
 	// Addresses are published as they are: IP addresses, or host names.
 	Addresses []string
 	// Service, when set (and Addresses not), is the Service whose
@@ -377,8 +382,12 @@ func (p *Publisher) sync(ctx context.Context) error {
 			continue
 		}
 		ns, name, _ := strings.Cut(key, "/")
-		// Cleared only while it holds what was published.
-		ours := func(cur []networkingv1.IngressLoadBalancerIngress) bool { return equalStatus(cur, addrs) }
+		// Cleared only while it holds what was published, and names no
+		// other class: that class's controller writes its own (and may
+		// publish the same addresses, which must then stay).
+		ours := func(cur *networkingv1.Ingress) bool {
+			return equalStatus(cur.Status.LoadBalancer.Ingress, addrs) && !namesOtherClass(cur, p.opts.Class)
+		}
 		if err := p.setStatus(ctx, ns, name, nil, ours, "ingress status: cleared; the Ingress is no longer routed here"); err != nil {
 			p.errors.Inc()
 			errs = append(errs, fmt.Errorf("ingress %s: %w", key, err))
@@ -389,12 +398,22 @@ func (p *Publisher) sync(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// namesOtherClass reports whether ing names a class other than class, by
+// spec.ingressClassName or the legacy annotation.
+func namesOtherClass(ing *networkingv1.Ingress, class string) bool {
+	if c := ing.Spec.IngressClassName; c != nil && *c != "" {
+		return *c != class
+	}
+	c := ing.Annotations[model.AnnotationLegacyIngressClass]
+	return c != "" && c != class
+}
+
 // setStatus sets one Ingress's status.loadBalancer to addrs (nil clears
 // it), from the Ingress as the API server has it (the cache's copy is
-// stripped), unless it holds them already or, with only, only holds
-// (its current addresses) is false; it logs msg when it writes.
+// stripped), unless it holds them already or, with only, only(the
+// Ingress) is false; it logs msg when it writes.
 func (p *Publisher) setStatus(ctx context.Context, ns, name string, addrs []networkingv1.IngressLoadBalancerIngress,
-	only func([]networkingv1.IngressLoadBalancerIngress) bool, msg string) error {
+	only func(*networkingv1.Ingress) bool, msg string) error {
 	ingresses := p.opts.Client.NetworkingV1().Ingresses(ns)
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		cur, err := ingresses.Get(ctx, name, metav1.GetOptions{})
@@ -405,7 +424,7 @@ func (p *Publisher) setStatus(ctx context.Context, ns, name string, addrs []netw
 			return err
 		case equalStatus(cur.Status.LoadBalancer.Ingress, addrs):
 			return nil
-		case only != nil && !only(cur.Status.LoadBalancer.Ingress):
+		case only != nil && !only(cur):
 			return nil // another controller's
 		}
 		cur.Status.LoadBalancer.Ingress = addrs

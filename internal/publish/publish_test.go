@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	k8sfake "k8s.io/client-go/kubernetes/fake"
+	"k8s.io/utils/ptr"
 )
 
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -150,13 +151,15 @@ func TestCheckAddress(t *testing.T) {
 
 // TestStatusClearedWhenAnIngressLeaves: an Ingress that is no longer
 // routed has the status this controller wrote cleared; one whose status
-// another controller wrote meanwhile keeps it.
+// another controller wrote meanwhile keeps it, and so does one that now
+// names another class.
 func TestStatusClearedWhenAnIngressLeaves(t *testing.T) {
 	t.Parallel()
 	client := k8sfake.NewClientset(&networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "a"}},
-		&networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "b"}})
+		&networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "b"}},
+		&networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c"}})
 	var mu sync.Mutex
-	routed := map[string]bool{"a": true, "b": true}
+	routed := map[string]bool{"a": true, "b": true, "c": true}
 	ingresses := func() []*networkingv1.Ingress {
 		mu.Lock()
 		defer mu.Unlock()
@@ -169,7 +172,7 @@ func TestStatusClearedWhenAnIngressLeaves(t *testing.T) {
 		}
 		return out
 	}
-	p, err := New(Options{Client: client, Ingresses: ingresses, Addresses: []string{"198.18.9.1"},
+	p, err := New(Options{Client: client, Ingresses: ingresses, Class: "kns", Addresses: []string{"198.18.9.1"},
 		LeaseNamespace: "kns", LeaseName: "status", Identity: "replica", LeaseDuration: time.Second, Log: quiet})
 	if err != nil {
 		t.Fatal(err)
@@ -179,15 +182,22 @@ func TestStatusClearedWhenAnIngressLeaves(t *testing.T) {
 	go func() { defer close(done); _ = p.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 	ours := []string{"198.18.9.1"}
-	waitFor(t, "both published", func() bool {
-		return slices.Equal(status(t, client, "a"), ours) && slices.Equal(status(t, client, "b"), ours)
+	waitFor(t, "all published", func() bool {
+		return slices.Equal(status(t, client, "a"), ours) && slices.Equal(status(t, client, "b"), ours) &&
+			slices.Equal(status(t, client, "c"), ours)
 	})
 
-	// b is taken over by another controller, which writes its address;
-	// then both leave.
+	// b is taken over by another controller, which writes its address; c
+	// moves to another class, whose controller publishes the same address
+	// (and so writes nothing); then all leave ours.
 	b, _ := client.NetworkingV1().Ingresses("ns").Get(ctx, "b", metav1.GetOptions{})
 	b.Status.LoadBalancer.Ingress = []networkingv1.IngressLoadBalancerIngress{{IP: "203.0.113.9"}}
 	if _, err := client.NetworkingV1().Ingresses("ns").UpdateStatus(ctx, b, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := client.NetworkingV1().Ingresses("ns").Get(ctx, "c", metav1.GetOptions{})
+	c.Spec.IngressClassName = ptr.To("nginx")
+	if _, err := client.NetworkingV1().Ingresses("ns").Update(ctx, c, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	mu.Lock()
@@ -197,5 +207,8 @@ func TestStatusClearedWhenAnIngressLeaves(t *testing.T) {
 	waitFor(t, "a's status cleared", func() bool { return len(status(t, client, "a")) == 0 })
 	if got := status(t, client, "b"); !slices.Equal(got, []string{"203.0.113.9"}) {
 		t.Errorf("b's status %q, want the other controller's", got)
+	}
+	if got := status(t, client, "c"); !slices.Equal(got, ours) {
+		t.Errorf("c's status %q, want the addresses its new class's controller publishes too", got)
 	}
 }
