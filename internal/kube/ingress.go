@@ -183,13 +183,8 @@ func (w *Watcher) ingressesChanged(objs ...any) {
 // model decides with the IngressClass at hand). The Secrets of the others
 // are not kept.
 func mayBeOfClass(ing *networkingv1.Ingress, class string) bool {
-	if c := ing.Spec.IngressClassName; c != nil && *c != "" {
-		return *c == class
-	}
-	if c := ing.Annotations[model.AnnotationLegacyIngressClass]; c != "" {
-		return c == class
-	}
-	return true
+	c, _ := model.NamedIngressClass(ing)
+	return c == "" || c == class
 }
 
 // informers lists them all; none for a nil receiver.

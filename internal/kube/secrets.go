@@ -68,22 +68,21 @@ func keepTLSData(s *corev1.Secret, keep bool) {
 // names one.
 func ListTLSSecrets(ctx context.Context, client kubernetes.Interface, sel Selection, objs Objects) ([]*corev1.Secret, error) {
 	wanted := make(map[model.SecretRef]bool)
-	for _, svc := range objs.Services {
-		if sel.Selector != nil && !sel.Selector.Matches(labels.Set(svc.Labels)) {
-			continue // read for an Ingress (IngressClass): names no Secret
-		}
-		_, refs, _ := namedSecrets(svc)
+	want := func(obj any) {
+		_, refs, _ := namedSecrets(obj)
 		for _, ref := range refs {
 			wanted[ref] = true
 		}
 	}
-	for _, ing := range objs.Ingresses {
-		if !mayBeOfClass(ing, sel.IngressClass) {
-			continue
+	for _, svc := range objs.Services {
+		// One read for an Ingress (IngressClass) only names no Secret.
+		if sel.Selector == nil || sel.Selector.Matches(labels.Set(svc.Labels)) {
+			want(svc)
 		}
-		_, refs, _ := namedSecrets(ing)
-		for _, ref := range refs {
-			wanted[ref] = true
+	}
+	for _, ing := range objs.Ingresses {
+		if mayBeOfClass(ing, sel.IngressClass) {
+			want(ing)
 		}
 	}
 	if len(wanted) == 0 {

@@ -440,3 +440,18 @@ func ParseHSTS(s string) (string, error) {
 	}
 	return out, nil
 }
+
+// set sets the proxy setting of annotation key (AnnotationReadTimeout,
+// AnnotationSendTimeout or AnnotationMaxBodySize).
+func (p *ProxySettings) set(key, value string) error {
+	var err error
+	switch key {
+	case AnnotationReadTimeout:
+		p.ReadTimeout, err = ParseTimeout(value)
+	case AnnotationSendTimeout:
+		p.SendTimeout, err = ParseTimeout(value)
+	case AnnotationMaxBodySize:
+		p.MaxBodySize, err = ParseBodySize(value)
+	}
+	return err
+}

@@ -321,12 +321,8 @@ func parseAnnotations(raw map[string]string, ref ServiceRef, defaultMode Upstrea
 			a.mode, err = ParseUpstreamMode(value)
 		case AnnotationStripPrefix:
 			a.stripPrefix, err = parseBool(value)
-		case AnnotationReadTimeout:
-			a.proxy.ReadTimeout, err = ParseTimeout(value)
-		case AnnotationSendTimeout:
-			a.proxy.SendTimeout, err = ParseTimeout(value)
-		case AnnotationMaxBodySize:
-			a.proxy.MaxBodySize, err = ParseBodySize(value)
+		case AnnotationReadTimeout, AnnotationSendTimeout, AnnotationMaxBodySize:
+			err = a.proxy.set(key, value)
 		case AnnotationTLSSecret:
 			tls.secret, err = ParseSecretName(value)
 		case AnnotationHTTPSRedirect:

@@ -110,17 +110,28 @@ func (w IngressWarning) String() string {
 	return fmt.Sprintf("ingress %s: %s: %s", w.Ingress, w.Reason, w.Message)
 }
 
+// NamedIngressClass returns the IngressClass that ing names, and where:
+// its spec.ingressClassName, else its legacy annotation
+// (AnnotationLegacyIngressClass); "" when it names none (it is then of the
+// default class, if there is one: IngressClassOf).
+func NamedIngressClass(ing *networkingv1.Ingress) (class, where string) {
+	if c := ing.Spec.IngressClassName; c != nil && *c != "" {
+		return *c, "spec.ingressClassName"
+	}
+	if c := ing.Annotations[AnnotationLegacyIngressClass]; c != "" {
+		return c, "annotation " + AnnotationLegacyIngressClass
+	}
+	return "", ""
+}
+
 // IngressClassOf returns the IngressClass that ing belongs to, and how it
 // was found: by its spec.ingressClassName; else by its legacy annotation
 // (AnnotationLegacyIngressClass); else it belongs to the class of classes
 // marked default, when exactly one is. It returns "" when it belongs to
 // none.
 func IngressClassOf(ing *networkingv1.Ingress, classes []*networkingv1.IngressClass) (class, how string) {
-	if c := ing.Spec.IngressClassName; c != nil && *c != "" {
-		return *c, "spec.ingressClassName"
-	}
-	if c := ing.Annotations[AnnotationLegacyIngressClass]; c != "" {
-		return c, "annotation " + AnnotationLegacyIngressClass
+	if c, how := NamedIngressClass(ing); c != "" {
+		return c, how
 	}
 	var defaults []string
 	for _, c := range classes {
@@ -313,16 +324,18 @@ func ingressRoutes(ing *networkingv1.Ingress, r *backendResolver) ([]candidate, 
 		}
 	}
 	// The tls hosts that no rule's host is, or (a wildcard) covers.
-	covered := make(map[string]bool, len(hosts))
-	for host := range ruleHosts {
-		covered[host] = true
-		if first, rest, found := strings.Cut(host, "."); found && first != "*" {
-			covered["*."+rest] = true
+	if len(tlsHosts.list) > 0 {
+		covered := make(map[string]bool, 2*len(ruleHosts))
+		for host := range ruleHosts {
+			covered[host] = true
+			if w, ok := wildcardOf(host); ok {
+				covered[w] = true
+			}
 		}
-	}
-	for _, h := range tlsHosts.list {
-		if !covered[h.host] {
-			warn(ReasonTLSNotServed, "host %s of tls entry %d: no rule of this Ingress has it, so nothing is served over HTTPS for it", h.host, h.entry)
+		for _, h := range tlsHosts.list {
+			if !covered[h.host] {
+				warn(ReasonTLSNotServed, "host %s of tls entry %d: no rule of this Ingress has it, so nothing is served over HTTPS for it", h.host, h.entry)
+			}
 		}
 	}
 	if ing.Spec.DefaultBackend != nil {
@@ -364,12 +377,23 @@ func (hs ingressTLSHosts) request(host string) *tlsRequest {
 	if h := hs.byHost[host]; h != nil {
 		return h.request
 	}
-	if first, rest, found := strings.Cut(host, "."); found && first != "*" {
-		if h := hs.byHost["*."+rest]; h != nil {
+	if w, ok := wildcardOf(host); ok {
+		if h := hs.byHost[w]; h != nil {
 			return h.request
 		}
 	}
 	return nil
+}
+
+// wildcardOf returns the wildcard host that covers host ("*.d" for "x.d",
+// one label, as a certificate's wildcard does); false for a wildcard host
+// or one of a single label.
+func wildcardOf(host string) (string, bool) {
+	first, rest, found := strings.Cut(host, ".")
+	if !found || first == "*" {
+		return "", false
+	}
+	return "*." + rest, true
 }
 
 // MaxIngressTLSSecrets bounds the distinct Secrets that one Ingress's tls

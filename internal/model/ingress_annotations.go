@@ -142,12 +142,8 @@ func parseIngressAnnotations(raw map[string]string) (ingressAnnotations, error) 
 func (a *ingressAnnotations) set(key, value string) error {
 	var err error
 	switch key {
-	case AnnotationReadTimeout:
-		a.proxy.ReadTimeout, err = ParseTimeout(value)
-	case AnnotationSendTimeout:
-		a.proxy.SendTimeout, err = ParseTimeout(value)
-	case AnnotationMaxBodySize:
-		a.proxy.MaxBodySize, err = ParseBodySize(value)
+	case AnnotationReadTimeout, AnnotationSendTimeout, AnnotationMaxBodySize:
+		err = a.proxy.set(key, value)
 	case AnnotationHTTPSRedirect:
 		var b bool
 		b, err = parseBool(value)

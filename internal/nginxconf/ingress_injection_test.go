@@ -1,11 +1,7 @@
 package nginxconf_test
 
 import (
-	"context"
-	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,9 +16,6 @@ import (
 
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/luaplane"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
-	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginx"
-	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
-	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxsyntax"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/testbed"
 )
 
@@ -181,15 +174,7 @@ func FuzzIngressToConfig(f *testing.F) {
 	// validated holds the versions of the configs that nginx accepted:
 	// most seeds refuse one field and render the same config as others.
 	var validated sync.Map
-	renderers := map[nginxconf.Shape]*nginxconf.Renderer{}
-	for _, shape := range []nginxconf.Shape{nginxconf.ShapeUpstream, nginxconf.ShapeFlat, nginxconf.ShapeLua} {
-		r, err := nginxconf.NewRenderer(nginxconf.Options{HTTPPort: 80, StatusPort: 8099, Shape: shape, TableFile: luaTableFile,
-			HTTPSPort: 443, CertificateDir: dir})
-		if err != nil {
-			f.Fatal(err)
-		}
-		renderers[shape] = r
-	}
+	renderers := shapeRenderers(f, dir)
 	f.Fuzz(func(t *testing.T, namespace, name, host, path, pathType, backend, port, defaultBackend, portName, endpoint, clusterIP, mode,
 		extraKey, extraValue, bodySize, readTimeout, tlsHost, tlsSecret, sslRedirect, hsts string) {
 		in := ingressInputOf([]string{namespace, name, host, path, pathType, backend, port, defaultBackend, portName, endpoint, clusterIP, mode,
@@ -200,39 +185,6 @@ func FuzzIngressToConfig(f *testing.F) {
 		if _, err := luaplane.Encode(luaplane.Build(res.Config)); err != nil {
 			t.Fatalf("the table refuses the model's routes: %v\ninput: %+q", err, in)
 		}
-		for shape, r := range renderers {
-			data, err := r.Render(res.Config, res.Services)
-			if err != nil {
-				t.Fatalf("%s: render: %v", shape, err)
-			}
-			header, err := nginxconf.Verify(data)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := nginxsyntax.Parse(string(data))
-			if err != nil {
-				t.Fatalf("%s: the rendered config does not parse: %v\n%s", shape, err, data)
-			}
-			want := expectedDirectives(res.Config, header.Version, shape, dir)
-			if g, w := lines(got), lines(want); g != w {
-				t.Fatalf("%s: directives differ from what the template allows for the model\n got: %s\nwant: %s\ninput: %+q", shape, g, w, in)
-			}
-			if res.Config.Routes() == 0 || nginxBin == "" {
-				continue
-			}
-			if _, done := validated.Load(header.Version); done {
-				continue
-			}
-			file := filepath.Join(dir, fmt.Sprintf("%s-%s.conf", t.Name()[strings.LastIndexByte(t.Name(), '/')+1:], shape))
-			if err := os.WriteFile(file, data, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			err = nginx.ValidateSnippet(context.Background(), nginxBin, file)
-			os.Remove(file)
-			if err != nil {
-				t.Fatalf("%s: an accepted input renders a config nginx refuses: %v\ninput: %+q", shape, err, in)
-			}
-			validated.Store(header.Version, true)
-		}
+		checkConfigs(t, renderers, res, dir, nginxBin, &validated, in)
 	})
 }

@@ -1,14 +1,10 @@
 package nginxconf_test
 
 import (
-	"context"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/model"
-	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginx"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/nginxconf"
 	"github.com/kube-nginx-sync/kube-nginx-sync/internal/testbed"
 )
@@ -64,22 +60,7 @@ func TestRenderIngressGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden := filepath.Join("testdata", name+".conf")
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if string(got) != string(want) {
-				t.Errorf("Render differs from %s (go test -update rewrites it):\n%s", golden, got)
-			}
-			if err := nginx.ValidateSnippet(context.Background(), nginxBin, golden); err != nil {
-				t.Error(err)
-			}
+			checkGolden(t, nginxBin, name, got)
 			if opts.Shape == nginxconf.ShapeLua {
 				return // no Go writer
 			}

@@ -119,6 +119,72 @@ func writeCertificates(t *testing.T, cfg model.Config, dir string) {
 	}
 }
 
+// shapeRenderers are a renderer of each shape, with HTTPS, whose
+// certificate files are in dir.
+func shapeRenderers(f *testing.F, dir string) map[nginxconf.Shape]*nginxconf.Renderer {
+	f.Helper()
+	renderers := map[nginxconf.Shape]*nginxconf.Renderer{}
+	for _, shape := range []nginxconf.Shape{nginxconf.ShapeUpstream, nginxconf.ShapeFlat, nginxconf.ShapeLua} {
+		r, err := nginxconf.NewRenderer(nginxconf.Options{HTTPPort: 80, StatusPort: 8099, Shape: shape, TableFile: luaTableFile,
+			HTTPSPort: 443, CertificateDir: dir})
+		if err != nil {
+			f.Fatal(err)
+		}
+		renderers[shape] = r
+	}
+	return renderers
+}
+
+// checkConfigs renders res in the shape of each renderer and checks that
+// the config parses and holds only the directives that the template
+// allows for the model, and, when it routes anything and nginx is
+// installed (nginxBin), that nginx accepts it (the certificate files are
+// in dir). validated, when not nil, holds the config versions that nginx
+// accepted already, which are not validated again. in is the fuzzer's
+// input, for the messages.
+func checkConfigs(t *testing.T, renderers map[nginxconf.Shape]*nginxconf.Renderer, res model.Result, dir, nginxBin string,
+	validated *sync.Map, in any) {
+	t.Helper()
+	for shape, r := range renderers {
+		data, err := r.Render(res.Config, res.Services)
+		if err != nil {
+			t.Fatalf("%s: render: %v", shape, err)
+		}
+		header, err := nginxconf.Verify(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := nginxsyntax.Parse(string(data))
+		if err != nil {
+			t.Fatalf("%s: the rendered config does not parse: %v\n%s", shape, err, data)
+		}
+		want := expectedDirectives(res.Config, header.Version, shape, dir)
+		if g, w := lines(got), lines(want); g != w {
+			t.Fatalf("%s: directives differ from what the template allows for the model\n got: %s\nwant: %s\ninput: %+q", shape, g, w, in)
+		}
+		if res.Config.Routes() == 0 || nginxBin == "" {
+			continue
+		}
+		if validated != nil {
+			if _, done := validated.Load(header.Version); done {
+				continue
+			}
+		}
+		file := filepath.Join(dir, fmt.Sprintf("%s-%s.conf", t.Name()[strings.LastIndexByte(t.Name(), '/')+1:], shape))
+		if err := os.WriteFile(file, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		err = nginx.ValidateSnippet(context.Background(), nginxBin, file)
+		os.Remove(file)
+		if err != nil {
+			t.Fatalf("%s: an accepted input renders a config nginx refuses: %v\ninput: %+q", shape, err, in)
+		}
+		if validated != nil {
+			validated.Store(header.Version, true)
+		}
+	}
+}
+
 func FuzzServiceToConfig(f *testing.F) {
 	seed := func(in serviceInput) {
 		f.Add(in.namespace, in.name, in.host, in.path, in.port, in.upstream, in.strip, in.portName, in.endpoint, in.clusterIP,
@@ -199,15 +265,7 @@ func FuzzServiceToConfig(f *testing.F) {
 	}
 	nginxBin, _ := exec.LookPath("nginx")
 	dir := f.TempDir()
-	renderers := map[nginxconf.Shape]*nginxconf.Renderer{}
-	for _, shape := range []nginxconf.Shape{nginxconf.ShapeUpstream, nginxconf.ShapeFlat, nginxconf.ShapeLua} {
-		r, err := nginxconf.NewRenderer(nginxconf.Options{HTTPPort: 80, StatusPort: 8099, Shape: shape, TableFile: luaTableFile,
-			HTTPSPort: 443, CertificateDir: dir})
-		if err != nil {
-			f.Fatal(err)
-		}
-		renderers[shape] = r
-	}
+	renderers := shapeRenderers(f, dir)
 	f.Fuzz(func(t *testing.T, namespace, name, host, path, port, upstream, strip, portName, endpoint, clusterIP, extraKey, extraValue,
 		readTimeout, sendTimeout, bodySize, tlsSecret, redirect, hsts, secretType string, cert, key []byte) {
 		in := serviceInput{namespace, name, host, path, port, upstream, strip, portName, endpoint, clusterIP, extraKey, extraValue,
@@ -215,37 +273,7 @@ func FuzzServiceToConfig(f *testing.F) {
 		svcs, slices, secrets := in.objects()
 		res := model.Build(svcs, slices, model.Options{Secrets: secrets, Now: time.Now()})
 		writeCertificates(t, res.Config, dir)
-
-		for shape, r := range renderers {
-			data, err := r.Render(res.Config, res.Services)
-			if err != nil {
-				t.Fatalf("%s: render: %v", shape, err)
-			}
-			header, err := nginxconf.Verify(data)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := nginxsyntax.Parse(string(data))
-			if err != nil {
-				t.Fatalf("%s: the rendered config does not parse: %v\n%s", shape, err, data)
-			}
-			want := expectedDirectives(res.Config, header.Version, shape, dir)
-			if g, w := lines(got), lines(want); g != w {
-				t.Fatalf("%s: directives differ from what the template allows for the model\n got: %s\nwant: %s\ninput: %+q", shape, g, w, in)
-			}
-			if res.Config.Routes() == 0 || nginxBin == "" {
-				continue
-			}
-			file := filepath.Join(dir, fmt.Sprintf("%s-%s.conf", t.Name()[strings.LastIndexByte(t.Name(), '/')+1:], shape))
-			if err := os.WriteFile(file, data, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			err = nginx.ValidateSnippet(context.Background(), nginxBin, file)
-			os.Remove(file)
-			if err != nil {
-				t.Fatalf("%s: an accepted input renders a config nginx refuses: %v\ninput: %+q", shape, err, in)
-			}
-		}
+		checkConfigs(t, renderers, res, dir, nginxBin, nil, in)
 	})
 }
 

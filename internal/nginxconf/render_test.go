@@ -78,6 +78,27 @@ var withHTTPS = func() model.Config {
 // goldenCertificateDir is the certificate folder of the golden files.
 const goldenCertificateDir = "/etc/nginx/conf.d"
 
+// checkGolden compares a rendered config with testdata/<name>.conf (which
+// go test -update rewrites), and checks that nginx accepts that file.
+func checkGolden(t *testing.T, nginxBin, name string, got []byte) {
+	t.Helper()
+	golden := filepath.Join("testdata", name+".conf")
+	if *update {
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("Render differs from %s (go test -update rewrites it):\n%s", golden, got)
+	}
+	// Every golden file must be a config that nginx accepts.
+	validateGolden(t, nginxBin, golden)
+}
+
 // validateGolden checks a golden file with nginx -t; one that names
 // certificate files is checked with a real certificate in each.
 func validateGolden(t *testing.T, nginxBin, golden string) {
@@ -181,21 +202,7 @@ server {
 			if _, err := nginxconf.Verify(got); err != nil {
 				t.Errorf("Verify: %v", err)
 			}
-			golden := filepath.Join("testdata", tt.name+".conf")
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if string(got) != string(want) {
-				t.Errorf("Render differs from %s (go test -update rewrites it):\n%s", golden, got)
-			}
-			// Every golden file must be a config that nginx accepts.
-			validateGolden(t, nginxBin, golden)
+			checkGolden(t, nginxBin, tt.name, got)
 		})
 	}
 }

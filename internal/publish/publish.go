@@ -401,10 +401,7 @@ func (p *Publisher) sync(ctx context.Context) error {
 // namesOtherClass reports whether ing names a class other than class, by
 // spec.ingressClassName or the legacy annotation.
 func namesOtherClass(ing *networkingv1.Ingress, class string) bool {
-	if c := ing.Spec.IngressClassName; c != nil && *c != "" {
-		return *c != class
-	}
-	c := ing.Annotations[model.AnnotationLegacyIngressClass]
+	c, _ := model.NamedIngressClass(ing)
 	return c != "" && c != class
 }
 

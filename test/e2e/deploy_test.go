@@ -164,21 +164,7 @@ func TestDeployManifests(t *testing.T) {
 
 	// The binary, as that ServiceAccount, does its whole job: list, watch,
 	// write the config, and tell a Service's owner why it is not routed.
-	tr, err := client.CoreV1().ServiceAccounts(deployNamespace).CreateToken(ctx, "kube-nginx-sync",
-		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(kubeconfig, []byte(fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters: [{name: c, cluster: {server: %q, insecure-skip-tls-verify: true}}]
-users: [{name: sa, user: {token: %q}}]
-contexts: [{name: c, context: {cluster: c, user: sa}}]
-current-context: c
-`, cluster.Config.Host, tr.Status.Token)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	kubeconfig := serviceAccountKubeconfig(t, deployNamespace)
 	createService(t, ns, service{name: "web", labels: exposed, ports: []corev1.ServicePort{httpPort("http", 80)}})
 	createService(t, ns, service{name: "bad", labels: exposed, ports: []corev1.ServicePort{httpPort("http", 80)},
 		annotations: map[string]string{"kube-nginx-sync.io/path": "/a;b"}})
@@ -300,4 +286,26 @@ func checkShapeImage(t *testing.T, name, manifests string) {
 			t.Errorf("%s: nginx runs from %s with shapes %v: the lua shape needs the Lua image, and only it does", name, nginxImage, shapes)
 		}
 	}
+}
+
+// serviceAccountKubeconfig writes a kubeconfig that acts as the
+// ServiceAccount kube-nginx-sync of namespace ns, with a token of an hour.
+func serviceAccountKubeconfig(t *testing.T, ns string) string {
+	t.Helper()
+	tr, err := client.CoreV1().ServiceAccounts(ns).CreateToken(context.Background(), "kube-nginx-sync",
+		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kubeconfig, []byte(fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: %q, insecure-skip-tls-verify: true}}]
+users: [{name: sa, user: {token: %q}}]
+contexts: [{name: c, context: {cluster: c, user: sa}}]
+current-context: c
+`, cluster.Config.Host, tr.Status.Token)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return kubeconfig
 }

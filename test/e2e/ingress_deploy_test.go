@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -135,21 +134,7 @@ func TestDeployIngress(t *testing.T) {
 	bad := ingressObject("bad", ptr.To("kube-nginx-sync"), "", ingressRule("bad."+apps+".test", "ImplementationSpecific:/a;b=web"))
 	createIngress(t, apps, bad)
 	createIngress(t, apps, ingressObject("front", ptr.To("kube-nginx-sync"), "", ingressRule("front."+apps+".test", "Prefix:/=web")))
-	tr, err := client.CoreV1().ServiceAccounts(home).CreateToken(ctx, "kube-nginx-sync",
-		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(kubeconfig, []byte(fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters: [{name: c, cluster: {server: %q, insecure-skip-tls-verify: true}}]
-users: [{name: sa, user: {token: %q}}]
-contexts: [{name: c, context: {cluster: c, user: sa}}]
-current-context: c
-`, cluster.Config.Host, tr.Status.Token)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	kubeconfig := serviceAccountKubeconfig(t, home)
 	output := filepath.Join(t.TempDir(), "default.conf")
 	res := runBinary(t, "render", "--kubeconfig", kubeconfig, "--namespace", apps, "--output", output, "--ingress-class", "kube-nginx-sync")
 	if res.code != 0 {
